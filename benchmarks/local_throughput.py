@@ -1,0 +1,167 @@
+"""Throughput of the local launcher: hpoptim vs. bare process spawning.
+
+Runs N zero-work jobs (a Python script that reads its params and writes a
+metric) three ways, side by side in one run, each with the same parallelism:
+
+* bare:     subprocess.Popen + os.wait, N processes, P at a time;
+* launcher: the same jobs through LocalLauncher alone;
+* hpoptim:  a whole `hpoptim` run (config, sampler, journal, reports) of N settings.
+
+Prints jobs/s for each and the ratios to bare. Goal: hpoptim >= 85 % of bare at N = 200.
+Usage: python benchmarks/local_throughput.py [N] [P] [ROUNDS] [--modes bare,launcher,hpoptim]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hpoptim.jobs import JobPaths, JobSpec
+from hpoptim.launchers.local import LocalLauncher
+
+JOB = """\
+import json, os, sys
+params = json.load(open(sys.argv[-1]))["params"]
+path = os.environ["HPOPTIM_METRICS_FILE"]
+with open(path + ".tmp", "w") as fh:
+    json.dump({"loss": params["x"] ** 2}, fh)
+os.replace(path + ".tmp", path)
+"""
+
+
+def _prepare(root: Path, n: int) -> tuple[Path, list[JobPaths]]:
+    script = root / "job.py"
+    script.write_text(JOB)
+    paths = []
+    for i in range(n):
+        p = JobPaths(root / "bare" / str(i))
+        p.run_dir.mkdir(parents=True)
+        p.params_file.write_text(json.dumps({"params": {"x": i / n}, "job": {}}))
+        paths.append(p)
+    return script, paths
+
+
+def bare(script: Path, paths: list[JobPaths], parallel: int) -> float:
+    start = time.perf_counter()
+    running: dict[int, subprocess.Popen[bytes]] = {}
+    queue = list(paths)
+    while queue or running:
+        while queue and len(running) < parallel:
+            p = queue.pop()
+            env = {**os.environ, "HPOPTIM_METRICS_FILE": str(p.metrics_file)}
+            with open(p.stdout, "ab") as out, open(p.stderr, "ab") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, str(script), str(p.params_file)],
+                    cwd=p.run_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+            running[proc.pid] = proc
+        pid, _ = os.wait()
+        running.pop(pid).returncode = 0
+    return time.perf_counter() - start
+
+
+def launcher(script: Path, paths: list[JobPaths], parallel: int) -> float:
+    for p in paths:
+        p.metrics_file.unlink(missing_ok=True)
+    start = time.perf_counter()
+    queue = list(paths)
+    done = 0
+    with LocalLauncher(n_parallel_jobs=parallel) as lau:
+        while done < len(paths):
+            free = lau.capacity()
+            n = len(queue) if free is None else min(free, len(queue))
+            specs = [
+                JobSpec(
+                    job_id=p.run_dir.name,
+                    argv=(sys.executable, str(script), str(p.params_file)),
+                    cwd=p.run_dir,
+                    paths=p,
+                    env={"HPOPTIM_METRICS_FILE": str(p.metrics_file)},
+                )
+                for p in (queue.pop() for _ in range(n))
+            ]
+            if specs:
+                lau.submit(specs)
+            done += sum(1 for s in lau.poll(0.5) if s.state.is_terminal)
+    return time.perf_counter() - start
+
+
+def hpoptim(root: Path, n: int, parallel: int, name: str) -> float:
+    config = {
+        "optimization_procedure_name": name,
+        "results_dir": str(root / "results"),
+        "run_in_working_dir": True,
+        "script_relative_path": "job.py",
+        "optimized_params": [{"param": "x", "distribution": "Uniform", "bounds": [-1, 1]}],
+        "optimizer_str": "random",
+        "number_of_samples": n,
+        "n_jobs_per_iteration": 2 * parallel,
+        "n_completed_jobs_before_resubmit": 1,
+        "metric_to_optimize": "loss",
+        "minimize": True,
+        "n_best_jobs_to_keep": 1,
+        "seed": 0,
+        "local": {"n_parallel_jobs": parallel},
+    }
+    path = root / f"{name}.json"
+    path.write_text(json.dumps(config))
+    from hpoptim.cli import main as hpoptim_main
+
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        start = time.perf_counter()
+        code = hpoptim_main([str(path), "-qq"])
+        elapsed = time.perf_counter() - start
+    finally:
+        os.chdir(cwd)
+    if code != 0:
+        raise SystemExit(f"hpoptim run failed with exit code {code}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=200, help="jobs per round")
+    parser.add_argument("parallel", nargs="?", type=int, default=2, help="slots")
+    parser.add_argument("rounds", nargs="?", type=int, default=2)
+    parser.add_argument("--modes", default="bare,launcher,hpoptim")
+    args = parser.parse_args()
+    n, parallel, rounds = args.n, args.parallel, args.rounds
+    modes = [m for m in ("bare", "launcher", "hpoptim") if m in args.modes.split(",")]
+    totals = dict.fromkeys(modes, 0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        script, paths = _prepare(root, n)
+        for r in range(rounds):  # interleaved, so machine noise hits all alike
+            if "bare" in totals:
+                totals["bare"] += bare(script, paths, parallel)
+            if "launcher" in totals:
+                totals["launcher"] += launcher(script, paths, parallel)
+            if "hpoptim" in totals:
+                totals["hpoptim"] += hpoptim(root, n, parallel, f"run{r}")
+    rate = {k: n * rounds / v for k, v in totals.items()}
+    base = rate.get("bare")
+    print(f"N={n} jobs, {parallel} slots, {rounds} round(s)")
+    for k, v in rate.items():
+        share = f"  ({v / base:6.1%} of bare)" if base else ""
+        print(f"  {k:9s} {v:7.1f} jobs/s{share}")
+    if base and "hpoptim" in rate:
+        ratio = rate["hpoptim"] / base
+        verdict = "met" if ratio >= 0.85 else "NOT met"
+        print(f"hpoptim/bare ratio: {ratio:.3f} (goal >= 0.85: {verdict})")
+
+
+if __name__ == "__main__":
+    main()

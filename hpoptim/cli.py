@@ -1,0 +1,186 @@
+"""Command line: ``hpoptim [run] CONFIG [OVERRIDE ...]``, ``resume``, ``report``, ``check``.
+
+The only module that prints, exits, handles signals or configures logging, and
+the only one that picks concrete samplers and launchers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from hpoptim import __version__, log
+from hpoptim.errors import (
+    CheckoutError,
+    ConfigError,
+    HpoptimError,
+    OverrideError,
+    RunStoppedError,
+    StorageError,
+)
+from hpoptim.session import Session, open_session
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+COMMANDS = ("run", "resume", "report", "check")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hpoptim",
+        description="Hyperparameter optimisation of training jobs, locally or on Slurm.",
+        epilog="Without a sub-command, 'hpoptim CONFIG ...' means 'hpoptim run CONFIG ...'.",
+    )
+    parser.add_argument("--version", action="version", version=f"hpoptim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or continue) an optimisation")
+    check = sub.add_parser("check", help="validate a config (and its checkout) without launching")
+    for p in (run, check):
+        p.add_argument("config", type=Path, help="config file (.json, .yaml, .yml or .toml)")
+        p.add_argument("overrides", nargs="*", help="dotted.key=value, +new.key=value, ~key")
+        p.add_argument("--launcher", choices=("local", "slurm"), help="override 'launcher'")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh even if the results directory holds a run (the old one is "
+        "moved aside, never deleted)",
+    )
+    resume = sub.add_parser("resume", help="continue a run from its results directory")
+    resume.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
+    report = sub.add_parser("report", help="rewrite CSVs, best params and report from the journal")
+    report.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
+    for p in (run, check, resume, report):
+        p.add_argument("-v", "--verbose", action="count", default=0, help="more output")
+        p.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+        p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    return parser
+
+
+def _normalise_argv(argv: Sequence[str]) -> list[str]:
+    args = list(argv)
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first is not None and first not in COMMANDS:
+        args.insert(args.index(first), "run")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(_normalise_argv(raw))
+    debug = args.debug or os.environ.get("HPOPTIM_FULL_ERROR") == "1"
+    log.configure(args.verbose - args.quiet)
+    try:
+        with _signals_to_stop() as stop:
+            return _dispatch(args, stop)
+    except (ConfigError, OverrideError, CheckoutError) as exc:
+        return _fail(exc, EXIT_USAGE, debug)
+    except RunStoppedError as exc:
+        return _fail(exc, _stop_code(exc), debug)
+    except StorageError as exc:
+        return _fail(exc, EXIT_USAGE, debug)
+    except HpoptimError as exc:
+        return _fail(exc, EXIT_RUNTIME, debug)
+    except KeyboardInterrupt:
+        print("hpoptim: interrupted", file=sys.stderr)
+        return EXIT_SIGINT
+
+
+def main_entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+def _fail(exc: BaseException, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    print(f"hpoptim: error: {exc}", file=sys.stderr)
+    return code
+
+
+def _stop_code(exc: RunStoppedError) -> int:
+    if exc.reason.startswith("interrupted by SIGTERM"):
+        return EXIT_SIGTERM
+    if exc.reason.startswith("interrupted"):
+        return EXIT_SIGINT
+    return EXIT_RUNTIME
+
+
+class _Stop(threading.Event):
+    signame: str = ""
+
+
+@contextmanager
+def _signals_to_stop() -> Iterator[_Stop]:
+    """SIGINT/SIGTERM set the returned event; a second SIGINT raises KeyboardInterrupt."""
+    stop = _Stop()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.signame = signal.Signals(signum).name
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
+    if args.command == "report":
+        session = open_session(results=args.results, for_report=True)
+        try:
+            print(session.write_reports())
+        finally:
+            session.close()
+        return EXIT_OK
+    if args.command == "resume":
+        session = open_session(results=args.results)
+    else:
+        overrides = list(args.overrides)
+        if args.launcher:
+            overrides.append(f"launcher={args.launcher!r}")
+        session = open_session(
+            config=args.config,
+            overrides=overrides,
+            overwrite=getattr(args, "overwrite", False),
+            dry_run=args.command == "check",
+        )
+    if args.command == "check":
+        print(session.describe())
+        return EXIT_OK
+    return _run(session, stop)
+
+
+def _run(session: Session, stop: _Stop) -> int:
+    if session.already_finished:
+        try:
+            print(f"this run is already complete; nothing to do\n{session.write_reports()}")
+        finally:
+            session.close()
+        return EXIT_OK
+    try:
+        text = session.run(stop)
+    except RunStoppedError as stopped:
+        exc = RunStoppedError(f"interrupted by {stop.signame}") if stop.is_set() else stopped
+        session.write_reports(quiet=True)
+        print(
+            f"hpoptim: stopped ({exc.reason}); continue with: hpoptim resume {session.layout.root}",
+            file=sys.stderr,
+        )
+        raise exc from None
+    print(text)
+    return EXIT_OK

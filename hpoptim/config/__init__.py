@@ -1,0 +1,154 @@
+"""Run configuration: file -> dict -> overrides applied -> one typed validation.
+
+:func:`load_config` reads a JSON, YAML or TOML file, applies ``key=value``
+overrides and validates everything at once, raising one
+:class:`~hpoptim.errors.ConfigError` that lists every problem with its dotted key
+path. :func:`load_config_dict` validates an already-parsed dict (``hpoptim
+resume`` reloads the saved ``config.json`` with it). :func:`reference_markdown`
+renders the key reference kept in the README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hpoptim.config.files import SUFFIXES, read_config_file
+from hpoptim.config.overrides import apply_overrides, parse_overrides
+from hpoptim.config.schema import (
+    SECTIONS,
+    GitParams,
+    LocalConfig,
+    RunConfig,
+    SingularityConfig,
+    SlurmConfig,
+    build,
+    schema_knows,
+)
+from hpoptim.config.validate import reference_rows
+from hpoptim.distributions import DISTRIBUTIONS
+from hpoptim.errors import ConfigError, ConfigProblem
+
+__all__ = [
+    "Check",
+    "GitParams",
+    "LocalConfig",
+    "RunConfig",
+    "SingularityConfig",
+    "SlurmConfig",
+    "load_config",
+    "load_config_dict",
+    "reference_markdown",
+]
+
+Check = Callable[[RunConfig], "list[ConfigProblem]"]
+"""Extra checks run on a schema-valid config; their problems join the schema's."""
+
+
+def load_config(path: Path, overrides: Sequence[str], check: Check | None = None) -> RunConfig:
+    """Read a config file, apply overrides, and validate the result.
+
+    Args:
+        path: A ``.json``, ``.yaml``, ``.yml`` or ``.toml`` file whose top level is a
+            mapping.
+        overrides: ``key=value`` (change), ``+key=value`` (add) and ``~key`` (delete)
+            strings, applied in order; values are Python literals.
+        check: Further checks, run only when the schema is satisfied.
+
+    Returns:
+        The validated, immutable config.
+
+    Raises:
+        ConfigError: The file cannot be read or parsed, or the config is invalid;
+            lists every problem, one per line, each naming its key path.
+        OverrideError: An override cannot be parsed or applied.
+    """
+    data = read_config_file(path)
+    data = apply_overrides(data, parse_overrides(overrides), schema_knows)
+    return load_config_dict(data, check, source=path)
+
+
+def load_config_dict(
+    data: Mapping[str, Any], check: Check | None = None, source: Path | None = None
+) -> RunConfig:
+    """Validate a config given as a dict (e.g. a saved ``config.json``).
+
+    Args:
+        data: The config's top-level mapping (not modified).
+        check: Further checks, run only when the schema is satisfied.
+        source: The file the dict came from, named in the error.
+
+    Returns:
+        The validated, immutable config.
+
+    Raises:
+        ConfigError: Every problem found, the schema's and then ``check``'s.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError.single(
+            "", f"a config must be a mapping, got {type(data).__name__}", source
+        )
+    cfg, problems = build(data)
+    if cfg is not None and check is not None:
+        problems = list(check(cfg))
+    if cfg is None or problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+_INTRO = """\
+Generated from `hpoptim/config/schema.py` by `hpoptim.config.reference_markdown()`; a test
+fails when this section is out of date.
+
+Config files may be JSON, YAML or TOML: {suffixes}.
+Unknown keys are errors; `null` means "not set"; relative paths are relative to the current
+directory and `~` is expanded.
+
+Each entry of `optimized_params` is `{{param, distribution, bounds}}` or, for `Discrete`,
+`{{param, distribution, options}}`. `param` is a dotted name (`model.lr`,
+`config.net_arch:1`); `distribution` is one of:
+{distributions}.
+
+Overrides on the command line address the same keys: `slurm.mem_gb=16`,
+`'+fixed_params.model.wd=0.01'`, `'~singularity'`. List elements are addressed by index,
+`'optimized_params[0].bounds=[0, 2]'`, and `+optimized_params[N]={{...}}` with `N` the
+list's length appends. A key of `fixed_params` matches whether the file wrote it flat
+(`model.lr: 0.1`) or nested.
+"""
+
+
+def _summary(name: str, cls: type) -> str:
+    if not name:
+        return "Keys at the top level of the config file."
+    return (cls.__doc__ or "").strip().splitlines()[0].replace("``", "`")
+
+
+def reference_markdown() -> str:
+    """The configuration reference (every key: type, default, required, description).
+
+    Returns:
+        Markdown text, kept in the README after ``<!-- config-reference -->``.
+    """
+    parts = [
+        _INTRO.format(
+            suffixes=", ".join(f"`{s}`" for s in SUFFIXES),
+            distributions=", ".join(f"`{d}`" for d in DISTRIBUTIONS),
+        )
+    ]
+    for name, cls in SECTIONS:
+        title = "Top level" if not name else f"`{name}`"
+        parts.append(f"### {title}\n\n{_summary(name, cls)}\n")
+        rows = [
+            "| key | type | default | required | description |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for key, kind, default, required, doc in reference_rows(cls):
+            cells = (f"`{key}`", kind, f"`{default}`" if default != "—" else default, required, doc)
+            rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        parts.append("\n".join(rows) + "\n")
+    return "\n".join(parts)

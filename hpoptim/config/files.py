@@ -1,0 +1,115 @@
+"""Read a config file (JSON, YAML or TOML, chosen by extension) into a plain dict.
+
+Parse errors become a :class:`~hpoptim.errors.ConfigError` naming the file and
+the line; the top level must be a mapping. Nothing is validated here beyond that.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hpoptim.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+__all__ = ["SUFFIXES", "read_config_file"]
+
+
+def _parse_json(text: str, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _parse_error(path, exc.lineno, exc.colno, exc.msg) from None
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        if mark is None:
+            raise _parse_error(path, None, None, reason) from None
+        raise _parse_error(path, mark.line + 1, mark.column + 1, reason) from None
+    except yaml.YAMLError as exc:
+        raise _parse_error(path, None, None, str(exc)) from None
+
+
+def _parse_toml(text: str, path: Path) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The message already ends with "(at line L, column C)".
+        raise _parse_error(path, None, None, str(exc)) from None
+
+
+_PARSERS: dict[str, Callable[[str, Path], Any]] = {
+    ".json": _parse_json,
+    ".yaml": _parse_yaml,
+    ".yml": _parse_yaml,
+    ".toml": _parse_toml,
+}
+SUFFIXES = tuple(_PARSERS)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse_error(path: Path, line: int | None, column: int | None, reason: str) -> ConfigError:
+    where = f"{path}" if line is None else f"{path}, line {line}, column {column}"
+    return ConfigError.single("", f"cannot parse {where}: {reason}", source=path)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a config file into a dict, choosing the format by the file's extension.
+
+    Args:
+        path: A ``.json``, ``.yaml``, ``.yml`` or ``.toml`` file.
+
+    Returns:
+        The file's top-level mapping.
+
+    Raises:
+        ConfigError: The file is missing, unreadable, of an unknown type, does not
+            parse (the message names the file and the line), or its top level is
+            not a mapping.
+    """
+    parser = _PARSERS.get(path.suffix.lower())
+    if parser is None:
+        raise ConfigError.single(
+            "",
+            f"config file {path} has extension {path.suffix!r}; supported: {', '.join(SUFFIXES)}",
+            source=path,
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError.single("", f"cannot read config file {path}: {exc}", source=path) from exc
+    data = parser(text, path)
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise ConfigError.single(
+            "", f"the top level of {path} must be a mapping of keys to values, got {kind}", path
+        )
+    return data

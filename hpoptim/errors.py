@@ -1,0 +1,151 @@
+"""Exception hierarchy of hpoptim.
+
+Every error raised on purpose by hpoptim derives from :class:`HpoptimError` and
+carries structured fields (key paths, input strings, file paths) besides its
+message, so callers can act on them and ``cli.main`` can render one line each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class HpoptimError(Exception):
+    """Base class of every error hpoptim raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem found in a configuration.
+
+    Attributes:
+        path: Dotted key path of the offending entry (``""`` for the whole config).
+        message: What rule is broken and by which value.
+    """
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(HpoptimError):
+    """A configuration is invalid; lists every problem found at once.
+
+    Attributes:
+        problems: The problems, one per offending key.
+        source: The config file, when the problems come from one.
+    """
+
+    def __init__(self, problems: Sequence[ConfigProblem], source: Path | None = None) -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        where = f" in {source}" if source is not None else ""
+        lines = [f"invalid configuration{where} ({len(self.problems)} problem(s)):"]
+        lines += [f"  {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+    @classmethod
+    def single(cls, path: str, message: str, source: Path | None = None) -> ConfigError:
+        """Build an error holding a single problem."""
+        return cls([ConfigProblem(path, message)], source)
+
+
+class OverrideError(HpoptimError):
+    """A ``key=value`` override could not be parsed or applied.
+
+    Attributes:
+        override: The override string exactly as given.
+        index: Its position among the overrides (0-based).
+        reason: Why it failed, including how to fix it.
+    """
+
+    def __init__(self, override: str, index: int, reason: str) -> None:
+        self.override = override
+        self.index = index
+        self.reason = reason
+        super().__init__(f"override #{index + 1} {override!r}: {reason}")
+
+
+class CheckoutError(HpoptimError):
+    """The training repository could not be cloned or checked out at the ref.
+
+    Attributes:
+        url: The repository URL or path.
+        ref: The ref asked for, if any.
+    """
+
+    def __init__(self, message: str, url: str = "", ref: str | None = None) -> None:
+        self.url = url
+        self.ref = ref
+        super().__init__(message)
+
+
+class LaunchError(HpoptimError):
+    """A job could not be submitted, polled or cancelled by a launcher.
+
+    Attributes:
+        argv: The command that failed, if a command failed.
+        stderr: What that command wrote to stderr.
+    """
+
+    def __init__(self, message: str, argv: Sequence[str] | None = None, stderr: str = "") -> None:
+        self.argv = tuple(argv) if argv is not None else None
+        self.stderr = stderr
+        super().__init__(message)
+
+
+class JobFailedError(HpoptimError):
+    """A job ended in failure.
+
+    Attributes:
+        job_id: The job's id.
+        exit_code: Its exit code, or ``None`` when killed by a signal or lost.
+        stderr_tail: The last lines it wrote to stderr.
+        stdout_path: Where its stdout is.
+        stderr_path: Where its stderr is.
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        exit_code: int | None,
+        stderr_tail: str,
+        stdout_path: Path,
+        stderr_path: Path,
+    ) -> None:
+        self.job_id = job_id
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+        self.stdout_path = stdout_path
+        self.stderr_path = stderr_path
+        super().__init__(
+            f"job {job_id} failed (exit code {exit_code}); stderr: {stderr_path}\n{stderr_tail}"
+        )
+
+
+class StorageError(HpoptimError):
+    """The results directory or its journal cannot be used.
+
+    Attributes:
+        path: The file or directory concerned.
+    """
+
+    def __init__(self, message: str, path: Path) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class RunStoppedError(HpoptimError):
+    """The run was stopped on purpose (too many failures, or a signal).
+
+    Attributes:
+        reason: Why the run stopped.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -1,0 +1,248 @@
+"""The run's state as a fold over journal events.
+
+The same :meth:`RunHistory.apply` builds the state live (the driver appends an
+event, then applies it) and on resume or for reports (replaying the journal), so
+what a resumed driver knows is exactly what the killed one had journaled.
+
+Events (``"e"`` field) and their fields:
+
+* ``run_started`` / ``driver_started``: seed, versions, checkout; informational.
+* ``asked``: ``sid``, ``params`` — a new setting.
+* ``submitted``: ``job``, ``sid``, ``rerun``, ``it``, ``att``, ``dir``, ``t``.
+* ``native_ids``: ``ids`` — launcher ids of submitted jobs.
+* ``ended``: ``job``, ``state``, ``exit_code``, ``signal``, ``reason``, ``metrics``,
+  ``problem``, ``stderr``, ``t``.
+* ``abandoned``: ``job`` — in flight when a driver died, not followed again; its
+  rerun is started again without counting a failed attempt.
+* ``setting_finished``: ``sid``, ``result`` — all reruns done; the sampler is told.
+* ``stopped`` / ``finished``: ``reason``; informational.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpoptim.jobs import JobState
+from hpoptim.trial import TrialResult, TrialState
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """The rules that turn job endings into retries, iterations and outcomes."""
+
+    metric: str
+    n_reruns: int = 1
+    max_attempts: int = 3
+    training_iterations: int = 1
+
+
+@dataclass
+class JobRecord:
+    """One process: a (setting, rerun, iteration, attempt) in its own run dir."""
+
+    job_id: str
+    setting_id: int
+    rerun: int
+    iteration: int
+    attempt: int
+    run_dir: str
+    submitted_at: float
+    native_id: str = ""
+    ended_at: float | None = None
+    state: str = JobState.PENDING.value
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None and self.state != "abandoned"
+
+
+@dataclass
+class RerunState:
+    """Progress of one rerun of a setting through iterations and attempts."""
+
+    rerun: int
+    iteration: int = 0
+    next_attempt: int = 0
+    failures: int = 0
+    active_job: str | None = None
+    previous_run_dir: str | None = None
+    done: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    iteration_times_s: list[float] = field(default_factory=list)
+    n_attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.done and not self.reason
+
+
+@dataclass
+class SettingState:
+    """A parameter setting and its reruns."""
+
+    setting_id: int
+    params: dict[str, Any]
+    reruns: list[RerunState]
+    result: TrialResult | None = None
+
+    @property
+    def all_reruns_done(self) -> bool:
+        return all(r.done for r in self.reruns)
+
+    @property
+    def state(self) -> TrialState:
+        return TrialState.RUNNING if self.result is None else self.result.state
+
+
+class RunHistory:
+    """Everything known about a run, folded from its events."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
+        self.settings: dict[int, SettingState] = {}
+        self.jobs: dict[str, JobRecord] = {}
+        self.ready: deque[tuple[int, int]] = deque()
+        self.finished_order: list[int] = []
+        self.n_failed_settings = 0
+        self.run_info: dict[str, Any] = {}
+
+    # -- queries -----------------------------------------------------------------
+    @property
+    def n_asked(self) -> int:
+        return len(self.settings)
+
+    @property
+    def n_finished(self) -> int:
+        return len(self.finished_order)
+
+    def active_jobs(self) -> list[JobRecord]:
+        return [j for j in self.jobs.values() if j.active]
+
+    def n_active_settings(self) -> int:
+        return sum(1 for s in self.settings.values() if s.result is None)
+
+    def unfinalized(self) -> list[int]:
+        """Settings whose reruns are all done but whose result is not journaled."""
+        return [sid for sid, s in self.settings.items() if s.result is None and s.all_reruns_done]
+
+    # -- the fold ----------------------------------------------------------------
+    def replay(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Apply events in order; return them (for sampler replay)."""
+        applied = []
+        for event in events:
+            self.apply(event)
+            applied.append(dict(event))
+        return applied
+
+    def apply(self, event: Mapping[str, Any]) -> None:
+        """Fold one event into the state."""
+        handler = getattr(self, f"_on_{event['e']}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_run_started(self, ev: Mapping[str, Any]) -> None:
+        self.run_info = {k: v for k, v in ev.items() if k != "e"}
+
+    def _on_asked(self, ev: Mapping[str, Any]) -> None:
+        sid = int(ev["sid"])
+        reruns = [RerunState(r) for r in range(self.lifecycle.n_reruns)]
+        self.settings[sid] = SettingState(sid, dict(ev["params"]), reruns)
+        self.ready.extend((sid, r) for r in range(self.lifecycle.n_reruns))
+
+    def _on_submitted(self, ev: Mapping[str, Any]) -> None:
+        rec = JobRecord(
+            job_id=ev["job"],
+            setting_id=int(ev["sid"]),
+            rerun=int(ev["rerun"]),
+            iteration=int(ev["it"]),
+            attempt=int(ev["att"]),
+            run_dir=ev["dir"],
+            submitted_at=float(ev["t"]),
+        )
+        self.jobs[rec.job_id] = rec
+        rerun = self.settings[rec.setting_id].reruns[rec.rerun]
+        rerun.active_job = rec.job_id
+        rerun.next_attempt = rec.attempt + 1
+        rerun.n_attempts += 1
+        _discard(self.ready, (rec.setting_id, rec.rerun))
+
+    def _on_native_ids(self, ev: Mapping[str, Any]) -> None:
+        for job_id, native in ev["ids"].items():
+            if job_id in self.jobs:
+                self.jobs[job_id].native_id = str(native)
+
+    def _on_abandoned(self, ev: Mapping[str, Any]) -> None:
+        rec = self.jobs[ev["job"]]
+        rec.state = "abandoned"
+        rerun = self.settings[rec.setting_id].reruns[rec.rerun]
+        rerun.active_job = None
+        rerun.n_attempts -= 1
+        self.ready.append((rec.setting_id, rec.rerun))
+
+    def _on_ended(self, ev: Mapping[str, Any]) -> None:
+        rec = self.jobs[ev["job"]]
+        rec.ended_at = float(ev["t"])
+        rec.state = ev["state"]
+        rec.exit_code = ev.get("exit_code")
+        rec.signal = ev.get("signal")
+        rec.reason = ev.get("reason", "")
+        rec.metrics = dict(ev.get("metrics") or {})
+        rerun = self.settings[rec.setting_id].reruns[rec.rerun]
+        rerun.active_job = None
+        if rec.metrics:
+            rerun.metrics = rec.metrics
+        self._advance(rec, rerun, JobState(ev["state"]), ev.get("problem", ""))
+
+    def _advance(self, rec: JobRecord, rerun: RerunState, state: JobState, problem: str) -> None:
+        lc = self.lifecycle
+        last_iteration = rec.iteration + 1 >= lc.training_iterations
+        if state is JobState.RESUME and not last_iteration:
+            rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
+            rerun.iteration += 1
+            rerun.next_attempt = 0
+            rerun.failures = 0
+            rerun.previous_run_dir = rec.run_dir
+            self.ready.append((rec.setting_id, rec.rerun))
+            return
+        if state in (JobState.COMPLETED, JobState.RESUME) and not problem:
+            rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
+            rerun.done = True
+            return
+        rerun.failures += 1
+        why = problem if state in (JobState.COMPLETED, JobState.RESUME) else rec.reason
+        rec.reason = why
+        if rerun.failures >= lc.max_attempts:
+            rerun.done = True
+            rerun.reason = f"{rerun.failures} attempt(s) failed; last: {why}"
+        else:
+            self.ready.append((rec.setting_id, rec.rerun))
+
+    def _on_setting_finished(self, ev: Mapping[str, Any]) -> None:
+        setting = self.settings[int(ev["sid"])]
+        setting.result = TrialResult.from_dict(ev["result"])
+        self.finished_order.append(setting.setting_id)
+        if setting.result.value is None:
+            self.n_failed_settings += 1
+
+    # -- outcomes ----------------------------------------------------------------
+    def aggregate(self, setting_id: int) -> TrialResult:
+        """The result of a setting whose reruns are all done."""
+        setting = self.settings[setting_id]
+        ok = [r.metrics for r in setting.reruns if r.ok]
+        failed = [r for r in setting.reruns if not r.ok]
+        reason = failed[0].reason if failed else ""
+        return TrialResult.aggregate(self.lifecycle.metric, ok, len(failed), reason)
+
+
+def _discard(queue: deque[tuple[int, int]], item: tuple[int, int]) -> None:
+    with contextlib.suppress(ValueError):
+        queue.remove(item)

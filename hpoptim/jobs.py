@@ -1,0 +1,147 @@
+"""What the driver knows about one job: its spec, its files, its state."""
+
+from __future__ import annotations
+
+import enum
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hpoptim.job import (
+    METRICS_FILE_NAME,
+    PARAMS_FILE_NAME,
+    RESUME_EXIT_CODE,
+    STDERR_FILE_NAME,
+    STDOUT_FILE_NAME,
+)
+
+
+class JobState(enum.Enum):
+    """Where a job (one process / one cluster job) is in its life."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"  # exit code 0
+    RESUME = "resume"  # exit code 3: start the next training iteration
+    FAILED = "failed"  # other exit code, killed by a signal, node failure, OOM
+    TIMEOUT = "timeout"  # hit its wall-time limit
+    CANCELLED = "cancelled"  # cancelled by us or from outside
+    LOST = "lost"  # vanished from the scheduler without a trace
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job will not change state any more."""
+        return self not in (JobState.PENDING, JobState.RUNNING)
+
+    @classmethod
+    def from_exit_code(cls, code: int) -> JobState:
+        """Map a process exit code to a terminal state."""
+        if code == 0:
+            return cls.COMPLETED
+        if code == RESUME_EXIT_CODE:
+            return cls.RESUME
+        return cls.FAILED
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """Every file name of one run directory."""
+
+    run_dir: Path
+
+    @property
+    def params_file(self) -> Path:
+        return self.run_dir / PARAMS_FILE_NAME
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.run_dir / METRICS_FILE_NAME
+
+    @property
+    def stdout(self) -> Path:
+        return self.run_dir / STDOUT_FILE_NAME
+
+    @property
+    def stderr(self) -> Path:
+        return self.run_dir / STDERR_FILE_NAME
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job asks of the machine or cluster."""
+
+    n_cpus: int = 1
+    n_gpus: int = 0
+    mem_gb: float | None = None
+    timeout_min: float | None = None
+
+
+@dataclass(frozen=True)
+class ContainerOptions:
+    """How to wrap a job in Singularity/Apptainer (see ``launchers.container``)."""
+
+    image: Path
+    executable: str | None = None  # "apptainer" or "singularity"; None: whichever is on PATH
+    use_run: bool = False
+    bind: tuple[str, ...] = ()
+    nv: bool = False
+    containall: bool = False
+    cleanenv: bool = False
+    pwd: str | None = None
+    options: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a launcher needs to start one job.
+
+    Attributes:
+        job_id: Unique id within the run, safe as a file name (e.g. ``"17/run_0.2-1"``
+            is not allowed; use ``"17-r0-i2-a1"``).
+        argv: The command, an argv list (never a shell string). The launcher wraps
+            it in the container when ``container`` is set.
+        cwd: Working directory of the job.
+        paths: The run directory and its files (stdout/stderr go there).
+        env: Extra environment variables, added to the driver's environment.
+        resources: CPUs, GPUs, memory, wall time.
+        timeout_signal: Signal sent ``signal_lead_s`` seconds before the wall time.
+        signal_lead_s: How long before the limit the signal comes.
+        container: Optional container wrapping.
+        binds: Host paths the container must see (run dir, checkout).
+    """
+
+    job_id: str
+    argv: tuple[str, ...]
+    cwd: Path
+    paths: JobPaths
+    env: Mapping[str, str] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    timeout_signal: int = int(signal.SIGTERM)
+    signal_lead_s: float = 30.0
+    container: ContainerOptions | None = None
+    binds: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A state change of a job as seen by a launcher.
+
+    Attributes:
+        job_id: The job's id (``JobSpec.job_id``).
+        state: The new state.
+        native_id: The launcher's id for it (pid, Slurm job id).
+        exit_code: Exit code once known (``None`` if killed by a signal or lost).
+        signal: The signal that killed it, if any.
+        reason: Human-readable detail (Slurm state, timeout, ...).
+        time: When the change was seen (epoch seconds).
+    """
+
+    job_id: str
+    state: JobState
+    native_id: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str = ""
+    time: float = 0.0

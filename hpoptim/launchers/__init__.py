@@ -1,0 +1,41 @@
+"""Launchers run jobs somewhere: on this machine or on a Slurm cluster.
+
+The registry names each launcher by ``module:Class`` so that importing this
+package stays cheap; :func:`load` imports the one asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from hpoptim.errors import ConfigError
+from hpoptim.launchers.base import BaseLauncher
+
+LAUNCHERS: dict[str, str] = {
+    "local": "hpoptim.launchers.local:LocalLauncher",
+    "slurm": "hpoptim.launchers.slurm:SlurmLauncher",
+}
+
+__all__ = ["LAUNCHERS", "BaseLauncher", "available", "load"]
+
+
+def available() -> list[str]:
+    """Names of the known launchers."""
+    return sorted(LAUNCHERS)
+
+
+def load(name: str) -> type[BaseLauncher]:
+    """The launcher class registered as ``name``.
+
+    Raises:
+        ConfigError: ``name`` is not a known launcher.
+    """
+    try:
+        target = LAUNCHERS[name]
+    except KeyError:
+        raise ConfigError.single(
+            "launcher", f"unknown launcher {name!r}; valid launchers: {', '.join(available())}"
+        ) from None
+    module, _, cls = target.partition(":")
+    launcher: type[BaseLauncher] = getattr(importlib.import_module(module), cls)
+    return launcher

@@ -1,0 +1,123 @@
+"""The launcher interface: submit jobs, poll their states, cancel them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.jobs import JobSpec, JobStatus
+
+if TYPE_CHECKING:
+    from typing import Self
+
+
+class BaseLauncher(ABC):
+    """Runs :class:`JobSpec` s somewhere and reports their state changes.
+
+    Contract shared by every launcher (see ``tests/contracts/launcher.py``):
+
+    * :meth:`submit` starts or queues jobs and returns their native ids; it raises
+      :class:`~hpoptim.errors.LaunchError` if nothing could be submitted.
+    * :meth:`poll` waits at most ``timeout_s`` for news and returns the state
+      changes seen since the last call. Every submitted job is reported in a
+      terminal state exactly once, including jobs that vanish (``LOST``).
+    * :meth:`cancel` stops jobs; they are then reported as ``CANCELLED``.
+    * stdout/stderr of a job go to ``spec.paths.stdout`` / ``spec.paths.stderr``.
+    * A container-wrapped spec (``spec.container``) is run through
+      :func:`hpoptim.launchers.container.container_argv` by every launcher alike.
+    * :meth:`from_settings` builds the launcher from its own config section, which
+      is how a run picks it from the registry (:func:`hpoptim.launchers.load`).
+    """
+
+    #: The registry name, which is also the name of the launcher's config section.
+    name: str = "base"
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Mapping[str, Any], *, work_dir: Path, name: str) -> Self:
+        """Build the launcher from its config section.
+
+        This is the one way the run constructs a launcher it picked by name, so a
+        launcher must not need anything beyond these arguments (in particular not
+        the config package, which sits above the launchers).
+
+        Args:
+            settings: The launcher's own config section as a plain dict, e.g.
+                ``{"n_parallel_jobs": 4}`` for ``local``: JSON-like values, lists
+                rather than tuples, every key of the section present.
+            work_dir: A directory inside the results dir that belongs to this
+                launcher (e.g. for batch scripts); created only if the launcher
+                writes there.
+            name: The run's name, for naming what the launcher creates (e.g. job
+                names on a cluster).
+
+        Raises:
+            ConfigError: ``settings`` holds a key the launcher does not know, or a
+                value it refuses; each problem names its key path.
+        """
+
+    @abstractmethod
+    def capacity(self) -> int | None:
+        """How many more jobs may be submitted now (``None``: no limit)."""
+
+    @abstractmethod
+    def submit(self, specs: Sequence[JobSpec]) -> dict[str, str]:
+        """Start or queue ``specs``; return ``{job_id: native_id}``."""
+
+    @abstractmethod
+    def poll(self, timeout_s: float) -> list[JobStatus]:
+        """Return the state changes seen since the last call, waiting up to ``timeout_s``."""
+
+    @abstractmethod
+    def cancel(self, job_ids: Sequence[str] | None = None) -> None:
+        """Cancel the given jobs (all active jobs if ``None``)."""
+
+    def reattach(self, spec: JobSpec, native_id: str) -> bool:
+        """Follow a job submitted by an earlier driver process.
+
+        ``native_id`` is ``""`` when the earlier driver died between submitting the
+        job and journaling its native id; a launcher that can find the job by other
+        means (e.g. its name) should, so that it is not run twice.
+
+        Returns True if the job is followed again (its states will be reported by
+        :meth:`poll`), False if it is gone or cannot be followed; a launcher that
+        returns False has made sure the old process no longer runs.
+        """
+        return False
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release resources; does not cancel jobs unless the launcher documents it."""
+
+    def __enter__(self) -> BaseLauncher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def check_settings_keys(section: str, settings: Mapping[str, Any], known: Iterable[str]) -> None:
+    """Refuse keys of ``settings`` that are not in ``known`` (for :meth:`from_settings`).
+
+    Raises:
+        ConfigError: One problem per unknown key, at ``section.key``, listing the
+            valid keys.
+    """
+    valid = sorted(known)
+    unknown = [k for k in settings if k not in valid]
+    if unknown:
+        shown = ", ".join(valid) or "(none)"
+        raise ConfigError(
+            [
+                ConfigProblem(f"{section}.{k}", f"unknown key {k!r}; valid keys: {shown}")
+                for k in unknown
+            ]
+        )

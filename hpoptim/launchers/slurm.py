@@ -1,0 +1,451 @@
+"""Run jobs on a Slurm cluster through sbatch, squeue and scancel.
+
+How the launcher talks to Slurm (every command is an argv list, run through a
+:data:`CommandRunner` that tests may replace with an in-memory fake):
+
+* **Submit.** Jobs that share resources, working directory and signal timing go
+  out as one job array with one ``sbatch`` call (``use_job_arrays``); others as
+  one batch script each. Scripts, task files and a manifest (job name and job ids
+  of each submission) are written to ``script_dir`` before ``sbatch`` runs, so a
+  driver that dies right after ``sbatch`` finds its jobs again by name.
+* **Poll.** One ``squeue --states=all`` call covers every job in flight; the
+  interval grows from ``poll_interval_s`` to ``max_poll_interval_s`` while nothing
+  changes and starts over when something does. Between calls only the jobs' exit
+  status files are looked at (a ``stat`` each), so a job that ends is noticed at
+  once. A failed ``squeue`` is logged as a warning and retried at the next poll.
+* **States and exit codes.** Clusters without slurmdbd have no ``sacct``, and
+  ``squeue`` forgets a job ``MinJobAge`` seconds after it ends. So the batch
+  script records the job's exit status, and whether the time-limit signal came,
+  in the run directory (see :mod:`hpoptim.launchers.slurm_script`). The Slurm
+  state decides CANCELLED/TIMEOUT/OUT_OF_MEMORY/NODE_FAIL/PREEMPTED; the recorded
+  status decides the rest. A job neither squeue nor the status file (nor sacct,
+  where it works) knows is ``LOST``.
+* **Time limit.** ``--signal=B:USR2@lead`` reaches the batch shell, which passes
+  ``spec.timeout_signal`` to the job. A job that then exits 3 is ``RESUME``; one that
+  exits with another failure, or is killed at the limit, is ``TIMEOUT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpoptim.errors import LaunchError
+from hpoptim.jobs import JobSpec, JobState, JobStatus
+from hpoptim.launchers.base import BaseLauncher, check_settings_keys
+from hpoptim.launchers.slurm_script import (
+    EXIT_FILE_NAME,
+    SlurmOptions,
+    array_key,
+    job_name,
+    render_array,
+    render_single,
+    task_files,
+)
+from hpoptim.launchers.slurm_states import (
+    ACTIVE_STATES,
+    SQUEUE_FORMAT,
+    Listing,
+    parse_sacct,
+    parse_squeue,
+    read_exit,
+    terminal_status,
+)
+from hpoptim.log import get_logger
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["CommandResult", "CommandRunner", "SlurmLauncher", "SlurmOptions", "run_command"]
+
+logger = get_logger(__name__)
+
+_TRANSIENT = ("temporarily unavailable", "timed out", "try again", "Socket", "Connection refused")
+_EXIT_CHECK_S = 0.25
+#: SlurmOptions fields that come from the run rather than from the ``slurm`` section.
+_FROM_RUN = frozenset({"script_dir", "job_name_prefix"})
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command returned."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+CommandRunner = Callable[[Sequence[str]], CommandResult]
+
+
+def run_command(argv: Sequence[str], timeout_s: float = 120.0) -> CommandResult:
+    """Run ``argv`` (no shell) and capture its output; a missing program gives 127."""
+    try:
+        proc = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        return CommandResult(127, "", str(exc))
+    except subprocess.TimeoutExpired:
+        return CommandResult(124, "", f"{argv[0]} timed out after {timeout_s:g} s")
+    return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass
+class _Job:
+    spec: JobSpec
+    native: str
+    state: JobState = JobState.PENDING
+    cancelled: bool = False
+    exit_seen: bool = False
+
+
+class SlurmLauncher(BaseLauncher):
+    """Submits jobs with sbatch and follows them with one squeue call per poll.
+
+    Args:
+        options: Partition, resources, polling and submission settings.
+        runner: Runs a command; default :func:`run_command` (real subprocesses).
+        cancel_on_close: Cancel jobs still in flight in :meth:`close` (by default they
+            keep running on the cluster, and a resumed driver re-attaches to them).
+
+    Attributes:
+        n_calls: How often each Slurm command ran (``sbatch``, ``squeue``, ...).
+    """
+
+    name = "slurm"
+
+    def __init__(
+        self,
+        options: SlurmOptions | None = None,
+        *,
+        runner: CommandRunner | None = None,
+        cancel_on_close: bool = False,
+    ) -> None:
+        self.options = options or SlurmOptions()
+        self._runner = runner or run_command
+        self.cancel_on_close = cancel_on_close
+        self.n_calls: Counter[str] = Counter()
+        root = str(self.options.script_dir.resolve())
+        self._run_key = hashlib.sha256(root.encode()).hexdigest()[:6]
+        self._jobs: dict[str, _Job] = {}
+        self._events: list[JobStatus] = []
+        self._interval = self.options.poll_interval_s
+        self._next_query = 0.0
+        self._next_exit_check = 0.0
+        self._sacct_works = True
+        self._listing: Listing | None = None
+        self._manifests: dict[str, tuple[str, int | None]] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], *, work_dir: Path, name: str) -> Self:
+        """Build the launcher from the ``slurm`` config section.
+
+        Every key of :class:`SlurmOptions` but ``script_dir`` and ``job_name_prefix``
+        may be given (lists are taken as tuples); batch scripts go to ``work_dir``
+        and job names start with ``name``.
+
+        Raises:
+            ConfigError: An unknown key, or a value :class:`SlurmOptions` refuses.
+        """
+        known = {f.name for f in dataclasses.fields(SlurmOptions)} - _FROM_RUN
+        check_settings_keys(cls.name, settings, known)
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()
+        }
+        return cls(SlurmOptions(**values, script_dir=work_dir, job_name_prefix=name))
+
+    # -- BaseLauncher ------------------------------------------------------------------
+    def capacity(self) -> int | None:
+        """Free queue slots under ``n_max_queued_jobs`` (``None``: no limit)."""
+        limit = self.options.n_max_queued_jobs
+        return None if limit is None else max(0, limit - len(self._jobs))
+
+    def submit(self, specs: Sequence[JobSpec]) -> dict[str, str]:
+        """Queue ``specs`` with as few sbatch calls as possible; return their Slurm ids.
+
+        A group whose sbatch call fails is reported ``FAILED`` by the next :meth:`poll`
+        (its native id is ``""``) when another group went through.
+
+        Raises:
+            LaunchError: a job id is already in flight, a spec cannot be written as a
+                batch script, or no job could be submitted.
+        """
+        ids = [s.job_id for s in specs]
+        clash = [i for i in ids if i in self._jobs]
+        if clash or len(set(ids)) != len(ids):
+            raise LaunchError(f"job ids must be unique among jobs in flight, got {clash or ids}")
+        argvs = {s.job_id: _argv(s) for s in specs}
+        self.options.script_dir.mkdir(parents=True, exist_ok=True)
+        native: dict[str, str] = {}
+        first_error: LaunchError | None = None
+        for group in self._groups(specs):
+            try:
+                native.update(self._submit_group(group, argvs))
+            except LaunchError as exc:
+                first_error = first_error or exc
+                logger.warning("could not submit %d job(s): %s", len(group), exc)
+                now = time.time()
+                for spec in group:
+                    native[spec.job_id] = ""
+                    self._events.append(
+                        JobStatus(spec.job_id, JobState.FAILED, "", reason=str(exc), time=now)
+                    )
+        if first_error is not None and not any(native.values()):
+            self._events = [e for e in self._events if e.job_id not in native]
+            raise first_error
+        self._interval = self.options.poll_interval_s
+        self._next_query = time.monotonic() + self._interval
+        return native
+
+    def poll(self, timeout_s: float) -> list[JobStatus]:
+        """State changes since the last call; waits up to ``timeout_s`` for one."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            news, self._events = self._events, []
+            now = time.monotonic()
+            if not news and self._jobs and (now >= self._next_query or self._exit_appeared(now)):
+                news = self._query()
+            now = time.monotonic()
+            if news or now >= deadline:
+                return news
+            wake = min(deadline, self._next_query, now + _EXIT_CHECK_S)
+            time.sleep(max(0.0, wake - now))
+
+    def cancel(self, job_ids: Sequence[str] | None = None) -> None:
+        """scancel the given jobs (all in flight if ``None``) with one call."""
+        chosen = list(self._jobs) if job_ids is None else [j for j in job_ids if j in self._jobs]
+        natives = []
+        for job_id in chosen:
+            job = self._jobs[job_id]
+            job.cancelled = True
+            if job.native:
+                natives.append(job.native)
+        if not natives:
+            return
+        result = self._run(["scancel", *natives])
+        if result.returncode != 0:
+            logger.warning("scancel %s: %s", " ".join(natives), result.stderr.strip())
+        self._interval = self.options.poll_interval_s
+        self._next_query = time.monotonic()
+
+    def reattach(self, spec: JobSpec, native_id: str) -> bool:
+        """Follow a job of an earlier driver, found by its id or else by its job name."""
+        listing = self._fresh_listing()
+        native = native_id or self._find_by_name(spec.job_id, listing)
+        known = bool(native) and native in listing.rows
+        if not known and read_exit(spec) is None:
+            return False  # Slurm no longer knows it and it left no exit status
+        self._jobs[spec.job_id] = _Job(spec, native or "")
+        self._next_query = time.monotonic()
+        return True
+
+    def close(self) -> None:
+        """Cancel jobs in flight if ``cancel_on_close``; otherwise leave them running."""
+        if self.cancel_on_close and self._jobs:
+            self.cancel()
+
+    # -- submitting ----------------------------------------------------------------------
+    def _groups(self, specs: Sequence[JobSpec]) -> list[list[JobSpec]]:
+        arrays_possible = "\\" not in str(self.options.script_dir)
+        if not (self.options.use_job_arrays and arrays_possible):
+            return [[s] for s in specs]
+        groups: dict[tuple[object, ...], list[JobSpec]] = {}
+        for spec in specs:
+            groups.setdefault(array_key(spec), []).append(spec)
+        return list(groups.values())
+
+    def _submit_group(self, group: list[JobSpec], argvs: dict[str, list[str]]) -> dict[str, str]:
+        first = group[0]
+        tag = first.job_id if len(group) == 1 else f"{first.job_id}+{len(group) - 1}"
+        name = job_name(self.options.job_name_prefix, self._run_key, tag)
+        base = self.options.script_dir / tag  # job ids are safe as file names
+        for spec in group:  # a status left by an earlier submission must not count
+            (spec.paths.run_dir / EXIT_FILE_NAME).unlink(missing_ok=True)
+        if len(group) == 1:
+            text = render_single(first, argvs[first.job_id], self.options, name)
+        else:
+            tasks = base.with_name(base.name + ".tasks")
+            _write_tasks(tasks, group, argvs)
+            text = render_array(group, self.options, name, tasks)
+        script = base.with_name(base.name + ".sh")
+        script.write_text(text, encoding="utf-8")
+        script.chmod(0o755)
+        manifest = {"name": name, "array": len(group) > 1, "jobs": [s.job_id for s in group]}
+        base.with_name(base.name + ".json").write_text(json.dumps(manifest), encoding="utf-8")
+        slurm_id = self._sbatch(script)
+        if len(group) == 1:
+            natives = {first.job_id: slurm_id}
+        else:
+            natives = {s.job_id: f"{slurm_id}_{i}" for i, s in enumerate(group)}
+        for spec in group:
+            self._jobs[spec.job_id] = _Job(spec, natives[spec.job_id])
+        logger.debug("submitted %s as Slurm job %s (%s)", tag, slurm_id, script)
+        return natives
+
+    def _sbatch(self, script: Path) -> str:
+        argv = ["sbatch", "--parsable", str(script)]
+        result = self._run(argv)
+        for delay in (1.0, 3.0):
+            if result.returncode == 0 or not any(t in result.stderr for t in _TRANSIENT):
+                break
+            logger.warning("sbatch failed (%s); retrying in %g s", result.stderr.strip(), delay)
+            time.sleep(delay)
+            result = self._run(argv)
+        slurm_id = result.stdout.strip().split(";")[0]
+        if result.returncode != 0 or not slurm_id.isdigit():
+            raise LaunchError(
+                f"sbatch refused {script}: exit code {result.returncode}: "
+                f"{result.stderr.strip() or result.stdout.strip()}",
+                argv=argv,
+                stderr=result.stderr,
+            )
+        return slurm_id
+
+    # -- polling ---------------------------------------------------------------------------
+    def _exit_appeared(self, now: float) -> bool:
+        if now < self._next_exit_check:
+            return False
+        self._next_exit_check = now + _EXIT_CHECK_S
+        appeared = False
+        for job in self._jobs.values():
+            if not job.exit_seen and (job.spec.paths.run_dir / EXIT_FILE_NAME).exists():
+                job.exit_seen = appeared = True
+        return appeared
+
+    def _query(self) -> list[JobStatus]:
+        natives = [j.native for j in self._jobs.values() if j.native]
+        listing = self._squeue(natives) if natives else Listing(at=time.monotonic())
+        news: list[JobStatus] = []
+        if listing is not None:
+            missing = [j for j in self._jobs.values() if j.native not in listing.rows]
+            sacct = self._sacct([j.native for j in missing if j.native and not read_exit(j.spec)])
+            listing.rows.update(sacct)
+            for job_id, job in list(self._jobs.items()):
+                status = self._status(job, listing.rows.get(job.native))
+                if status is not None:
+                    news.append(status)
+                    if status.state.is_terminal:
+                        del self._jobs[job_id]
+        pending_exit = any(j.exit_seen for j in self._jobs.values())
+        if news or pending_exit:
+            self._interval = self.options.poll_interval_s
+        else:
+            self._interval = min(self._interval * 1.5, self.options.max_poll_interval_s)
+        self._next_query = time.monotonic() + self._interval
+        return news
+
+    def _status(self, job: _Job, row: tuple[str, int | None, str] | None) -> JobStatus | None:
+        if row is not None and row[0] in ACTIVE_STATES:
+            state = JobState.PENDING if row[0] == "PENDING" else JobState.RUNNING
+            if state is job.state:
+                return None
+            job.state = state
+            return JobStatus(job.spec.job_id, state, job.native, reason=row[0], time=time.time())
+        slurm_state, raw = (row[0], row[1]) if row is not None else ("", None)
+        return terminal_status(job.spec, job.native, slurm_state, raw, job.cancelled)
+
+    def _squeue(self, natives: Iterable[str]) -> Listing | None:
+        arrays = sorted({n.split("_")[0] for n in natives}, key=int)
+        argv = ["squeue", "--noheader", "--array", "--states=all", f"--Format={SQUEUE_FORMAT}"]
+        argv.append(f"--jobs={','.join(arrays)}")
+        result = self._run(argv)
+        if result.returncode != 0:
+            if "Invalid job id" in result.stderr:
+                return Listing(at=time.monotonic())  # none of them is known any more
+            logger.warning("squeue failed (exit code %d): %s", result.returncode, result.stderr)
+            return None
+        return parse_squeue(result.stdout)
+
+    def _sacct(self, natives: list[str]) -> dict[str, tuple[str, int | None, str]]:
+        if not natives or not self._sacct_works:
+            return {}
+        argv = ["sacct", "--noheader", "--parsable2", "--allocations"]
+        argv += ["--format=JobID,State,ExitCode,JobName", f"--jobs={','.join(natives)}"]
+        result = self._run(argv)
+        if result.returncode != 0:
+            if "accounting storage is disabled" in result.stderr:
+                self._sacct_works = False
+            else:
+                logger.warning("sacct failed: %s", result.stderr.strip())
+            return {}
+        return parse_sacct(result.stdout)
+
+    # -- re-attaching ----------------------------------------------------------------------
+    def _fresh_listing(self) -> Listing:
+        if self._listing is None or time.monotonic() - self._listing.at > 5.0:
+            user = f"--user={os.getuid()}"
+            argv = ["squeue", user, "--noheader", "--array", "--states=all"]
+            result = self._run([*argv, f"--Format={SQUEUE_FORMAT}"])
+            if result.returncode != 0:
+                raise LaunchError(
+                    f"cannot list Slurm jobs to re-attach: {result.stderr.strip()}",
+                    argv=argv,
+                    stderr=result.stderr,
+                )
+            self._listing = parse_squeue(result.stdout)
+        return self._listing
+
+    def _find_by_name(self, job_id: str, listing: Listing) -> str:
+        if self._manifests is None or job_id not in self._manifests:
+            self._manifests = _read_manifests(self.options.script_dir)
+        name, index = self._manifests.get(job_id, ("", None))
+        for native, (_, _, row_name) in listing.rows.items():
+            if name and row_name == name:
+                base, _, task = native.partition("_")
+                if index is None:
+                    return base
+                if task == str(index):
+                    return native
+        return ""
+
+    def _run(self, argv: list[str]) -> CommandResult:
+        self.n_calls[argv[0]] += 1
+        return self._runner(argv)
+
+
+def _argv(spec: JobSpec) -> list[str]:
+    if spec.container is None:
+        return list(spec.argv)
+    from hpoptim.launchers.container import container_argv
+
+    return container_argv(spec)
+
+
+def _write_tasks(tasks: Path, group: Sequence[JobSpec], argvs: dict[str, list[str]]) -> None:
+    tasks.mkdir(parents=True, exist_ok=True)
+    for i, spec in enumerate(group):
+        argv_bytes, env_bytes = task_files(spec, argvs[spec.job_id])
+        (tasks / f"{i}.argv").write_bytes(argv_bytes)
+        (tasks / f"{i}.env").write_bytes(env_bytes)
+        link = tasks / str(i)
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        os.symlink(spec.paths.run_dir.resolve(), link)
+
+
+def _read_manifests(script_dir: Path) -> dict[str, tuple[str, int | None]]:
+    found: dict[str, tuple[str, int | None]] = {}
+    for path in sorted(script_dir.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            for i, job_id in enumerate(data["jobs"]):
+                found[str(job_id)] = (str(data["name"]), i if data["array"] else None)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found

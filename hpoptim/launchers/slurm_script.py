@@ -1,0 +1,267 @@
+"""Render sbatch scripts for :class:`~hpoptim.launchers.slurm.SlurmLauncher` (pure).
+
+A single job's script holds its argv and environment as shell words quoted with
+:func:`shlex.quote`. A job array's script holds none: task ``i`` reads its argv and
+environment verbatim from the NUL-separated files ``TASKS/i.argv`` and
+``TASKS/i.env``, and ``TASKS/i`` is a symlink to its run directory, where Slurm
+writes its stdout/stderr (``--output=TASKS/%a/stdout.log``) and the script its
+exit status. Both are rendered from ``templates/slurm_job.sh``.
+
+``#SBATCH`` lines are parsed by sbatch with shell-like quoting, so
+:func:`shlex.quote` fits them too; a value holding a newline cannot be written
+there and is refused. In file name patterns Slurm expands ``%`` sequences, so a
+literal ``%`` is written ``%%`` (unless the path holds a backslash, which turns
+the expansion off).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from hpoptim.errors import ConfigError, LaunchError
+from hpoptim.jobs import JobSpec
+
+EXIT_FILE_NAME = "slurm_exit_status"
+LIMIT_SIGNAL = "USR2"  # what Slurm sends the batch shell before the time limit
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """The ``slurm`` config section as the launcher uses it.
+
+    Per-job CPUs, GPUs, memory and wall time come from each spec's ``resources``;
+    the fields here are lower bounds (CPUs, GPUs), fill in what a spec leaves unset
+    (memory, wall time) and add what is cluster-wide (partition, account, qos, gres,
+    extra options).
+
+    Attributes:
+        partition: ``--partition``.
+        account: ``--account``.
+        qos: ``--qos``.
+        n_cpus_per_job: Fewest CPUs per job (``--cpus-per-task``).
+        n_gpus_per_job: Fewest GPUs per job (``--gres=gpu:N``).
+        gres: ``--gres`` verbatim, instead of the GPU count.
+        mem_gb: Memory per job when a spec leaves it unset (``--mem``).
+        time_limit_min: Wall time when a spec leaves it unset (``--time``, rounded up).
+        extra_sbatch_options: Further options, each one ``--flag`` or ``--flag=value``.
+        poll_interval_s: First interval between two ``squeue`` calls.
+        max_poll_interval_s: Longest interval, reached by backoff while nothing changes.
+        use_job_arrays: Submit jobs that share resources as one job array.
+        n_max_queued_jobs: Most jobs queued or running at once (``None``: no limit).
+        script_dir: Where batch scripts and task files are written.
+        job_name_prefix: Start of every Slurm job name.
+    """
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    n_cpus_per_job: int = 1
+    n_gpus_per_job: int = 0
+    gres: str | None = None
+    mem_gb: float | None = None
+    time_limit_min: float | None = None
+    extra_sbatch_options: tuple[str, ...] = ()
+    poll_interval_s: float = 2.0
+    max_poll_interval_s: float = 30.0
+    use_job_arrays: bool = True
+    n_max_queued_jobs: int | None = None
+    script_dir: Path = Path("slurm")
+    job_name_prefix: str = "hpoptim"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.poll_interval_s <= 0:
+            problems.append(("poll_interval_s", f"must be > 0, got {self.poll_interval_s!r}"))
+        if self.max_poll_interval_s < self.poll_interval_s:
+            problems.append(
+                (
+                    "max_poll_interval_s",
+                    f"must be >= poll_interval_s ({self.poll_interval_s!r}), "
+                    f"got {self.max_poll_interval_s!r}",
+                )
+            )
+        if self.n_max_queued_jobs is not None and self.n_max_queued_jobs < 1:
+            problems.append(
+                ("n_max_queued_jobs", f"must be >= 1 or null, got {self.n_max_queued_jobs!r}")
+            )
+        for i, option in enumerate(self.extra_sbatch_options):
+            if not option.startswith("-") or "\n" in option:
+                problems.append(
+                    (
+                        f"extra_sbatch_options[{i}]",
+                        f"must be one option such as '--constraint=a100', got {option!r}",
+                    )
+                )
+        if problems:
+            from hpoptim.errors import ConfigProblem
+
+            raise ConfigError([ConfigProblem(f"slurm.{key}", msg) for key, msg in problems])
+
+
+def job_name(prefix: str, run_key: str, tag: str) -> str:
+    """A Slurm job name unique per run and submission: ``prefix-runkey-tag``, sanitised."""
+    return _NAME_UNSAFE.sub("_", f"{prefix}-{run_key}-{tag}")
+
+
+def sbatch_options(
+    spec: JobSpec, options: SlurmOptions, *, name: str, stdout: str, stderr: str
+) -> list[str]:
+    """The sbatch options of ``spec`` (for an array: of every task), as ``--flag=value``."""
+    res = spec.resources
+    flags = [
+        f"--job-name={name}",
+        f"--output={stdout}",
+        f"--error={stderr}",
+        "--open-mode=append",
+        f"--chdir={spec.cwd}",
+        "--nodes=1",
+        "--ntasks=1",
+        f"--cpus-per-task={max(res.n_cpus, options.n_cpus_per_job, 1)}",
+        "--no-requeue",
+    ]
+    for flag, value in (
+        ("partition", options.partition),
+        ("account", options.account),
+        ("qos", options.qos),
+    ):
+        if value:
+            flags.append(f"--{flag}={value}")
+    n_gpus = max(res.n_gpus, options.n_gpus_per_job)
+    if options.gres:
+        flags.append(f"--gres={options.gres}")
+    elif n_gpus > 0:
+        flags.append(f"--gres=gpu:{n_gpus}")
+    mem_gb = res.mem_gb if res.mem_gb is not None else options.mem_gb
+    if mem_gb is not None:
+        flags.append(f"--mem={math.ceil(mem_gb * 1024)}M")
+    minutes = res.timeout_min if res.timeout_min is not None else options.time_limit_min
+    if minutes is not None:
+        flags.append(f"--time={max(1, math.ceil(minutes))}")
+        flags.append(f"--signal=B:{LIMIT_SIGNAL}@{max(1, math.ceil(spec.signal_lead_s))}")
+    flags.extend(options.extra_sbatch_options)
+    return flags
+
+
+def render_single(spec: JobSpec, argv: Sequence[str], options: SlurmOptions, name: str) -> str:
+    """The batch script of one job whose command is ``argv``."""
+    flags = sbatch_options(
+        spec,
+        options,
+        name=name,
+        stdout=filename_pattern(spec.paths.stdout),
+        stderr=filename_pattern(spec.paths.stderr),
+    )
+    check_env(spec)
+    setup = [f"argv=({' '.join(shlex.quote(a) for a in argv)})"]
+    setup += [f"export {key}={shlex.quote(value)}" for key, value in spec.env.items()]
+    setup.append(f"exit_file={shlex.quote(str(spec.paths.run_dir / EXIT_FILE_NAME))}")
+    return _fill(spec, flags, "\n".join(setup), f"job {spec.job_id}")
+
+
+def render_array(specs: Sequence[JobSpec], options: SlurmOptions, name: str, tasks: Path) -> str:
+    """The batch script of a job array whose task files are under ``tasks``.
+
+    Every spec must share resources, cwd and signal timing with ``specs[0]``.
+    """
+    first = specs[0]
+    task_pattern = filename_pattern(tasks)
+    flags = sbatch_options(
+        first,
+        options,
+        name=name,
+        stdout=f"{task_pattern}/%a/{first.paths.stdout.name}",
+        stderr=f"{task_pattern}/%a/{first.paths.stderr.name}",
+    )
+    flags.insert(1, f"--array=0-{len(specs) - 1}")
+    setup = "\n".join(
+        [
+            f'task={shlex.quote(str(tasks))}/"$SLURM_ARRAY_TASK_ID"',
+            "mapfile -d '' -t argv <\"$task.argv\"",
+            "mapfile -d '' -t env <\"$task.env\"",
+            'if [ "${#env[@]}" -gt 0 ]; then export -- "${env[@]}"; fi',
+            f'exit_file="$task/{EXIT_FILE_NAME}"',
+        ]
+    )
+    ids = ", ".join(s.job_id for s in specs)
+    return _fill(first, flags, setup, f"the {len(specs)} jobs {ids} as one job array")
+
+
+def task_files(spec: JobSpec, argv: Sequence[str]) -> tuple[bytes, bytes]:
+    """The NUL-separated argv and ``KEY=VALUE`` environment files of one array task."""
+    check_env(spec)
+    env = [f"{key}={value}" for key, value in spec.env.items()]
+    return _nul_join(argv), _nul_join(env)
+
+
+def array_key(spec: JobSpec) -> tuple[object, ...]:
+    """Specs with equal keys can share one job array."""
+    names = (spec.paths.stdout.name, spec.paths.stderr.name)
+    return (spec.resources, spec.cwd, spec.timeout_signal, spec.signal_lead_s, names)
+
+
+def filename_pattern(path: Path) -> str:
+    """``path`` as an sbatch ``--output`` value that Slurm does not expand."""
+    text = str(path)
+    return text if "\\" in text else text.replace("%", "%%")
+
+
+def check_env(spec: JobSpec) -> None:
+    """Refuse environment variable names that a shell cannot export."""
+    for key, value in spec.env.items():
+        if not _ENV_NAME.match(key) or "\0" in value:
+            raise LaunchError(
+                f"job {spec.job_id}: environment variable {key!r}={value!r} cannot be passed "
+                "to a Slurm job: names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL"
+            )
+
+
+def _fill(spec: JobSpec, flags: Sequence[str], setup: str, what: str) -> str:
+    lines = []
+    for flag in flags:
+        if "\n" in flag or "\r" in flag:
+            raise LaunchError(
+                f"job {spec.job_id}: sbatch option {flag!r} holds a line break; Slurm cannot "
+                "take it from a batch script (rename the path or value)"
+            )
+        lines.append(f"#SBATCH {shlex.quote(flag)}")
+    values = {
+        "sbatch_options": "\n".join(lines),
+        "what": what.replace("\n", " "),
+        "signal": _signal_name(spec.timeout_signal),
+        "exit_file_name": EXIT_FILE_NAME,
+        "setup": setup,
+    }
+    text = _template()
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name.removeprefix("SIG")
+    except ValueError:
+        return str(signum)
+
+
+def _nul_join(items: Sequence[str] | Mapping[str, str]) -> bytes:
+    return b"".join(item.encode("utf-8", "surrogateescape") + b"\0" for item in items)
+
+
+@cache
+def _template() -> str:
+    return (
+        resources.files("hpoptim.launchers")
+        .joinpath("templates/slurm_job.sh")
+        .read_text(encoding="utf-8")
+    )

@@ -1,0 +1,415 @@
+"""The optimisation loop: ask → JobSpec → submit → poll → collect → tell → journal.
+
+The loop knows samplers and launchers only through their base classes. Every
+decision is first written to the journal and folded into a
+:class:`~hpoptim.history.RunHistory`; a driver killed at any point is resumed by
+replaying the journal (see :meth:`Optimization.resume_from`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpoptim.errors import LaunchError, RunStoppedError
+from hpoptim.history import Lifecycle, RunHistory, SettingState
+from hpoptim.jobs import ContainerOptions, JobPaths, JobSpec, JobState, JobStatus, Resources
+from hpoptim.launchers.base import BaseLauncher
+from hpoptim.log import get_logger
+from hpoptim.results import metric_problem, read_metrics, stderr_tail
+from hpoptim.samplers.base import BaseSampler
+from hpoptim.space import flatten, nest
+from hpoptim.storage import Journal, ResultsLayout, write_text_atomic
+from hpoptim.trial import TrialResult, is_better
+
+logger = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How many settings to run, how many at once, and when to stop."""
+
+    n_samples: int
+    n_in_flight: int
+    n_completed_before_resubmit: int = 1
+    minimize: bool = True
+    max_failed_fraction: float = 0.5
+    n_settings_before_failure_check: int = 5
+    poll_timeout_s: float = 0.5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class JobTemplate:
+    """What every job of the run shares; the loop adds the per-job parts.
+
+    Attributes:
+        command: argv prefix; the params file path is appended (e.g. python, script).
+        cwd: Working directory of every job (the checkout root or working dir).
+        fixed_params: Nested fixed parameters, overlaid by the sampled ones.
+        env: Extra environment variables.
+        resources: CPUs, GPUs, memory, wall time of each job.
+        timeout_signal: Signal sent before the wall-time limit.
+        signal_lead_s: Seconds before the limit that signal comes.
+        container: Optional Singularity/Apptainer wrapping.
+        binds: Extra host paths the container must see.
+    """
+
+    command: tuple[str, ...]
+    cwd: Path
+    fixed_params: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    timeout_signal: int = 15
+    signal_lead_s: float = 30.0
+    container: ContainerOptions | None = None
+    binds: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything the loop needs to know that comes from the config."""
+
+    settings: LoopSettings
+    lifecycle: Lifecycle
+    template: JobTemplate
+
+
+ProgressHook = Callable[[RunHistory, SettingState], None]
+
+
+class Optimization:
+    """One run of the loop over a results directory.
+
+    Args:
+        plan: Budget, parallelism and stopping rules; reruns, attempts and
+            iterations; the shared part of every job.
+        sampler: Proposes settings; told once per finished setting.
+        launcher: Runs the jobs.
+        layout: The results directory.
+        on_setting_finished: Called after each finished setting (reports, best jobs).
+    """
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        sampler: BaseSampler,
+        launcher: BaseLauncher,
+        layout: ResultsLayout,
+        on_setting_finished: ProgressHook | None = None,
+    ) -> None:
+        self.settings = plan.settings
+        self.template = plan.template
+        self.sampler = sampler
+        self.launcher = launcher
+        self.layout = layout
+        self.history = RunHistory(plan.lifecycle)
+        self.journal = Journal(layout.journal)
+        self._hook = on_setting_finished
+        self._specs: dict[str, JobSpec] = {}
+        self._finished_since_refill = 0
+        self._best: tuple[float, int] | None = None
+        self._sampler_exhausted = False
+        self._failure_base = (0, 0)  # (finished, failed) settings before this driver ran
+
+    # -- resume ------------------------------------------------------------------
+    def resume_from(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Rebuild history and sampler state from journaled events.
+
+        The sampler is replayed through the same asks and tells in their original
+        order, so it ends in the state the killed driver had.
+        """
+        for event in events:
+            self.history.apply(event)
+            if event["e"] == "asked":
+                self.sampler.ask()
+            elif event["e"] == "setting_finished":
+                setting = self.history.settings[int(event["sid"])]
+                self._note_finished(setting, log=False)
+
+    def _reattach_or_abandon(self) -> None:
+        """Follow in-flight jobs of the previous driver again, or restart them."""
+        for rec in self.history.active_jobs():
+            spec = self._build_spec(self.history.settings[rec.setting_id], rec.rerun, rec.attempt)
+            if self.launcher.reattach(spec, rec.native_id):
+                self._specs[rec.job_id] = spec
+                logger.info("re-attached to job %s (%s)", rec.job_id, rec.native_id)
+                continue
+            self._journal("abandoned", job=rec.job_id)
+            logger.info("job %s was in flight when the driver stopped; restarting it", rec.job_id)
+
+    # -- the loop ----------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None) -> RunHistory:
+        """Run until the budget is spent; returns the history.
+
+        Raises:
+            RunStoppedError: ``stop`` was set, or too many settings failed.
+        """
+        stop = stop or threading.Event()
+        self.journal.open()
+        try:
+            self._reattach_or_abandon()
+            for sid in self.history.unfinalized():
+                self._finalize(sid)
+            # A resumed run judges max_failed_fraction on the settings it finishes itself,
+            # so a run stopped by failures continues once its script is fixed.
+            self._failure_base = (self.history.n_finished, self.history.n_failed_settings)
+            while not self._done():
+                if stop.is_set():
+                    raise RunStoppedError("interrupted")
+                self._refill()
+                self._submit_ready()
+                for status in self.launcher.poll(self.settings.poll_timeout_s):
+                    self._on_status(status)
+                self._check_failures()
+            self._journal("finished", reason="budget spent")
+            return self.history
+        except BaseException as exc:
+            self._stop_jobs(exc)
+            raise
+        finally:
+            self.journal.close()
+
+    def _done(self) -> bool:
+        budget_spent = self.history.n_asked >= self.settings.n_samples or self._sampler_exhausted
+        return budget_spent and self.history.n_active_settings() == 0
+
+    def _stop_jobs(self, exc: BaseException) -> None:
+        reason = str(exc) or type(exc).__name__
+        active = [job for job in self._specs if self.history.jobs[job].active]
+        if active:
+            logger.warning("stopping: cancelling %d running job(s)", len(active))
+            try:
+                self.launcher.cancel(active)
+            except LaunchError as err:
+                logger.warning("could not cancel all jobs: %s", err)
+        if self.journal.is_open:
+            self._journal("stopped", reason=reason)
+
+    def _refill(self) -> None:
+        s = self.settings
+        in_flight = self.history.n_active_settings()
+        if in_flight and self._finished_since_refill < s.n_completed_before_resubmit:
+            return
+        self._finished_since_refill = 0
+        while in_flight < s.n_in_flight and self.history.n_asked < s.n_samples:
+            params = self.sampler.ask()
+            if params is None:
+                self._sampler_exhausted = True
+                break
+            self._journal("asked", sid=self.history.n_asked, params=params)
+            in_flight += 1
+
+    def _submit_ready(self) -> None:
+        capacity = self.launcher.capacity()
+        n = len(self.history.ready) if capacity is None else min(capacity, len(self.history.ready))
+        if n <= 0:
+            return
+        specs = []
+        for _ in range(n):
+            sid, rerun_idx = self.history.ready[0]
+            setting = self.history.settings[sid]
+            attempt = setting.reruns[rerun_idx].next_attempt
+            spec = self._build_spec(setting, rerun_idx, attempt)
+            self._write_params(spec, setting, rerun_idx, attempt)
+            self._journal(
+                "submitted",
+                job=spec.job_id,
+                sid=sid,
+                rerun=rerun_idx,
+                it=setting.reruns[rerun_idx].iteration,
+                att=attempt,
+                dir=str(spec.paths.run_dir),
+                t=time.time(),
+            )
+            self._specs[spec.job_id] = spec
+            specs.append(spec)
+        native = self.launcher.submit(specs)
+        self._journal("native_ids", ids=native)
+
+    def _on_status(self, status: JobStatus) -> None:
+        if not status.state.is_terminal or status.job_id not in self._specs:
+            return
+        spec = self._specs.pop(status.job_id)
+        rec = self.history.jobs[status.job_id]
+        if not rec.active:
+            return
+        failures_before = self.history.settings[rec.setting_id].reruns[rec.rerun].failures
+        output = read_metrics(spec.paths)
+        problem = metric_problem(output, self.history.lifecycle.metric)
+        reason = status.reason or _describe(status)
+        tail = (
+            "" if status.state in (JobState.COMPLETED, JobState.RESUME) else stderr_tail(spec.paths)
+        )
+        self._journal(
+            "ended",
+            job=status.job_id,
+            state=status.state.value,
+            exit_code=status.exit_code,
+            signal=status.signal,
+            reason=reason,
+            metrics=output.metrics,
+            problem=problem,
+            stderr=tail,
+            t=status.time or time.time(),
+        )
+        setting = self.history.settings[rec.setting_id]
+        rerun = setting.reruns[rec.rerun]
+        if rerun.failures > failures_before:
+            logger.warning("job %s failed: %s", rec.job_id, rec.reason)
+            if tail:
+                logger.debug("stderr of %s:\n%s", rec.job_id, tail)
+        if setting.all_reruns_done:
+            self._finalize(setting.setting_id)
+
+    def _finalize(self, sid: int) -> None:
+        result = self.history.aggregate(sid)
+        self._journal("setting_finished", sid=sid, result=result.to_dict())
+        setting = self.history.settings[sid]
+        self._finished_since_refill += 1
+        self._note_finished(setting, log=True)
+
+    def _note_finished(self, setting: SettingState, *, log: bool) -> None:
+        result = setting.result
+        assert result is not None  # set by the setting_finished event just applied
+        self.sampler.tell(setting.params, result.value)
+        if result.value is not None and (
+            self._best is None
+            or is_better(result.value, self._best[0], minimize=self.settings.minimize)
+        ):
+            self._best = (result.value, setting.setting_id)
+        if log:
+            self._log_finished(setting, result)
+            if self._hook is not None:
+                self._hook(self.history, setting)
+
+    def _log_finished(self, setting: SettingState, result: TrialResult) -> None:
+        done = f"[{self.history.n_finished}/{self.settings.n_samples}]"
+        if result.value is None:
+            logger.info("%s setting %d failed: %s", done, setting.setting_id, result.reason)
+            return
+        best = self._best
+        logger.info(
+            "%s setting %d: %s=%.6g (std %.3g, n=%d) params=%s; best so far %.6g (setting %d)",
+            done,
+            setting.setting_id,
+            self.history.lifecycle.metric,
+            result.value,
+            result.std or 0.0,
+            result.n_ok,
+            setting.params,
+            best[0] if best else float("nan"),
+            best[1] if best else -1,
+        )
+
+    def _check_failures(self) -> None:
+        s = self.settings
+        base_done, base_failed = self._failure_base
+        n_done = self.history.n_finished - base_done
+        if n_done < s.n_settings_before_failure_check:
+            return
+        n_failed = self.history.n_failed_settings - base_failed
+        if n_failed / n_done > s.max_failed_fraction:
+            since = " since the run was resumed" if base_done else ""
+            raise RunStoppedError(
+                f"{n_failed} of {n_done} finished settings failed{since} "
+                f"(more than max_failed_fraction={s.max_failed_fraction}); "
+                f"see the job logs under {self.layout.jobs_dir}"
+            )
+
+    # -- jobs --------------------------------------------------------------------
+    def _build_spec(self, setting: SettingState, rerun_idx: int, attempt: int) -> JobSpec:
+        rerun = setting.reruns[rerun_idx]
+        name = f"run_{rerun_idx}.{rerun.iteration}-{attempt}"
+        run_dir = self.layout.setting_dir(setting.setting_id) / name
+        job_id = f"{setting.setting_id}_{rerun_idx}.{rerun.iteration}-{attempt}"
+        t = self.template
+        paths = JobPaths(run_dir)
+        env = {
+            **t.env,
+            "HPOPTIM_PARAMS_FILE": str(paths.params_file),
+            "HPOPTIM_RUN_DIR": str(run_dir),
+            "HPOPTIM_JOB_ID": job_id,
+            "HPOPTIM_SETTING_ID": str(setting.setting_id),
+            "HPOPTIM_RERUN": str(rerun_idx),
+            "HPOPTIM_ITERATION": str(rerun.iteration),
+            "HPOPTIM_ATTEMPT": str(attempt),
+            "HPOPTIM_N_ITERATIONS": str(self.history.lifecycle.training_iterations),
+            "HPOPTIM_SEED": str(self.job_seed(setting.setting_id, rerun_idx)),
+            "HPOPTIM_PREVIOUS_RUN_DIR": rerun.previous_run_dir or "",
+            "HPOPTIM_METRICS_FILE": str(paths.metrics_file),
+        }
+        return JobSpec(
+            job_id=job_id,
+            argv=(*t.command, str(paths.params_file)),
+            cwd=t.cwd,
+            paths=paths,
+            env=env,
+            resources=t.resources,
+            timeout_signal=t.timeout_signal,
+            signal_lead_s=t.signal_lead_s,
+            container=t.container,
+            binds=(*t.binds, self.layout.root),
+        )
+
+    def job_seed(self, setting_id: int, rerun: int) -> int:
+        """Seed of a rerun: fixed by the run seed, the setting and the rerun index."""
+        key = f"{self.settings.seed}:{setting_id}:{rerun}".encode()
+        return int.from_bytes(hashlib.sha256(key).digest()[:4], "little") & 0x7FFFFFFF
+
+    def _write_params(
+        self, spec: JobSpec, setting: SettingState, rerun_idx: int, attempt: int
+    ) -> None:
+        rerun = setting.reruns[rerun_idx]
+        context = {
+            "job_id": spec.job_id,
+            "setting_id": setting.setting_id,
+            "rerun": rerun_idx,
+            "iteration": rerun.iteration,
+            "attempt": attempt,
+            "n_iterations": self.history.lifecycle.training_iterations,
+            "seed": self.job_seed(setting.setting_id, rerun_idx),
+            "run_dir": str(spec.paths.run_dir),
+            "setting_dir": str(spec.paths.run_dir.parent),
+            "previous_run_dir": rerun.previous_run_dir,
+            "metrics_file": str(spec.paths.metrics_file),
+        }
+        document = {
+            "params": deep_merge(self.template.fixed_params, nest(setting.params)),
+            "flat_params": {**flatten(self.template.fixed_params), **setting.params},
+            "job": context,
+        }
+        spec.paths.run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(spec.paths.params_file, json.dumps(document, indent=1))
+
+    def _journal(self, event: str, **fields: Any) -> None:
+        self.history.apply(self.journal.append(event, **fields))
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` laid on top, merging nested dicts key by key."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(status: JobStatus) -> str:
+    if status.state is JobState.COMPLETED:
+        return "exit code 0"
+    if status.state is JobState.RESUME:
+        return "exit code 3 (to be resumed)"
+    if status.signal is not None:
+        return f"killed by signal {status.signal}"
+    if status.exit_code is not None:
+        return f"{status.state.value} with exit code {status.exit_code}"
+    return str(status.state.value)

@@ -1,0 +1,302 @@
+"""Turn a run's history into files people read: CSVs, best params, best jobs, a report.
+
+Everything here reads the history (folded from the journal) and writes derived
+files; nothing here changes the journal, so ``hpoptim report`` can rebuild them
+from the journal at any time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hpoptim.history import JobRecord, RunHistory, SettingState
+from hpoptim.storage import ResultsLayout, write_json_atomic, write_text_atomic
+from hpoptim.trial import TrialState
+
+
+def ranked(history: RunHistory, *, minimize: bool) -> list[SettingState]:
+    """Completed settings, best first."""
+    done = [s for s in history.settings.values() if s.state is TrialState.COMPLETE]
+    sign = 1.0 if minimize else -1.0
+    return sorted(done, key=lambda s: (sign * _value(s), s.setting_id))
+
+
+def _value(setting: SettingState) -> float:
+    assert setting.result is not None
+    assert setting.result.value is not None
+    return setting.result.value
+
+
+def _iso(t: float | None) -> str:
+    if t is None:
+        return ""
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, (list, dict, tuple)):
+        return json.dumps(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    return "" if value is None else value
+
+
+def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]], first: Sequence[str]) -> None:
+    columns = list(first)
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    write_text_atomic(path, buf.getvalue())
+
+
+def _checkout_fields(history: RunHistory) -> dict[str, Any]:
+    checkout = history.run_info.get("checkout") or {}
+    return {
+        "commit": checkout.get("commit") or "",
+        "dirty": checkout.get("dirty", ""),
+        "image_sha256": history.run_info.get("image_sha256") or "",
+    }
+
+
+def _add_columns(row: dict[str, Any], values: Mapping[str, Any], prefix: str) -> None:
+    """Add ``values`` to ``row``; a name the row already has gets ``prefix`` instead of
+    overwriting that column (a parameter called ``status``, a metric called like a
+    parameter)."""
+    for name, value in values.items():
+        key = name
+        while key in row:
+            key = prefix + key
+        row[key] = value
+
+
+def job_rows(history: RunHistory) -> list[dict[str, Any]]:
+    """One row per job (process): params, metrics, state, exit code, times, dir."""
+    extra = _checkout_fields(history)
+    rows = []
+    for rec in history.jobs.values():
+        params = history.settings[rec.setting_id].params
+        rows.append(_job_row(rec, params, extra))
+    return rows
+
+
+def _job_row(rec: JobRecord, params: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    duration = None if rec.ended_at is None else rec.ended_at - rec.submitted_at
+    row: dict[str, Any] = {
+        "job_id": rec.job_id,
+        "setting_id": rec.setting_id,
+        "rerun": rec.rerun,
+        "iteration": rec.iteration,
+        "attempt": rec.attempt,
+        "status": rec.state,
+        "exit_code": rec.exit_code,
+        "signal": rec.signal,
+        "reason": rec.reason,
+        "start_time": _iso(rec.submitted_at),
+        "end_time": _iso(rec.ended_at),
+        "duration_s": duration,
+        "job_dir": rec.run_dir,
+        "native_id": rec.native_id,
+        **extra,
+    }
+    _add_columns(row, params, "param_")
+    _add_columns(row, rec.metrics, "metric_")
+    return row
+
+
+def setting_rows(history: RunHistory, metric: str) -> list[dict[str, Any]]:
+    """One row per setting: params, mean/std/count of the metric, outcome."""
+    extra = _checkout_fields(history)
+    rows = []
+    for setting in history.settings.values():
+        result = setting.result
+        iterations = [r.iteration + 1 for r in setting.reruns]
+        row: dict[str, Any] = {
+            "setting_id": setting.setting_id,
+            "status": setting.state.value,
+            metric: None if result is None else result.value,
+            f"{metric}_std": None if result is None else result.std,
+            "n_ok": None if result is None else result.n_ok,
+            "n_failed": None if result is None else result.n_failed,
+            "n_iterations": max(iterations),
+            "n_attempts": sum(r.n_attempts for r in setting.reruns),
+            "reason": "" if result is None else result.reason,
+            **extra,
+        }
+        _add_columns(row, setting.params, "param_")
+        if result is not None:  # the optimised metric's mean is in its column already
+            others = {k: v for k, v in result.metrics.items() if k != metric}
+            _add_columns(row, others, "metric_")
+        rows.append(row)
+    return rows
+
+
+def best_params(
+    history: RunHistory, layout: ResultsLayout, metric: str, *, minimize: bool
+) -> dict[str, Any] | None:
+    """The best setting so far as a JSON-able dict (None if nothing completed)."""
+    order = ranked(history, minimize=minimize)
+    if not order:
+        return None
+    best = order[0]
+    assert best.result is not None
+    return {
+        "metric": metric,
+        "minimize": minimize,
+        "value": best.result.value,
+        "std": best.result.std,
+        "n_reruns": best.result.n_ok,
+        "setting_id": best.setting_id,
+        "params": best.params,
+        "setting_dir": str(layout.setting_dir(best.setting_id)),
+    }
+
+
+def refresh_best_jobs(
+    history: RunHistory, layout: ResultsLayout, n_best: int, *, minimize: bool
+) -> list[int]:
+    """Make ``best_jobs/`` hold copies of the ``n_best`` best settings' directories."""
+    keep = [s.setting_id for s in ranked(history, minimize=minimize)[:n_best]]
+    target = layout.best_jobs_dir
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = {f"setting_{sid}" for sid in keep}
+    for child in target.iterdir():
+        if child.is_dir() and child.name not in wanted:
+            shutil.rmtree(child)
+    for sid in keep:
+        dest = target / f"setting_{sid}"
+        source = layout.setting_dir(sid)
+        if not dest.exists() and source.exists():
+            tmp = target / f".setting_{sid}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source, tmp, symlinks=True)
+            tmp.rename(dest)
+    write_json_atomic(
+        target / "ranking.json", [{"rank": i + 1, "setting_id": sid} for i, sid in enumerate(keep)]
+    )
+    return keep
+
+
+class Reporter:
+    """Keeps the derived files up to date as settings finish (CSV writes throttled)."""
+
+    def __init__(
+        self,
+        layout: ResultsLayout,
+        metric: str,
+        *,
+        minimize: bool,
+        n_best: int,
+        csv_interval_s: float = 2.0,
+    ) -> None:
+        self.layout = layout
+        self.metric = metric
+        self.minimize = minimize
+        self.n_best = n_best
+        self.csv_interval_s = csv_interval_s
+        self._last_csv = 0.0
+        self._best_ids: list[int] = []
+
+    def on_setting_finished(self, history: RunHistory, setting: SettingState) -> None:
+        """Refresh best params/jobs when they change, CSVs at most every interval."""
+        top = [s.setting_id for s in ranked(history, minimize=self.minimize)[: self.n_best]]
+        if top != self._best_ids:
+            self._best_ids = top
+            self._write_best(history)
+        if time.monotonic() - self._last_csv >= self.csv_interval_s:
+            self.write_csvs(history)
+
+    def _write_best(self, history: RunHistory) -> None:
+        best = best_params(history, self.layout, self.metric, minimize=self.minimize)
+        if best is not None:
+            write_json_atomic(self.layout.best_params, best)
+        if self.n_best > 0:
+            refresh_best_jobs(history, self.layout, self.n_best, minimize=self.minimize)
+
+    def write_csvs(self, history: RunHistory) -> None:
+        self._last_csv = time.monotonic()
+        _write_csv(self.layout.jobs_csv, job_rows(history), ["job_id", "setting_id"])
+        _write_csv(
+            self.layout.settings_csv, setting_rows(history, self.metric), ["setting_id", "status"]
+        )
+
+    def write_all(self, history: RunHistory) -> None:
+        """Write every derived file now (end of run, ``hpoptim report``)."""
+        self.write_csvs(history)
+        self._write_best(history)
+        write_text_atomic(self.layout.report_md, markdown_report(history, self))
+
+
+def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -> str:
+    """A short markdown report: counts, the best settings, the failures."""
+    order = ranked(history, minimize=reporter.minimize)
+    n_failed = history.n_failed_settings
+    lines = [
+        f"# {reporter.layout.root.name}",
+        "",
+        f"- settings finished: {history.n_finished} of {history.n_asked} asked ({n_failed} failed)",
+        f"- jobs run: {len(history.jobs)}",
+        f"- metric: `{reporter.metric}` ({'minimised' if reporter.minimize else 'maximised'})",
+    ]
+    commit = _checkout_fields(history)["commit"]
+    if commit:
+        lines.append(f"- commit: `{commit}`")
+    if order:
+        names = list(order[0].params)
+        lines += [
+            "",
+            "## Best settings",
+            "",
+            "| rank | setting | value | std | n | " + " | ".join(names) + " |",
+        ]
+        lines.append("|" + " --- |" * (5 + len(names)))
+        for rank, s in enumerate(order[:n_rows], start=1):
+            assert s.result is not None
+            cells = [
+                str(rank),
+                str(s.setting_id),
+                f"{s.result.value:.6g}",
+                f"{s.result.std or 0:.3g}",
+                str(s.result.n_ok),
+            ]
+            cells += [json.dumps(s.params[n]) for n in names]
+            lines.append("| " + " | ".join(cells) + " |")
+    failed = [s for s in history.settings.values() if s.state is TrialState.FAILED]
+    if failed:
+        lines += ["", "## Failed settings", ""]
+        lines += [
+            f"- setting {s.setting_id}: {s.result.reason if s.result else ''}"
+            for s in failed[:n_rows]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def summary(history: RunHistory, reporter: Reporter) -> str:
+    """The end-of-run summary printed by the CLI."""
+    best = best_params(history, reporter.layout, reporter.metric, minimize=reporter.minimize)
+    lines = [
+        f"finished {history.n_finished} setting(s), {history.n_failed_settings} failed, "
+        f"{len(history.jobs)} job(s) run",
+    ]
+    if best is None:
+        lines.append("no setting completed")
+    else:
+        lines.append(
+            f"best {reporter.metric} = {best['value']:.6g} (std {best['std'] or 0:.3g}, "
+            f"n={best['n_reruns']}) from setting {best['setting_id']}"
+        )
+        lines += [f"  {k} = {json.dumps(v)}" for k, v in best["params"].items()]
+    lines.append(f"results: {reporter.layout.root}")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""Sampler registry: ``optimizer_str`` names -> sampler classes.
+
+=====================  ==========================================
+``optimizer_str``      sampler
+=====================  ==========================================
+``cem_metaoptimizer``  :class:`~hpoptim.samplers.cem.CEMSampler`
+``random``             :class:`~hpoptim.samplers.random.RandomSampler`
+``gridsearch``         :class:`~hpoptim.samplers.grid.GridSampler`
+=====================  ==========================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.samplers.base import BaseSampler
+from hpoptim.samplers.cem import CEMSampler
+from hpoptim.samplers.grid import GridSampler
+from hpoptim.samplers.random import RandomSampler
+from hpoptim.space import SearchSpace, did_you_mean
+
+SAMPLERS: Mapping[str, type[BaseSampler]] = {
+    cls.name: cls for cls in (CEMSampler, RandomSampler, GridSampler)
+}
+
+__all__ = [
+    "SAMPLERS",
+    "BaseSampler",
+    "CEMSampler",
+    "GridSampler",
+    "RandomSampler",
+    "make_sampler",
+    "validate_optimizer",
+]
+
+
+def validate_optimizer(
+    name: str, settings: Mapping[str, Any], space: SearchSpace
+) -> list[ConfigProblem]:
+    """Problems of ``optimizer_str`` and ``optimizer_settings`` for ``space``."""
+    cls = SAMPLERS.get(name)
+    if cls is None:
+        hint = did_you_mean(str(name), list(SAMPLERS))
+        message = f"unknown optimizer {name!r}; valid: {', '.join(SAMPLERS)}{hint}"
+        return [ConfigProblem("optimizer_str", message)]
+    return cls.validate_settings(settings, space)
+
+
+def make_sampler(
+    name: str,
+    space: SearchSpace,
+    *,
+    minimize: bool,
+    seed: int | None,
+    settings: Mapping[str, Any],
+) -> BaseSampler:
+    """Build the sampler registered as ``name``.
+
+    Raises:
+        ConfigError: The name is unknown or the settings are invalid.
+    """
+    problems = validate_optimizer(name, settings, space)
+    if problems:
+        raise ConfigError(problems)
+    return SAMPLERS[name](space, minimize=minimize, seed=seed, settings=settings)

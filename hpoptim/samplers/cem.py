@@ -1,0 +1,150 @@
+"""Cross-entropy method, as cluster_utils' ``cem_metaoptimizer``.
+
+Every parameter keeps its own distribution. After each result the elite, the best
+``num_jobs_in_elite`` settings told so far, is updated; once it holds at least
+:data:`MIN_ELITE_TO_FIT` settings (or the whole elite if smaller), each distribution is
+refitted to the elite's values. Failed settings never enter the elite. Normal
+distributions sample around their mean pushed further along its last move
+(``momentum``), as cluster_utils does; every spread keeps a floor (``min_spread``) so
+exploration never collapses. With ``with_restarts``, a fraction of the asks re-proposes
+a setting from the better half of the elite, to measure it again.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpoptim.errors import ConfigProblem
+from hpoptim.samplers.base import BaseSampler
+from hpoptim.space import SearchSpace, unknown_key_problems
+
+#: Elite size from which the distributions are refitted (cluster_utils' value).
+MIN_ELITE_TO_FIT = 5
+
+DEFAULTS: dict[str, Any] = {
+    "num_jobs_in_elite": 10,
+    "with_restarts": False,
+    "restart_probability": 0.2,
+    "momentum": 0.75,
+    "min_spread": 0.05,
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "num_jobs_in_elite": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    "with_restarts": (lambda v: isinstance(v, bool), "true or false"),
+    "restart_probability": (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "momentum": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "min_spread": (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
+}
+
+
+class CEMSampler(BaseSampler):
+    """Cross-entropy method over independent per-parameter distributions.
+
+    Settings (all optional):
+        num_jobs_in_elite (int, default 10): size of the elite.
+        with_restarts (bool, default False): re-propose elite settings now and then.
+        restart_probability (float, default 0.2): how often, once the elite is full.
+        momentum (float in [0, 1), default 0.75): mean extrapolation of normal
+            distributions; 0 turns it off.
+        min_spread (float in (0, 1), default 0.05): floor on a refitted std as a
+            fraction of the bounds' width (and on option probabilities).
+
+    Args:
+        space: The search space.
+        minimize: True if lower metric values are better.
+        seed: Seed of the random generator.
+        settings: ``optimizer_settings``, validated with :meth:`validate_settings`.
+    """
+
+    name: ClassVar[str] = "cem_metaoptimizer"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        minimize: bool,
+        seed: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, minimize=minimize, seed=seed, settings=settings)
+        options = {**DEFAULTS, **self.settings}
+        self.n_elite = int(options["num_jobs_in_elite"])
+        self.with_restarts = bool(options["with_restarts"])
+        self.restart_probability = float(options["restart_probability"])
+        self.momentum = float(options["momentum"])
+        self.min_spread = float(options["min_spread"])
+        self.distributions = space.distributions
+        self._rng = np.random.default_rng(seed)
+        self._elite: list[tuple[float, int, dict[str, Any]]] = []  # (loss, order, params)
+        self._n_told = 0
+
+    @classmethod
+    def validate_settings(
+        cls, settings: Mapping[str, Any], space: SearchSpace
+    ) -> list[ConfigProblem]:
+        """Unknown keys (listed with the valid ones) and out-of-range values."""
+        problems = unknown_key_problems(
+            settings, tuple(DEFAULTS), "optimizer_settings", repr(cls.name)
+        )
+        for key, (check, rule) in _CHECKS.items():
+            if key in settings and not check(settings[key]):
+                problems.append(
+                    ConfigProblem(
+                        f"optimizer_settings.{key}", f"must be {rule}, got {settings[key]!r}"
+                    )
+                )
+        return problems
+
+    @property
+    def elite(self) -> list[dict[str, Any]]:
+        """The elite's settings, best first (copies)."""
+        return [copy.deepcopy(params) for _, _, params in self._elite]
+
+    def ask(self) -> dict[str, Any]:
+        """A sample of the current distributions, or with restarts sometimes an elite setting."""
+        if (
+            self.with_restarts
+            and len(self._elite) >= self.n_elite
+            and float(self._rng.random()) < self.restart_probability
+        ):
+            better_half = self._elite[: max(1, len(self._elite) // 2)]
+            return copy.deepcopy(better_half[int(self._rng.integers(len(better_half)))][2])
+        return {name: dist.sample(self._rng) for name, dist in self.distributions.items()}
+
+    def tell(self, params: Mapping[str, Any], value: float | None) -> None:
+        """Add a result; refit the distributions if it entered the elite."""
+        self._n_told += 1
+        if value is None or not math.isfinite(value) or not self.space.contains(params):
+            return
+        loss = value if self.minimize else -value
+        entry = (loss, self._n_told, copy.deepcopy(dict(params)))
+        position = bisect.bisect(self._elite, entry[:2], key=lambda e: e[:2])
+        if position >= self.n_elite:
+            return
+        self._elite.insert(position, entry)
+        del self._elite[self.n_elite :]
+        if len(self._elite) >= min(MIN_ELITE_TO_FIT, self.n_elite):
+            self._refit()
+
+    def _refit(self) -> None:
+        for name, dist in self.distributions.items():
+            values = [params[name] for _, _, params in self._elite]
+            self.distributions[name] = dist.fit(
+                values, min_spread=self.min_spread, momentum=self.momentum
+            )

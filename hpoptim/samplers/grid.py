@@ -1,0 +1,138 @@
+"""Grid search: every combination of the parameters' values, each exactly once.
+
+Explicit value lists are given as ``Discrete`` options. Other distributions have no
+finite set of values; with the ``n_grid_points`` setting they contribute that many
+values evenly spread over their bounds (in log space for log distributions; integer
+distributions round them and drop duplicates).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.samplers.base import BaseSampler
+from hpoptim.space import SearchSpace, unknown_key_problems
+
+#: Largest grid that ``shuffle`` can permute.
+MAX_SHUFFLED_GRID = 10_000_000
+_VALID = ("n_grid_points", "shuffle")
+
+
+class GridSampler(BaseSampler):
+    """Proposes the grid's settings in order (last parameter fastest), then None.
+
+    Settings:
+        shuffle (bool, default False): visit the grid in a random order fixed by the seed.
+        n_grid_points (int, default unset): values per non-``Discrete`` parameter.
+
+    Args:
+        space: The search space.
+        minimize: True if lower metric values are better (unused).
+        seed: Seed of the shuffle.
+        settings: ``optimizer_settings``.
+
+    Raises:
+        ConfigError: A parameter has no finite set of values (see ``n_grid_points``).
+    """
+
+    name: ClassVar[str] = "gridsearch"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        minimize: bool,
+        seed: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, minimize=minimize, seed=seed, settings=settings)
+        n_points = self.settings.get("n_grid_points")
+        axes = [space[name].grid(n_points) for name in space.names]
+        continuous = [
+            _continuous_problem(i, name, space[name].name)
+            for i, (name, axis) in enumerate(zip(space.names, axes, strict=True))
+            if axis is None
+        ]
+        if continuous:
+            raise ConfigError(continuous)
+        self._axes = [tuple(axis or ()) for axis in axes]
+        self._size = math.prod(len(axis) for axis in self._axes)
+        self._order: np.ndarray[Any, Any] | None = None
+        if self.settings.get("shuffle", False):
+            self._order = np.random.default_rng(seed).permutation(self._size)
+        self._next = 0
+
+    @classmethod
+    def validate_settings(
+        cls, settings: Mapping[str, Any], space: SearchSpace
+    ) -> list[ConfigProblem]:
+        """Check the settings, and that every parameter has a finite set of values."""
+        problems = unknown_key_problems(settings, _VALID, "optimizer_settings", repr(cls.name))
+        n_points = settings.get("n_grid_points")
+        shuffle = settings.get("shuffle", False)
+        if n_points is not None and (
+            not isinstance(n_points, int) or isinstance(n_points, bool) or n_points < 1
+        ):
+            problems.append(
+                ConfigProblem(
+                    "optimizer_settings.n_grid_points",
+                    f"must be a positive integer, got {n_points!r}",
+                )
+            )
+            n_points = None
+        if not isinstance(shuffle, bool):
+            problems.append(
+                ConfigProblem(
+                    "optimizer_settings.shuffle", f"must be true or false, got {shuffle!r}"
+                )
+            )
+        size = 1
+        for i, name in enumerate(space.names):
+            axis = space[name].grid(n_points)
+            if axis is None:
+                problems.append(_continuous_problem(i, name, space[name].name))
+            else:
+                size *= len(axis)
+        if shuffle is True and size > MAX_SHUFFLED_GRID:
+            problems.append(
+                ConfigProblem(
+                    "optimizer_settings.shuffle",
+                    f"a shuffled grid may have at most {MAX_SHUFFLED_GRID} settings, "
+                    f"this one has {size}",
+                )
+            )
+        return problems
+
+    def n_settings(self) -> int:
+        """The number of settings in the grid."""
+        return self._size
+
+    def ask(self) -> dict[str, Any] | None:
+        """The next setting of the grid, or None when all were proposed."""
+        if self._next >= self._size:
+            return None
+        index = self._next if self._order is None else int(self._order[self._next])
+        self._next += 1
+        params: dict[str, Any] = {}
+        for name, axis in reversed(list(zip(self.space.names, self._axes, strict=True))):
+            index, position = divmod(index, len(axis))
+            params[name] = copy.deepcopy(axis[position])
+        return {name: params[name] for name in self.space.names}
+
+    def tell(self, params: Mapping[str, Any], value: float | None) -> None:
+        """Ignored: the grid is fixed."""
+
+
+def _continuous_problem(index: int, name: str, distribution: str) -> ConfigProblem:
+    return ConfigProblem(
+        f"optimized_params[{index}].distribution",
+        f"gridsearch needs a finite set of values, but {name!r} has a continuous "
+        f"{distribution} distribution; list the values as Discrete options, or set "
+        "optimizer_settings.n_grid_points to spread that many values over its bounds",
+    )

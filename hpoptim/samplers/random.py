@@ -1,0 +1,50 @@
+"""Random search: every setting is an independent sample of the search space."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpoptim.errors import ConfigProblem
+from hpoptim.samplers.base import BaseSampler
+from hpoptim.space import SearchSpace, unknown_key_problems
+
+
+class RandomSampler(BaseSampler):
+    """Samples each parameter independently from its distribution; takes no settings.
+
+    Args:
+        space: The search space.
+        minimize: True if lower metric values are better (unused).
+        seed: Seed of the random generator.
+        settings: Must be empty.
+    """
+
+    name: ClassVar[str] = "random"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        minimize: bool,
+        seed: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, minimize=minimize, seed=seed, settings=settings)
+        self._rng = np.random.default_rng(seed)
+
+    @classmethod
+    def validate_settings(
+        cls, settings: Mapping[str, Any], space: SearchSpace
+    ) -> list[ConfigProblem]:
+        """Random search takes no settings: every key is a problem."""
+        return unknown_key_problems(settings, (), "optimizer_settings", repr(cls.name))
+
+    def ask(self) -> dict[str, Any]:
+        """A fresh independent sample of every parameter."""
+        return self.space.sample(self._rng)
+
+    def tell(self, params: Mapping[str, Any], value: float | None) -> None:
+        """Ignored: random search does not learn."""

@@ -1,0 +1,472 @@
+"""Assemble one run from a config: results dir, checkout, sampler, launcher, loop.
+
+Part of the command-line layer (layer 4, beside ``cli``): the only place that
+turns config sections into concrete samplers, launchers and container options.
+It never prints or exits; ``cli`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpoptim import __version__
+from hpoptim.config import RunConfig, load_config, load_config_dict
+from hpoptim.config.schema import signal_number
+from hpoptim.errors import CheckoutError, ConfigError, ConfigProblem, StorageError
+from hpoptim.history import Lifecycle, RunHistory
+from hpoptim.jobs import ContainerOptions, Resources
+from hpoptim.launchers import load
+from hpoptim.launchers.base import BaseLauncher
+from hpoptim.log import add_log_file, get_logger, remove_log_file
+from hpoptim.optimize import JobTemplate, LoopSettings, Optimization, RunPlan
+from hpoptim.report import Reporter, summary
+from hpoptim.resources import find_script
+from hpoptim.storage import Journal, ResultsLayout, RunLock, read_journal, write_json_atomic
+
+logger = get_logger(__name__)
+
+
+def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
+    """Problems the config layer cannot see: optimizer settings, container binary."""
+    from hpoptim.samplers import validate_optimizer
+
+    problems = list(
+        validate_optimizer(cfg.optimizer_str, cfg.optimizer_settings, cfg.search_space())
+    )
+    opts = container_options(cfg)
+    if opts is not None:
+        from hpoptim.errors import LaunchError
+        from hpoptim.launchers.container import resolve_executable
+
+        try:
+            resolve_executable(opts)
+        except LaunchError as exc:
+            problems.append(ConfigProblem("singularity.executable", str(exc)))
+    return problems
+
+
+def start_checks(cfg: RunConfig) -> list[ConfigProblem]:
+    """:func:`config_checks` plus what needs the directory jobs run from (a new run's cwd).
+
+    Templates of a git checkout are checked in :meth:`Session._plan`, once it exists.
+    """
+    problems = config_checks(cfg)
+    if cfg.run_in_working_dir:
+        from hpoptim.learning import check_learning
+
+        problems += check_learning(cfg, Path.cwd())
+        try:
+            script_command(cfg, Path.cwd())
+        except ConfigError as exc:
+            problems += exc.problems
+    return problems
+
+
+def container_options(cfg: RunConfig) -> ContainerOptions | None:
+    """The config's ``singularity`` section as launcher-neutral options."""
+    s = cfg.singularity
+    if s is None:
+        return None
+    return ContainerOptions(
+        image=s.image,
+        executable=s.executable,
+        use_run=s.use_run,
+        bind=tuple(s.bind),
+        nv=s.nv,
+        containall=s.containall,
+        cleanenv=s.cleanenv,
+        pwd=s.pwd,
+        options=tuple(s.options),
+        env=tuple(s.env.items()),
+    )
+
+
+def make_launcher(cfg: RunConfig, layout: ResultsLayout) -> BaseLauncher:
+    """The launcher registered as ``cfg.launcher``, built from its config section.
+
+    The launcher gets ``results root / <launcher name>`` as its own directory (the
+    Slurm launcher's batch scripts live in ``slurm/``) and the run's name.
+
+    Raises:
+        ConfigError: No launcher is registered under that name, or its section
+            holds settings the launcher refuses.
+    """
+    cls = load(cfg.launcher)
+    section = getattr(cfg, cfg.launcher)
+    return cls.from_settings(
+        section.to_dict(),
+        work_dir=layout.root / cfg.launcher,
+        name=cfg.optimization_procedure_name,
+    )
+
+
+@dataclass
+class Session:
+    """A run ready to start or continue."""
+
+    cfg: RunConfig
+    layout: ResultsLayout
+    events: list[dict[str, Any]]
+    lock: RunLock | None
+    dry_run: bool = False
+    created_root: bool = False
+    read_only: bool = False
+    """Another driver holds the run: report from the journal, write nothing."""
+
+    @property
+    def already_finished(self) -> bool:
+        return any(e["e"] == "finished" for e in self.events)
+
+    def close(self) -> None:
+        """Release the results directory's lock (also done at the end of :meth:`run`)."""
+        if self.lock is not None:
+            self.lock.release()
+
+    @property
+    def reporter(self) -> Reporter:
+        c = self.cfg
+        return Reporter(
+            self.layout, c.metric_to_optimize, minimize=c.minimize, n_best=c.n_best_jobs_to_keep
+        )
+
+    def lifecycle(self) -> Lifecycle:
+        c = self.cfg
+        return Lifecycle(c.metric_to_optimize, c.n_reruns, c.max_attempts, c.training_iterations)
+
+    def history(self) -> RunHistory:
+        history = RunHistory(self.lifecycle())
+        history.replay(self.events)
+        return history
+
+    def describe(self) -> str:
+        """What ``hpoptim check`` prints; it resolves the git ref, so a wrong branch,
+        tag, commit or URL fails here instead of at the start of the run.
+
+        Raises:
+            CheckoutError: The repository cannot be read or holds no such ref.
+        """
+        c = self.cfg
+        names = ", ".join(c.search_space().names)
+        text = (
+            f"config OK: {c.number_of_samples} setting(s) x {c.n_reruns} rerun(s) of "
+            f"{c.script_relative_path} with {c.optimizer_str} over {names}; "
+            f"launcher {c.launcher}; results in {self.layout.root}"
+        )
+        source = None if c.run_in_working_dir else git_source(c)
+        if source is None:
+            return text
+        from hpoptim.checkout import resolve_ref
+
+        sha = resolve_ref(source)
+        found = f"commit {sha}" if sha else "resolved when cloned"
+        return f"{text}\ngit OK: {source.describe_ref()} of {source.url}: {found}"
+
+    def write_reports(self, quiet: bool = False) -> str:
+        """Rewrite the CSVs, best params, best jobs and report; return the summary.
+
+        A read-only session (a driver is running) writes nothing: the driver keeps
+        those files up to date.
+        """
+        history = self.history()
+        reporter = self.reporter
+        if self.read_only:
+            return (
+                f"{summary(history, reporter)}\n(a driver is running this run and keeps its "
+                "result files up to date; nothing was rewritten)"
+            )
+        reporter.write_all(history)
+        return "" if quiet else summary(history, reporter)
+
+    def run(self, stop: threading.Event) -> str:
+        """Run or continue the optimisation; return the end-of-run summary."""
+        try:
+            return self._run(stop)
+        except (CheckoutError, ConfigError):
+            self._discard_if_unstarted()
+            raise
+        finally:
+            self.close()
+
+    def _discard_if_unstarted(self) -> None:
+        """Remove a results dir this call created when the run failed before its journal."""
+        if not self.created_root or self.layout.journal.exists():
+            return
+        remove_log_file(self.layout.log_file)
+        self.close()
+        shutil.rmtree(self.layout.root, ignore_errors=True)
+
+    def _run(self, stop: threading.Event) -> str:
+        from hpoptim.samplers import make_sampler
+
+        cfg, layout = self.cfg, self.layout
+        add_log_file(layout.log_file)
+        started = next((e for e in self.events if e["e"] == "run_started"), None)
+        checkout, seed = self._prepare(started)
+        plan = self._plan(checkout, seed)
+        sampler = make_sampler(
+            cfg.optimizer_str,
+            cfg.search_space(),
+            minimize=cfg.minimize,
+            seed=seed,
+            settings=cfg.optimizer_settings,
+        )
+        reporter = self.reporter
+        with make_launcher(cfg, layout) as launcher:
+            loop = Optimization(plan, sampler, launcher, layout, reporter.on_setting_finished)
+            loop.resume_from(self.events)
+            if started is None:
+                loop.history.apply(self._journal_start(checkout, seed))
+            else:
+                _append(layout, "driver_started", pid=_pid(), t=time.time())
+            history = loop.run(stop)
+        reporter.write_all(history)
+        return summary(history, reporter)
+
+    def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
+        from hpoptim.checkout import prepare_checkout
+
+        cfg = self.cfg
+        pinned = None if started is None else (started.get("checkout") or {}).get("commit")
+        info = prepare_checkout(
+            git_source(cfg),
+            work_dir=_work_dir(started),
+            clone_root=self.layout.checkout_dir,
+            run_in_working_dir=cfg.run_in_working_dir,
+            script_relative_path=cfg.script_relative_path,
+            pinned_commit=pinned if cfg.git_params is not None else None,
+        )
+        if info.dirty:
+            logger.warning(
+                "%s has uncommitted changes; results record commit %s plus a dirty flag",
+                info.root,
+                info.commit,
+            )
+        if started is not None:
+            seed = int(started["seed"])
+        else:
+            seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+        return info.to_dict(), seed
+
+    def _journal_start(self, checkout: dict[str, Any], seed: int) -> dict[str, Any]:
+        image = None
+        if self.cfg.singularity is not None:
+            from hpoptim.launchers.container import image_sha256
+
+            image = image_sha256(self.cfg.singularity.image)
+        return _append(
+            self.layout,
+            "run_started",
+            seed=seed,
+            checkout=checkout,
+            image_sha256=image,
+            hpoptim_version=__version__,
+            python=sys.version.split()[0],
+            pid=_pid(),
+            t=time.time(),
+        )
+
+    def _plan(self, checkout: dict[str, Any], seed: int) -> RunPlan:
+        cfg = self.cfg
+        root = Path(checkout["root"])
+        if not cfg.run_in_working_dir:
+            from hpoptim.learning import check_learning
+
+            if found := check_learning(cfg, root):
+                raise ConfigError(found)
+        command = script_command(cfg, root)
+        timeout = cfg.job_timeout_min
+        if cfg.launcher == "slurm" and cfg.slurm.time_limit_min is not None:
+            timeout = cfg.slurm.time_limit_min
+        template = JobTemplate(
+            command=command,
+            cwd=root,
+            fixed_params=cfg.fixed_params,
+            env=dict(cfg.environment),
+            resources=Resources(
+                n_cpus=cfg.slurm.n_cpus_per_job,
+                n_gpus=cfg.slurm.n_gpus_per_job,
+                mem_gb=cfg.slurm.mem_gb,
+                timeout_min=timeout,
+            ),
+            timeout_signal=signal_number(cfg.timeout_signal),
+            signal_lead_s=cfg.signal_lead_s,
+            container=container_options(cfg),
+            binds=(root,),
+        )
+        settings = LoopSettings(
+            n_samples=cfg.number_of_samples,
+            n_in_flight=cfg.n_jobs_per_iteration,
+            n_completed_before_resubmit=cfg.n_completed_jobs_before_resubmit,
+            minimize=cfg.minimize,
+            max_failed_fraction=cfg.max_failed_fraction,
+            n_settings_before_failure_check=cfg.n_settings_before_failure_check,
+            seed=seed,
+        )
+        return RunPlan(settings, self.lifecycle(), template)
+
+
+def _work_dir(started: dict[str, Any] | None) -> Path:
+    """Where a run without checkout runs: the cwd of its start, also when resumed elsewhere."""
+    root = None if started is None else (started.get("checkout") or {}).get("root")
+    return Path(root) if root else Path.cwd()
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _append(layout: ResultsLayout, event: str, **fields: Any) -> dict[str, Any]:
+    journal = Journal(layout.journal)
+    journal.open()
+    try:
+        return journal.append(event, **fields)
+    finally:
+        journal.close()
+
+
+def script_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:
+    """The argv prefix that runs the job script found under ``root``.
+
+    Raises:
+        ConfigError: The script does not exist, or must be executable and is not.
+    """
+    script = resolve_script(root, cfg.script_relative_path)
+    if cfg.interpreter is not None:
+        return (*cfg.interpreter, str(script))
+    if script.suffix == ".py":
+        return (sys.executable, str(script))
+    if not (script.is_file() and os.access(script, os.X_OK)):
+        raise ConfigError.single(
+            "script_relative_path",
+            f"script {str(script)!r} is run directly, so it must be an executable file "
+            "(chmod +x it, or set interpreter)",
+        )
+    return (str(script),)
+
+
+def resolve_script(root: Path, relative: str) -> Path:
+    """The job script: ``relative`` to the checkout root, or a wrapper shipped with hpoptim."""
+    script = find_script(root, relative)
+    if script is not None:
+        return script
+    raise ConfigError.single(
+        "script_relative_path", f"script {relative!r} does not exist under {root}"
+    )
+
+
+def git_source(cfg: RunConfig) -> Any:
+    """The config's ``git_params`` as the checkout module's value type (None if absent)."""
+    from hpoptim.checkout import GitSource
+
+    g = cfg.git_params
+    if g is None:
+        return None
+    return GitSource(
+        url=g.url,
+        branch=g.branch,
+        tag=g.tag,
+        commit=g.commit,
+        depth=g.depth,
+        submodules=g.submodules,
+        cache_dir=g.cache_dir,
+    )
+
+
+def open_session(
+    *,
+    config: Path | None = None,
+    overrides: list[str] | None = None,
+    results: Path | None = None,
+    overwrite: bool = False,
+    dry_run: bool = False,
+    for_report: bool = False,
+) -> Session:
+    """Load and validate the config, settle fresh-vs-resume, lock the results dir."""
+    if results is not None:
+        layout = ResultsLayout(results.resolve())
+        if not layout.config_file.exists():
+            raise StorageError(f"{layout.root} holds no hpoptim run (no config.json)", layout.root)
+        cfg = load_config_dict(
+            _saved_config(layout), check=config_checks, source=layout.config_file
+        )
+    else:
+        assert config is not None
+        cfg = load_config(config, overrides or [], check=start_checks)
+        layout = ResultsLayout(cfg.results_dir / cfg.optimization_procedure_name)
+    if dry_run:
+        return Session(cfg, layout, list(read_journal(layout.journal)), None, dry_run)
+    if for_report:
+        return _report_session(cfg, layout)
+    created = not layout.root.exists()
+    lock = RunLock(layout.lock_file)
+    lock.acquire()
+    try:
+        if results is None:
+            _settle_existing(cfg, layout, overwrite, lock)
+        if not layout.journal.exists():
+            write_json_atomic(layout.config_file, cfg.to_dict())
+        events = list(read_journal(layout.journal))
+        return Session(cfg, layout, events, lock, created_root=created)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _report_session(cfg: RunConfig, layout: ResultsLayout) -> Session:
+    """A session for ``hpoptim report``: it holds the lock while rewriting the files, or
+    is read-only when a driver holds it (two writers would race over ``best_jobs/``)."""
+    lock = RunLock(layout.lock_file)
+    try:
+        lock.acquire()
+    except StorageError:
+        return Session(cfg, layout, list(read_journal(layout.journal)), None, read_only=True)
+    try:
+        return Session(cfg, layout, list(read_journal(layout.journal)), lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _saved_config(layout: ResultsLayout) -> Any:
+    """The run's saved ``config.json`` as parsed JSON.
+
+    Raises:
+        StorageError: The file cannot be read or is not JSON.
+    """
+    try:
+        return json.loads(layout.config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StorageError(
+            f"cannot read the saved config {layout.config_file}: {exc}", layout.config_file
+        ) from None
+
+
+def _settle_existing(cfg: RunConfig, layout: ResultsLayout, overwrite: bool, lock: RunLock) -> None:
+    if not layout.journal.exists():
+        return
+    if overwrite:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = layout.root.with_name(f"{layout.root.name}.old-{stamp}")
+        lock.release()
+        shutil.move(str(layout.root), str(backup))
+        logger.warning("--overwrite: moved the previous run to %s", backup)
+        lock.acquire()
+        return
+    saved = _saved_config(layout)
+    if saved != json.loads(json.dumps(cfg.to_dict())):
+        raise StorageError(
+            f"{layout.root} already holds a run with a different config; continue it with "
+            f"'hpoptim resume {layout.root}', pass --overwrite to start afresh (the old run is "
+            "moved aside), or choose another optimization_procedure_name",
+            layout.root,
+        )
+    logger.info("continuing the run in %s", layout.root)

@@ -1,0 +1,99 @@
+"""Plain data about settings (trials) and their runs."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class TrialState(enum.Enum):
+    """Where a parameter setting is in its life."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the setting has a final outcome."""
+        return self is not TrialState.RUNNING
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """The aggregated outcome of one setting over its reruns.
+
+    Attributes:
+        value: Mean of the optimised metric over the successful reruns (None: failed).
+        std: Standard deviation of the metric over those reruns (0.0 for one rerun).
+        n_ok: Number of reruns that ended with the metric.
+        n_failed: Number of reruns that failed after all their attempts.
+        metrics: Mean of every numeric metric the reruns reported.
+        reason: Why the setting failed (empty when it did not).
+    """
+
+    value: float | None
+    std: float | None
+    n_ok: int
+    n_failed: int
+    metrics: Mapping[str, float]
+    reason: str = ""
+
+    @property
+    def state(self) -> TrialState:
+        return TrialState.COMPLETE if self.value is not None else TrialState.FAILED
+
+    @classmethod
+    def aggregate(
+        cls, metric: str, rerun_metrics: Sequence[Mapping[str, float]], n_failed: int, reason: str
+    ) -> TrialResult:
+        """Average the reruns that reported ``metric``; the others count as failed."""
+        ok = [m for m in rerun_metrics if _finite(m.get(metric))]
+        n_failed += len(rerun_metrics) - len(ok)
+        if not ok:
+            return cls(None, None, 0, n_failed, {}, reason or f"no rerun reported {metric!r}")
+        names = sorted({k for m in ok for k in m if all(_finite(o.get(k)) for o in ok)})
+        means = {k: math.fsum(float(m[k]) for m in ok) / len(ok) for k in names}
+        values = [float(m[metric]) for m in ok]
+        mean = means[metric]
+        var = math.fsum((v - mean) ** 2 for v in values) / len(values)
+        return cls(mean, math.sqrt(var), len(ok), n_failed, means, reason if n_failed else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "std": self.std,
+            "n_ok": self.n_ok,
+            "n_failed": self.n_failed,
+            "metrics": dict(self.metrics),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialResult:
+        return cls(
+            data["value"],
+            data["std"],
+            int(data["n_ok"]),
+            int(data["n_failed"]),
+            dict(data["metrics"]),
+            str(data.get("reason", "")),
+        )
+
+
+def _finite(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def is_better(value: float, than: float | None, *, minimize: bool) -> bool:
+    """True if ``value`` beats ``than`` (None is beaten by anything)."""
+    if than is None:
+        return True
+    return value < than if minimize else value > than

@@ -1,0 +1,58 @@
+#!/bin/bash
+#SBATCH --job-name=rosenbrock-abc123-3_0.1-0
+#SBATCH --output=/results/rosenbrock/jobs/3/run_0.1-0/stdout.log
+#SBATCH --error=/results/rosenbrock/jobs/3/run_0.1-0/stderr.log
+#SBATCH --open-mode=append
+#SBATCH --chdir=/repo
+#SBATCH --nodes=1
+#SBATCH --ntasks=1
+#SBATCH --cpus-per-task=1
+#SBATCH --no-requeue
+# Written by hpoptim: runs job 3_0.1-0.
+# The time-limit signal (SIGUSR2, sbatch --signal=B:...) reaches only this shell, which
+# passes it on to the job as SIGTERM and notes that it did. The job's exit status is
+# recorded in its run directory (file slurm_exit_status: "<status> <signalled>") so that
+# the driver learns it even after Slurm has forgotten the job. Nothing here is evaluated
+# from job values: they are quoted words or read verbatim from NUL-separated files.
+set -u
+child=""
+signalled=0
+on_time_limit() {
+    signalled=1
+    if [ -n "$child" ]; then kill -s TERM -- "-$child" 2>/dev/null; fi
+}
+trap on_time_limit USR2
+# scancel and the time limit signal the whole job; the job handles those itself
+trap ':' TERM
+argv=(/usr/bin/python3 /repo/train.py /results/rosenbrock/jobs/3/run_0.1-0/params.json)
+export HPOPTIM_JOB_ID=3_0.1-0
+export HPOPTIM_RUN_DIR=/results/rosenbrock/jobs/3/run_0.1-0
+exit_file=/results/rosenbrock/jobs/3/run_0.1-0/slurm_exit_status
+# The job runs in a process group of its own (set -m), which gets the signal as a whole,
+# under a subshell that waits for it in the foreground. A `wait` here is cut short by
+# the signals trapped above, and may then lose the job's status; the subshell's is not.
+set -m
+(
+    set +m
+    trap ':' TERM TERM
+    "${argv[@]}"
+    printf '%s\n' "$?" >"$exit_file.job"
+)&
+child=$!
+set +m
+# Slurm may send the signal up to a minute early, even before the job started: pass it on
+if [ "$signalled" = 1 ]; then kill -s TERM -- "-$child" 2>/dev/null; fi
+status=""
+while kill -0 "$child" 2>/dev/null; do
+    wait "$child"
+    status=$?
+done
+if [ -z "$status" ]; then
+    wait "$child"
+    status=$?
+fi
+# the subshell's record is the job's own status; without it, the subshell was killed
+if [ -s "$exit_file.job" ]; then read -r status <"$exit_file.job"; fi
+rm -f -- "$exit_file.job"
+printf '%s %s\n' "$status" "$signalled" >"$exit_file.tmp" && mv -f -- "$exit_file.tmp" "$exit_file"
+exit "$status"

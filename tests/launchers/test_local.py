@@ -1,0 +1,282 @@
+"""The local launcher: the shared contract plus what only a local launcher can show."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hpoptim.errors import ConfigError, LaunchError
+from hpoptim.jobs import ContainerOptions, JobPaths, JobSpec, JobState
+from hpoptim.launchers import available, load
+from hpoptim.launchers.base import BaseLauncher
+from hpoptim.launchers.local import LocalLauncher
+from tests.conftest import FakeContainerRuntime
+from tests.contracts.launcher import RUN_DIR, STARTED, LauncherContract
+
+
+def is_running(pid: int) -> bool:
+    """True if ``pid`` is a live process (neither gone nor a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while is_running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+class TestLocalLauncher(LauncherContract):
+    timeout_min = 0.05  # 3 s wall time, signal after 1.5 s
+    signal_lead_s = 1.5
+
+    def make_launcher(self, tmp_path: Path) -> BaseLauncher:
+        return LocalLauncher(n_parallel_jobs=5, cancel_grace_s=0.5)
+
+
+@pytest.fixture
+def contract() -> TestLocalLauncher:
+    return TestLocalLauncher()
+
+
+@pytest.fixture
+def two_slots() -> Iterator[LocalLauncher]:
+    with LocalLauncher(n_parallel_jobs=2, cancel_grace_s=0.5) as launcher:
+        yield launcher
+
+
+def test_parallelism_bound_is_respected(
+    two_slots: LocalLauncher, contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    body = (
+        "t0 = time.time(); time.sleep(0.4)\n"
+        f"{RUN_DIR}.joinpath('span.json').write_text(json.dumps([t0, time.time()]))"
+    )
+    specs = [contract.spec(tmp_path, f"j{i}", body) for i in range(6)]
+    assert two_slots.submit(specs)  # more than the free slots: the rest wait their turn
+    assert two_slots.capacity() == 0
+    ended = contract.poll_until_ended(
+        two_slots, {s.job_id for s in specs}, {"j0", "j1", "j2", "j3", "j4", "j5"}
+    )
+    assert {s.state for s in ended.values()} == {JobState.COMPLETED}
+    spans = [json.loads((s.paths.run_dir / "span.json").read_text()) for s in specs]
+    edges = sorted([(t0, 1) for t0, _ in spans] + [(t1, -1) for _, t1 in spans])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    assert peak == 2
+
+
+def test_poll_wakes_when_a_job_ends_not_at_the_timeout(
+    two_slots: LocalLauncher, contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    two_slots.submit([contract.spec(tmp_path, "j", "time.sleep(0.3)")])
+    start = time.monotonic()
+    statuses = []
+    while not statuses:
+        statuses = two_slots.poll(60.0)
+    assert time.monotonic() - start < 20.0
+    assert [s.state for s in statuses] == [JobState.COMPLETED]
+    start = time.monotonic()
+    assert two_slots.poll(0.2) == []
+    assert time.monotonic() - start >= 0.15
+
+
+def test_leftover_children_of_a_finished_job_are_killed(
+    two_slots: LocalLauncher, contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    body = (
+        "import subprocess\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"{RUN_DIR}.joinpath('child').write_text(str(p.pid))"
+    )
+    spec = contract.spec(tmp_path, "j", body)
+    assert contract.run_jobs(two_slots, [spec])["j"].state is JobState.COMPLETED
+    child = int((spec.paths.run_dir / "child").read_text())
+    try:
+        assert wait_gone(child)
+    finally:
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_close_kills_jobs_that_still_run(contract: TestLocalLauncher, tmp_path: Path) -> None:
+    body = "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + STARTED + "time.sleep(600)"
+    spec = contract.spec(tmp_path, "j", body)
+    launcher = LocalLauncher(n_parallel_jobs=1, cancel_grace_s=0.2)
+    pid = int(launcher.submit([spec])["j"])
+    contract.wait_for_file(spec.paths.run_dir / "started")
+    start = time.monotonic()
+    launcher.close()
+    assert time.monotonic() - start < 10.0
+    assert not is_running(pid)
+
+
+def test_missing_executable_raises_launch_error(
+    two_slots: LocalLauncher, contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    spec = contract.spec(tmp_path, "j", "pass")
+    bad = JobSpec("bad", (str(tmp_path / "missing"),), tmp_path, JobPaths(tmp_path / "jobs" / "j"))
+    with pytest.raises(LaunchError, match="could not start job bad"):
+        two_slots.submit([bad])
+    assert two_slots.capacity() == 2
+    native = two_slots.submit([spec, JobSpec("bad2", bad.argv, bad.cwd, bad.paths)])
+    ended = contract.poll_until_ended(two_slots, {"j", "bad2"}, {"j", "bad2"})
+    assert native["j"].isdigit()
+    assert ended["j"].state is JobState.COMPLETED
+    assert ended["bad2"].state is JobState.FAILED
+    assert "could not start" in ended["bad2"].reason
+    assert "missing" in spec.paths.stderr.read_text()
+
+
+def test_submit_refuses_an_active_job_id(
+    two_slots: LocalLauncher, contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    spec = contract.spec(tmp_path, "j", "time.sleep(0.3)")
+    assert two_slots.submit([]) == {}
+    two_slots.submit([spec])
+    with pytest.raises(LaunchError, match="'j' is already active"):
+        two_slots.submit([spec])
+    ended = contract.poll_until_ended(two_slots, {"j"}, {"j"})
+    assert ended["j"].state is JobState.COMPLETED
+    contract.assert_quiet(two_slots, ended)
+
+
+@pytest.mark.parametrize("n", [pytest.param(0, id="zero"), pytest.param(-2, id="negative")])
+def test_bad_parallelism_is_a_config_error(n: int) -> None:
+    with pytest.raises(ConfigError, match=r"local\.n_parallel_jobs: must be at least 1.*got"):
+        LocalLauncher(n_parallel_jobs=n)
+
+
+def test_registry_names_the_local_launcher() -> None:
+    assert "local" in available()
+    assert load("local") is LocalLauncher
+    with pytest.raises(ConfigError, match="valid launchers: local, slurm"):
+        load("nope")
+
+
+# -- processes of an earlier driver --------------------------------------------------------
+ORPHAN = """\
+import subprocess, sys, time
+p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])
+print(p.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def start_orphan(tmp_path: Path, env: dict[str, str]) -> tuple[int, int]:
+    """Start a job (and its child) the way a driver that died since would have.
+
+    Returns the job's pid and its child's pid; neither is our child.
+    """
+    starter = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-c', sys.argv[1]], start_new_session=True,\n"
+        "                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)\n"
+        "print(p.pid, p.stdout.readline().decode().strip(), flush=True)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", starter, ORPHAN],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def orphan_spec(tmp_path: Path) -> JobSpec:
+    run_dir = tmp_path / "results" / "jobs" / "0" / "run_0.0-0"
+    run_dir.mkdir(parents=True)
+    env = {"HPOPTIM_JOB_ID": "0_0.0-0", "HPOPTIM_RUN_DIR": str(run_dir)}
+    return JobSpec("0_0.0-0", (sys.executable, "-c", "pass"), tmp_path, JobPaths(run_dir), env)
+
+
+@pytest.mark.parametrize(
+    "give_pid", [pytest.param(True, id="pid"), pytest.param(False, id="no-pid")]
+)
+def test_reattach_kills_the_job_of_an_earlier_driver(
+    two_slots: LocalLauncher, tmp_path: Path, give_pid: bool
+) -> None:
+    spec = orphan_spec(tmp_path)
+    pid, child = start_orphan(tmp_path, dict(spec.env))
+    assert is_running(pid)
+    assert is_running(child)
+    assert two_slots.reattach(spec, str(pid) if give_pid else "") is False
+    assert not is_running(pid)
+    assert wait_gone(child)
+    assert two_slots.poll(0.05) == []
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        pytest.param({}, id="no-marker"),
+        pytest.param(
+            {"HPOPTIM_JOB_ID": "0_0.0-0", "HPOPTIM_RUN_DIR": "/elsewhere"}, id="other-run"
+        ),
+        pytest.param({"HPOPTIM_JOB_ID": "1_0.0-0"}, id="other-job"),
+    ],
+)
+def test_reattach_never_kills_an_unrelated_process(
+    two_slots: LocalLauncher, tmp_path: Path, env: dict[str, str]
+) -> None:
+    spec = orphan_spec(tmp_path)
+    if "HPOPTIM_JOB_ID" in env and "HPOPTIM_RUN_DIR" not in env:
+        env = {**env, "HPOPTIM_RUN_DIR": spec.env["HPOPTIM_RUN_DIR"]}
+    pid, child = start_orphan(tmp_path, env)
+    try:
+        assert two_slots.reattach(spec, str(pid)) is False
+        time.sleep(0.1)
+        assert is_running(pid)
+        assert is_running(child)
+    finally:
+        for p in (pid, child):
+            os.kill(p, signal.SIGKILL)
+
+
+# -- containers ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("image_exists", "state"),
+    [pytest.param(True, JobState.COMPLETED, id="image"), pytest.param(False, None, id="no-image")],
+)
+def test_container_jobs_run_through_the_runtime(
+    two_slots: LocalLauncher,
+    contract: TestLocalLauncher,
+    tmp_path: Path,
+    fake_container_runtime: FakeContainerRuntime,
+    image_exists: bool,
+    state: JobState | None,
+) -> None:
+    image = fake_container_runtime.image if image_exists else tmp_path / "missing.sif"
+    body = f"{RUN_DIR}.joinpath('inside').write_text(os.environ.get('APPTAINER_CONTAINER', ''))"
+    spec = contract.spec(tmp_path, "j", body)
+    spec = dataclasses.replace(spec, container=ContainerOptions(image=image))
+    if state is None:
+        with pytest.raises(LaunchError, match="does not exist"):
+            two_slots.submit([spec])
+        assert fake_container_runtime.calls() == []
+        return
+    assert contract.run_jobs(two_slots, [spec])["j"].state is state
+    assert (spec.paths.run_dir / "inside").read_text()  # set by the runtime inside the image
+    (call,) = fake_container_runtime.calls()
+    assert call["argv"][1] == "exec"
+    assert call["argv"][-len(spec.argv) :] == list(spec.argv)

@@ -1,0 +1,546 @@
+"""Slurm launcher without a cluster: golden batch scripts, and states via a fake Slurm.
+
+The fake Slurm is an in-memory sbatch/squeue/scancel/sacct passed to the launcher
+as its command runner; the job side is played in-process by setting a job's Slurm
+state and writing the exit status file its batch script would write.
+Regenerate the golden files with ``HPOPTIM_UPDATE_GOLDEN=1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hpoptim.errors import ConfigError, LaunchError
+from hpoptim.jobs import JobPaths, JobSpec, JobState, Resources
+from hpoptim.launchers.slurm import CommandResult, SlurmLauncher, SlurmOptions
+from hpoptim.launchers.slurm_script import EXIT_FILE_NAME, render_array, render_single
+
+GOLDEN = Path(__file__).parent / "golden_slurm"
+HOSTILE = ("two words", "'single'", '"double"', "$(touch pwned)", "`id`", "; rm -rf /", "*", "")
+
+
+def golden_spec(job_id: str = "3_0.1-0", **changes: object) -> JobSpec:
+    run_dir = Path("/results/rosenbrock/jobs/3/run_0.1-0")
+    fields: dict[str, object] = {
+        "job_id": job_id,
+        "argv": ("/usr/bin/python3", "/repo/train.py", str(run_dir / "params.json")),
+        "cwd": Path("/repo"),
+        "paths": JobPaths(run_dir),
+        "env": {"HPOPTIM_JOB_ID": job_id, "HPOPTIM_RUN_DIR": str(run_dir)},
+    }
+    fields.update(changes)
+    return JobSpec(**fields)  # type: ignore[arg-type]
+
+
+def _single(spec: JobSpec, options: SlurmOptions) -> str:
+    return render_single(spec, spec.argv, options, "rosenbrock-abc123-3_0.1-0")
+
+
+def _array() -> str:
+    specs = [
+        golden_spec(f"{i}_0.0-0", paths=JobPaths(Path(f"/r/jobs/{i}/run_0.0-0"))) for i in range(3)
+    ]
+    return render_array(specs, SlurmOptions(), "rosenbrock-abc123-0_0.0-0+2", Path("/r/slurm/t"))
+
+
+def _hostile() -> str:
+    run_dir = Path('/results/it\'s a "run" $(x); 100%/jobs/0/run_0.0-0')
+    spec = golden_spec(
+        argv=("python3", "-c", "print(1)", *HOSTILE),
+        cwd=Path("/work dir/$(touch x)"),
+        paths=JobPaths(run_dir),
+        env={"WEIRD": "a b $HOME `id` ; 'q' \"d\"", "EMPTY": ""},
+    )
+    options = SlurmOptions(partition="gpu; rm -rf /", extra_sbatch_options=("--comment=a 'b' c",))
+    return render_single(spec, spec.argv, options, "it_s_a-abc123-0_0.0-0")
+
+
+GOLDEN_CASES = [
+    pytest.param("single.sh", lambda: _single(golden_spec(), SlurmOptions()), id="single"),
+    pytest.param("array.sh", _array, id="array"),
+    pytest.param(
+        "gpus.sh",
+        lambda: _single(
+            golden_spec(resources=Resources(n_cpus=4, n_gpus=2, mem_gb=16, timeout_min=59.5)),
+            SlurmOptions(),
+        ),
+        id="gpus",
+    ),
+    pytest.param(
+        "all_options.sh",
+        lambda: _single(
+            golden_spec(
+                resources=Resources(n_cpus=2, timeout_min=120),
+                timeout_signal=int(signal.SIGUSR1),
+                signal_lead_s=90.5,
+            ),
+            SlurmOptions(
+                partition="long",
+                account="lab",
+                qos="high",
+                gres="gpu:a100:1",
+                mem_gb=0.5,
+                extra_sbatch_options=("--constraint=a100", "--exclusive"),
+            ),
+        ),
+        id="all-options",
+    ),
+    pytest.param("hostile.sh", _hostile, id="hostile-values"),
+]
+
+
+@pytest.mark.parametrize(("name", "render"), GOLDEN_CASES)
+def test_rendered_script_matches_golden_file(name: str, render: object) -> None:
+    assert callable(render)
+    text = render()
+    path = GOLDEN / name
+    if os.environ.get("HPOPTIM_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_hostile_values_reach_bash_verbatim(tmp_path: Path) -> None:
+    """The hostile golden script, run by bash up to the job start, yields the exact values."""
+    text = _hostile()
+    setup = text.split("trap ':' TERM\n", 1)[1].split("# The job runs", 1)[0]
+    probe = setup + 'printf "%s\\0" "${argv[@]}"; printf "%s\\0" "$WEIRD" "$EMPTY"'
+    out = subprocess.run(
+        ["bash", "-c", probe], capture_output=True, check=True, cwd=tmp_path
+    ).stdout.split(b"\0")[:-1]
+    assert [o.decode() for o in out] == [
+        "python3", "-c", "print(1)", *HOSTILE, "a b $HOME `id` ; 'q' \"d\"", ""
+    ]  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+def _signal_batch_script(
+    run_dir: Path, argv: Sequence[str], *, when: str, timeout_signal: int = signal.SIGTERM
+) -> tuple[int, str]:
+    """Run a batch script by bash as Slurm would and send it Slurm's USR2.
+
+    ``when``: "running" (once the job wrote ``ready`` in its working directory),
+    "early" (while the script sets up, before the job starts), or "by-job" (the job
+    sends it to the batch shell, whose pid it finds in ``$BATCH_PID``).
+    Returns the script's exit status and the exit file it wrote.
+    """
+    run_dir.mkdir()
+    spec = golden_spec(
+        argv=tuple(argv), cwd=run_dir, paths=JobPaths(run_dir), timeout_signal=timeout_signal
+    )
+    script = _single(spec, SlurmOptions())
+    if when == "early":
+        script = script.replace("\nset -m\n", "\nkill -s USR2 $$\nset -m\n", 1)
+    elif when == "by-job":
+        script = script.replace("\nset -u\n", "\nset -u\nexport BATCH_PID=$$\n", 1)
+    proc = subprocess.Popen(["bash", "-c", script], cwd=run_dir, stderr=subprocess.DEVNULL)
+    try:
+        if when == "running":
+            deadline = time.monotonic() + 10
+            while not (run_dir / "ready").exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            proc.send_signal(signal.SIGUSR2)
+        returncode = proc.wait(timeout=15)
+    finally:
+        proc.kill()
+        proc.wait()
+    return returncode, (run_dir / EXIT_FILE_NAME).read_text()
+
+
+def _python_job(on_signal: str, signum: int = signal.SIGTERM) -> tuple[str, ...]:
+    return (
+        sys.executable,
+        "-c",
+        "import os, pathlib, signal, sys, time\n"
+        f"signal.signal({int(signum)}, lambda *_: {on_signal})\n"
+        "pathlib.Path('ready').write_text('')\n"
+        "time.sleep(20)",
+    )
+
+
+def test_the_time_limit_signal_reaches_the_job_and_its_status_is_recorded(
+    tmp_path: Path,
+) -> None:
+    returncode, record = _signal_batch_script(
+        tmp_path / "h", _python_job("sys.exit(7)"), when="running"
+    )
+    assert (returncode, record) == (7, "7 1\n")
+    killed = 128 + signal.SIGTERM
+    returncode, record = _signal_batch_script(
+        tmp_path / "k", ("/bin/sh", "-c", ": > ready; exec sleep 20"), when="running"
+    )
+    assert (returncode, record) == (killed, f"{killed} 1\n")
+
+
+def test_the_job_status_survives_a_signal_that_cuts_the_shells_wait_short(
+    tmp_path: Path,
+) -> None:
+    """A job that exits just as the signal reaches the batch shell: the shell's ``wait``
+    returns 128+USR2, and the job's own status must be recorded all the same."""
+    job = ("/bin/sh", "-c", 'trap "exit 5" TERM; kill -s USR2 "$BATCH_PID"; exit 5')
+    for i in range(8):  # a shell's interrupted `wait` lost the status in about half the runs
+        assert _signal_batch_script(tmp_path / f"r{i}", job, when="by-job") == (5, "5 1\n")
+
+
+def test_a_time_limit_signal_before_the_job_starts_is_passed_on(tmp_path: Path) -> None:
+    """Slurm may signal a job with a short limit before it started: it still gets it."""
+    returncode, record = _signal_batch_script(
+        tmp_path / "e", _python_job("sys.exit(7)"), when="early"
+    )
+    # depending on how far Python got, the job's handler ran or the signal killed it
+    assert returncode in (7, 128 + signal.SIGTERM)
+    assert record == f"{returncode} 1\n"
+
+
+def test_the_signal_reaches_the_jobs_children_and_sigint_is_not_ignored(tmp_path: Path) -> None:
+    """The job's whole process group gets the signal (as locally), and SIGINT arrives
+    although the job runs in the background of a non-interactive shell."""
+    child = _python_job("(pathlib.Path('child-got-it').write_text(''), os._exit(0))", signal.SIGINT)
+    job = (
+        "/bin/sh",
+        "-c",
+        'trap "exit 6" INT; "$@" & while [ ! -e ready ]; do sleep 0.01; done; wait',
+        "sh",
+        *child,
+    )
+    returncode, record = _signal_batch_script(
+        tmp_path / "g", job, when="running", timeout_signal=signal.SIGINT
+    )
+    assert (returncode, record) == (6, "6 1\n")
+    assert (tmp_path / "g" / "child-got-it").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "options", "match"),
+    [
+        pytest.param(
+            {"paths": JobPaths(Path("/results/a\nb/run"))}, {}, "line break", id="newline-in-path"
+        ),
+        pytest.param({"cwd": Path("/work\rdir")}, {}, "line break", id="return-in-cwd"),
+        pytest.param({}, {"partition": "a\nb"}, "line break", id="newline-in-partition"),
+        pytest.param({"env": {"NOT-A-NAME": "x"}}, {}, "cannot be passed", id="bad-env-name"),
+    ],
+)
+def test_values_a_batch_script_cannot_hold_are_refused(
+    changes: dict[str, object], options: dict[str, object], match: str
+) -> None:
+    spec = golden_spec(**changes)
+    with pytest.raises(LaunchError, match=match):
+        _single(spec, SlurmOptions(**options))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        pytest.param({"poll_interval_s": 0}, "slurm.poll_interval_s", id="zero-interval"),
+        pytest.param(
+            {"poll_interval_s": 5, "max_poll_interval_s": 1},
+            "slurm.max_poll_interval_s",
+            id="max-below-min",
+        ),
+        pytest.param({"n_max_queued_jobs": 0}, "slurm.n_max_queued_jobs", id="zero-queue"),
+        pytest.param(
+            {"extra_sbatch_options": ("constraint=a100",)},
+            "slurm.extra_sbatch_options[0]",
+            id="option-without-dash",
+        ),
+    ],
+)
+def test_bad_options_are_refused_with_their_key(options: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        SlurmOptions(**options)  # type: ignore[arg-type]
+    assert [p.path for p in info.value.problems] == [key]
+
+
+# -- the fake Slurm ------------------------------------------------------------------------
+@dataclass
+class FakeJob:
+    script: str
+    state: str = "PENDING"
+    raw_exit: int = 0
+
+
+@dataclass
+class FakeSlurm:
+    """In-memory sbatch/squeue/scancel/sacct with Slurm's output formats."""
+
+    jobs: dict[str, FakeJob] = field(default_factory=dict)
+    calls: list[list[str]] = field(default_factory=list)
+    next_id: int = 100
+    fail: dict[str, CommandResult] = field(default_factory=dict)
+
+    def __call__(self, argv: Sequence[str]) -> CommandResult:
+        argv = list(argv)
+        self.calls.append(argv)
+        if argv[0] in self.fail:
+            return self.fail[argv[0]]
+        return getattr(self, argv[0])(argv[1:])
+
+    def count(self, command: str) -> int:
+        return sum(1 for c in self.calls if c[0] == command)
+
+    def sbatch(self, args: list[str]) -> CommandResult:
+        script = Path(args[-1]).read_text()
+        slurm_id = str(self.next_id)
+        self.next_id += 1
+        match = re.search(r"^#SBATCH --array=0-(\d+)$", script, re.M)
+        if match:
+            for i in range(int(match.group(1)) + 1):
+                self.jobs[f"{slurm_id}_{i}"] = FakeJob(script)
+        else:
+            self.jobs[slurm_id] = FakeJob(script)
+        return CommandResult(0, f"{slurm_id}\n", "")
+
+    def squeue(self, args: list[str]) -> CommandResult:
+        wanted = next(
+            (a.split("=", 1)[1].split(",") for a in args if a.startswith("--jobs=")), None
+        )
+        rows = []
+        for native, job in self.jobs.items():
+            if wanted is None or native.split("_")[0] in wanted:
+                name = re.search(r"--job-name=(\S+)", job.script)
+                rows.append(f"{native}|{job.state}|{job.raw_exit}|{name.group(1) if name else ''}")
+        if wanted is not None and not rows:
+            return CommandResult(1, "", "slurm_load_jobs error: Invalid job id specified\n")
+        return CommandResult(0, "\n".join(rows) + "\n", "")
+
+    def scancel(self, args: list[str]) -> CommandResult:
+        for native in args:
+            for key, job in self.jobs.items():
+                if key == native or key.split("_")[0] == native:
+                    job.state = "CANCELLED"
+        return CommandResult(0, "", "")
+
+    def sacct(self, args: list[str]) -> CommandResult:
+        return CommandResult(1, "", "Slurm accounting storage is disabled\n")
+
+    def finish(self, native: str, state: str, raw_exit: int = 0) -> None:
+        self.jobs[native].state = state
+        self.jobs[native].raw_exit = raw_exit
+
+
+def spec_in(tmp_path: Path, job_id: str, **changes: object) -> JobSpec:
+    run_dir = tmp_path / "jobs" / job_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fields: dict[str, object] = {
+        "job_id": job_id,
+        "argv": (sys.executable, "-c", "pass"),
+        "cwd": tmp_path,
+        "paths": JobPaths(run_dir),
+    }
+    fields.update(changes)
+    return JobSpec(**fields)  # type: ignore[arg-type]
+
+
+def fake_launcher(tmp_path: Path, fake: FakeSlurm, **options: object) -> SlurmLauncher:
+    opts = SlurmOptions(
+        poll_interval_s=0.01, max_poll_interval_s=0.05, script_dir=tmp_path / "slurm", **options
+    )  # type: ignore[arg-type]
+    return SlurmLauncher(opts, runner=fake)
+
+
+def write_exit(spec: JobSpec, text: str) -> None:
+    (spec.paths.run_dir / EXIT_FILE_NAME).write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("slurm_state", "raw_exit", "exit_file", "want"),
+    [
+        pytest.param("COMPLETED", 0, "0 0", (JobState.COMPLETED, 0, None, ""), id="completed"),
+        pytest.param("FAILED", 3 << 8, "3 0", (JobState.RESUME, 3, None, ""), id="exit-3"),
+        pytest.param(
+            "FAILED", 3 << 8, "3 1", (JobState.RESUME, 3, None, ""), id="checkpointed-at-limit"
+        ),
+        pytest.param("FAILED", 5 << 8, "5 0", (JobState.FAILED, 5, None, ""), id="exit-5"),
+        pytest.param("FAILED", 137 << 8, "137 0", (JobState.FAILED, None, 9, ""), id="sigkill"),
+        pytest.param(
+            "FAILED", 1 << 8, "1 1", (JobState.TIMEOUT, 1, None, "timeout"), id="fails-on-signal"
+        ),
+        pytest.param(
+            "TIMEOUT", 15, None, (JobState.TIMEOUT, None, 15, "time limit"), id="killed-at-limit"
+        ),
+        pytest.param("TIMEOUT", 0, "3 1", (JobState.RESUME, 3, None, ""), id="resume-at-limit"),
+        pytest.param(
+            "CANCELLED", 15, "143 0", (JobState.CANCELLED, None, 15, "scancel"), id="scancel"
+        ),
+        pytest.param(
+            "OUT_OF_MEMORY", 9, None, (JobState.FAILED, None, 9, "out of memory"), id="oom"
+        ),
+        pytest.param("NODE_FAIL", 0, None, (JobState.FAILED, 0, None, "node"), id="node-fail"),
+        pytest.param("PREEMPTED", 0, None, (JobState.LOST, 0, None, "preempted"), id="preempted"),
+        pytest.param(None, 0, "0 0", (JobState.COMPLETED, 0, None, ""), id="aged-out-exit-file"),
+        pytest.param(None, 0, "3 0", (JobState.RESUME, 3, None, ""), id="aged-out-resume"),
+        pytest.param(None, 0, None, (JobState.LOST, None, None, "vanished"), id="vanished"),
+        pytest.param("COMPLETED", 0, None, (JobState.COMPLETED, 0, None, ""), id="no-exit-file"),
+    ],
+)
+def test_slurm_state_and_exit_file_map_to_one_status_in_one_poll(
+    tmp_path: Path,
+    slurm_state: str | None,
+    raw_exit: int,
+    exit_file: str | None,
+    want: tuple[JobState, int | None, int | None, str],
+) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    spec = spec_in(tmp_path, "j")
+    native = launcher.submit([spec])["j"]
+    if slurm_state is None:
+        del fake.jobs[native]
+    else:
+        fake.finish(native, slurm_state, raw_exit)
+    if exit_file is not None:
+        write_exit(spec, exit_file)
+    before = fake.count("squeue")
+    statuses = launcher.poll(1.0)
+    assert fake.count("squeue") == before + 1
+    assert len(statuses) == 1
+    status = statuses[0]
+    assert (status.state, status.exit_code, status.signal) == want[:3]
+    assert want[3] in status.reason
+    assert status.native_id == native
+    assert launcher.poll(0.05) == []
+
+
+def test_one_sbatch_per_resource_group_and_one_squeue_per_poll(tmp_path: Path) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    big = Resources(n_cpus=4)
+    specs = [spec_in(tmp_path, f"a{i}") for i in range(5)]
+    specs += [spec_in(tmp_path, f"b{i}", resources=big) for i in range(3)]
+    native = launcher.submit(specs)
+    assert fake.count("sbatch") == 2
+    assert native["a4"] == "100_4"
+    assert native["b0"] == "101_0"
+    for job in fake.jobs.values():
+        job.state = "RUNNING"
+    running = launcher.poll(1.0)
+    assert {s.job_id for s in running} == {s.job_id for s in specs}
+    assert {s.state for s in running} == {JobState.RUNNING}
+    assert fake.count("squeue") == 1
+    for i, spec in enumerate(specs):
+        write_exit(spec, f"{i % 2} 0")
+        fake.finish(native[spec.job_id], "COMPLETED" if i % 2 == 0 else "FAILED", (i % 2) << 8)
+    ended = launcher.poll(1.0)
+    assert fake.count("squeue") == 2
+    assert {s.job_id: s.exit_code for s in ended} == {s.job_id: i % 2 for i, s in enumerate(specs)}
+    task = tmp_path / "slurm" / "a0+4.tasks"
+    assert (task / "3").resolve() == specs[3].paths.run_dir.resolve()
+    assert (task / "3.argv").read_bytes() == b"\0".join(a.encode() for a in specs[3].argv) + b"\0"
+
+
+@pytest.mark.parametrize(
+    ("use_job_arrays", "n_sbatch"),
+    [pytest.param(True, 1, id="arrays"), pytest.param(False, 4, id="one-script-per-job")],
+)
+def test_job_arrays_can_be_turned_off(tmp_path: Path, use_job_arrays: bool, n_sbatch: int) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake, use_job_arrays=use_job_arrays)
+    launcher.submit([spec_in(tmp_path, f"j{i}") for i in range(4)])
+    assert fake.count("sbatch") == n_sbatch
+
+
+def test_capacity_follows_the_queue_limit(tmp_path: Path) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake, n_max_queued_jobs=3)
+    assert launcher.capacity() == 3
+    native = launcher.submit([spec_in(tmp_path, "a"), spec_in(tmp_path, "b")])
+    assert launcher.capacity() == 1
+    fake.finish(native["a"], "COMPLETED")
+    write_exit(spec_in(tmp_path, "a"), "0 0")
+    assert [s.job_id for s in launcher.poll(1.0)] == ["a"]
+    assert launcher.capacity() == 2
+    assert fake_launcher(tmp_path, fake).capacity() is None
+
+
+def test_failed_poll_is_a_warning_and_the_next_poll_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    native = launcher.submit([spec_in(tmp_path, "j")])["j"]
+    fake.finish(native, "COMPLETED")
+    fake.fail["squeue"] = CommandResult(1, "", "slurm_load_jobs error: Socket timed out")
+    with caplog.at_level(logging.WARNING, logger="hpoptim"):
+        assert launcher.poll(0.1) == []
+    assert "squeue failed" in caplog.text
+    del fake.fail["squeue"]
+    assert [s.state for s in launcher.poll(1.0)] == [JobState.COMPLETED]
+
+
+def test_poll_backs_off_while_nothing_changes(tmp_path: Path) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    launcher.submit([spec_in(tmp_path, "j")])
+    launcher.poll(0.5)
+    n = fake.count("squeue")
+    # intervals 0.01 * 1.5^k, capped at 0.05: far fewer calls than 0.5 s / 0.01 s
+    assert 3 <= n <= 16
+
+
+def test_cancel_is_one_scancel_call_and_reports_cancelled(tmp_path: Path) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    launcher.submit([spec_in(tmp_path, f"j{i}") for i in range(3)])
+    launcher.cancel(["j0", "j2", "unknown"])
+    assert [c for c in fake.calls if c[0] == "scancel"] == [["scancel", "100_0", "100_2"]]
+    ended = launcher.poll(1.0)
+    assert {s.job_id: s.state for s in ended} == {
+        "j0": JobState.CANCELLED,
+        "j2": JobState.CANCELLED,
+    }
+
+
+def test_sbatch_refusal_raises_launch_error(tmp_path: Path) -> None:
+    fake = FakeSlurm(fail={"sbatch": CommandResult(1, "", "sbatch: error: invalid partition")})
+    launcher = fake_launcher(tmp_path, fake)
+    with pytest.raises(LaunchError, match="invalid partition"):
+        launcher.submit([spec_in(tmp_path, "j")])
+    assert launcher.capacity() is None
+    assert launcher.poll(0.05) == []
+
+
+@pytest.mark.parametrize(
+    ("journaled_native", "in_squeue", "exit_file", "followed"),
+    [
+        pytest.param(True, True, False, True, id="known-id-still-queued"),
+        pytest.param(True, False, True, True, id="known-id-finished-exit-file"),
+        pytest.param(True, False, False, False, id="known-id-gone"),
+        pytest.param(False, True, False, True, id="found-by-name"),
+        pytest.param(False, False, False, False, id="never-submitted"),
+    ],
+)
+def test_reattach(
+    tmp_path: Path, journaled_native: bool, in_squeue: bool, exit_file: bool, followed: bool
+) -> None:
+    fake = FakeSlurm()
+    first = fake_launcher(tmp_path, fake)
+    specs = [spec_in(tmp_path, f"j{i}") for i in range(2)]
+    native = first.submit(specs)
+    if not in_squeue:
+        fake.jobs.clear()
+    if exit_file:
+        write_exit(specs[1], "0 0")
+    second = fake_launcher(tmp_path, fake)
+    n_sbatch = fake.count("sbatch")
+    got = second.reattach(specs[1], native["j1"] if journaled_native else "")
+    assert got is followed
+    assert fake.count("sbatch") == n_sbatch
+    if followed:
+        if in_squeue:
+            fake.finish(native["j1"], "COMPLETED")
+            write_exit(specs[1], "0 0")
+        ended = second.poll(1.0)
+        assert [(s.job_id, s.state) for s in ended] == [("j1", JobState.COMPLETED)]
+        assert ended[0].native_id == (native["j1"] if in_squeue or journaled_native else "")

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hpoptim.history import Lifecycle, RunHistory
+from hpoptim.trial import TrialResult, TrialState
+
+
+def _submitted(job: str, sid: int, rerun: int, it: int, att: int, t: float = 0.0) -> dict[str, Any]:
+    return {
+        "e": "submitted",
+        "job": job,
+        "sid": sid,
+        "rerun": rerun,
+        "it": it,
+        "att": att,
+        "dir": f"/r/{sid}/run_{rerun}.{it}-{att}",
+        "t": t,
+    }
+
+
+def _ended(
+    job: str,
+    state: str,
+    metrics: dict[str, float] | None = None,
+    problem: str = "",
+    exit_code: int | None = 0,
+    t: float = 1.0,
+) -> dict[str, Any]:
+    return {
+        "e": "ended",
+        "job": job,
+        "state": state,
+        "exit_code": exit_code,
+        "signal": None,
+        "reason": state,
+        "metrics": metrics or {},
+        "problem": problem,
+        "t": t,
+    }
+
+
+def _history(**kw: Any) -> RunHistory:
+    h = RunHistory(Lifecycle("loss", **kw))
+    h.apply({"e": "asked", "sid": 0, "params": {"x": 1.0}})
+    return h
+
+
+def test_resume_chain_moves_through_iterations_then_completes() -> None:
+    h = _history(training_iterations=3)
+    for it in range(3):
+        assert h.ready[0] == (0, 0)
+        h.ready.popleft()
+        h.apply(_submitted(f"j{it}", 0, 0, it, 0))
+        state = "resume" if it < 2 else "completed"
+        h.apply(_ended(f"j{it}", state, {"loss": 3.0 - it}, exit_code=3 if it < 2 else 0))
+    rerun = h.settings[0].reruns[0]
+    assert rerun.done
+    assert rerun.ok
+    assert rerun.iteration == 2
+    assert rerun.previous_run_dir == "/r/0/run_0.1-0"
+    assert rerun.metrics == {"loss": 1.0}
+    assert len(rerun.iteration_times_s) == 3
+
+
+def test_resume_on_last_iteration_counts_as_done() -> None:
+    h = _history(training_iterations=1)
+    h.ready.popleft()
+    h.apply(_submitted("j", 0, 0, 0, 0))
+    h.apply(_ended("j", "resume", {"loss": 2.0}, exit_code=3))
+    assert h.settings[0].reruns[0].ok
+
+
+@pytest.mark.parametrize(
+    ("state", "problem", "metrics"),
+    [
+        pytest.param("failed", "", {}, id="failed"),
+        pytest.param("timeout", "", {"loss": 1.0}, id="timeout"),
+        pytest.param("completed", "no metrics file metrics.json was written", {}, id="no-metrics"),
+    ],
+)
+def test_failures_are_retried_up_to_max_attempts(
+    state: str, problem: str, metrics: dict[str, float]
+) -> None:
+    h = _history(max_attempts=3)
+    for att in range(3):
+        assert list(h.ready) == [(0, 0)]
+        h.ready.popleft()
+        h.apply(_submitted(f"j{att}", 0, 0, 0, att))
+        h.apply(_ended(f"j{att}", state, metrics, problem, exit_code=1))
+    rerun = h.settings[0].reruns[0]
+    assert rerun.done
+    assert not rerun.ok
+    assert rerun.reason.startswith("3 attempt(s) failed; last: ")
+    assert not h.ready
+    result = h.aggregate(0)
+    assert result.value is None
+    assert result.state is TrialState.FAILED
+
+
+def test_abandoned_job_is_restarted_without_counting_a_failure() -> None:
+    h = _history(max_attempts=1)
+    h.ready.popleft()
+    h.apply(_submitted("j0", 0, 0, 0, 0))
+    h.apply({"e": "abandoned", "job": "j0"})
+    assert list(h.ready) == [(0, 0)]
+    rerun = h.settings[0].reruns[0]
+    assert rerun.failures == 0
+    assert rerun.next_attempt == 1
+    h.ready.popleft()
+    h.apply(_submitted("j1", 0, 0, 0, 1))
+    h.apply(_ended("j1", "completed", {"loss": 5.0}))
+    assert h.aggregate(0).value == 5.0
+
+
+def test_reruns_aggregate_to_mean_and_std() -> None:
+    h = _history(n_reruns=3)
+    for r, loss in enumerate([1.0, 2.0, 6.0]):
+        h.apply(_submitted(f"j{r}", 0, r, 0, 0))
+        h.apply(_ended(f"j{r}", "completed", {"loss": loss, "acc": 0.5}))
+    result = h.aggregate(0)
+    assert result.value == pytest.approx(3.0)
+    assert result.std == pytest.approx((((1 - 3) ** 2 + (2 - 3) ** 2 + (6 - 3) ** 2) / 3) ** 0.5)
+    assert (result.n_ok, result.n_failed) == (3, 0)
+    assert result.metrics == {"acc": 0.5, "loss": pytest.approx(3.0)}
+
+
+def test_setting_with_some_failed_reruns_keeps_the_successful_ones() -> None:
+    h = _history(n_reruns=2, max_attempts=1)
+    h.apply(_submitted("a", 0, 0, 0, 0))
+    h.apply(_ended("a", "completed", {"loss": 4.0}))
+    h.apply(_submitted("b", 0, 1, 0, 0))
+    h.apply(_ended("b", "failed", exit_code=2))
+    result = h.aggregate(0)
+    assert (result.value, result.n_ok, result.n_failed) == (4.0, 1, 1)
+
+
+def test_setting_finished_event_round_trips_the_result() -> None:
+    h = _history()
+    result = TrialResult(1.5, 0.25, 2, 1, {"loss": 1.5}, "x")
+    h.apply({"e": "setting_finished", "sid": 0, "result": result.to_dict()})
+    assert h.settings[0].result == result
+    assert h.n_finished == 1
+    assert h.n_failed_settings == 0
+
+
+def test_unknown_events_are_ignored() -> None:
+    h = _history()
+    h.apply({"e": "from_a_newer_version", "x": 1})
+    assert h.n_asked == 1

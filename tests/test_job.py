@@ -1,0 +1,47 @@
+"""The job-side API (hpoptim.job), run in real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHECKPOINTING_JOB = """\
+import sys, time
+from hpoptim import job
+
+def save():
+    with open("checkpoint.log", "a") as fh:
+        fh.write("start\\n")
+    time.sleep(0.5)
+    with open("checkpoint.log", "a") as fh:
+        fh.write("done\\n")
+
+job.install_resume_handler(save)
+open("ready", "w").close()
+time.sleep(30)
+sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("n_signals", [1, 2, 3], ids=["once", "twice", "three-times"])
+def test_resume_handler_checkpoints_once_however_often_the_signal_comes(
+    tmp_path: Path, n_signals: int
+) -> None:
+    (tmp_path / "job.py").write_text(CHECKPOINTING_JOB)
+    proc = subprocess.Popen([sys.executable, "job.py"], cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "ready").exists():
+        assert proc.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for _ in range(n_signals):
+        os.kill(proc.pid, signal.SIGTERM)
+        time.sleep(0.1)  # the repeats arrive while the checkpoint is being written
+    assert proc.wait(timeout=30) == 3
+    assert (tmp_path / "checkpoint.log").read_text() == "start\ndone\n"

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpoptim.errors import StorageError
+from hpoptim.storage import Journal, RunLock, read_journal, write_text_atomic
+
+
+def test_journal_appends_and_reads_in_order(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.open()
+    for i in range(5):
+        journal.append("asked", sid=i, params={"x": i / 3})
+    journal.close()
+    events = list(read_journal(tmp_path / "j.jsonl"))
+    assert [e["sid"] for e in events] == [0, 1, 2, 3, 4]
+    assert events[1]["params"] == {"x": 1 / 3}  # full float precision
+
+
+@pytest.mark.parametrize(
+    ("tail", "n_expected"),
+    [
+        pytest.param(b'{"e":"asked","sid":2', 2, id="torn-json"),
+        pytest.param(b'{"e":"asked","sid":2}', 2, id="complete-json-no-newline"),
+        pytest.param(b"", 2, id="clean"),
+    ],
+)
+def test_torn_last_line_is_ignored_and_cut_on_reopen(
+    tmp_path: Path, tail: bytes, n_expected: int
+) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b'{"e":"asked","sid":0}\n{"e":"asked","sid":1}\n' + tail)
+    assert [e["sid"] for e in read_journal(path)] == list(range(n_expected))
+    journal = Journal(path)
+    journal.open()
+    journal.append("asked", sid=99)
+    journal.close()
+    assert [e["sid"] for e in read_journal(path)] == [*range(n_expected), 99]
+
+
+def test_corrupt_line_in_the_middle_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"e":"a"}\nnot json\n{"e":"b"}\n')
+    with pytest.raises(StorageError, match="journal line 2 is corrupt"):
+        list(read_journal(path))
+
+
+def test_missing_journal_reads_as_empty(tmp_path: Path) -> None:
+    assert list(read_journal(tmp_path / "none.jsonl")) == []
+
+
+def test_journal_survives_sigkill_of_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    code = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from hpoptim.storage import Journal\n"
+        "j = Journal(Path(sys.argv[1])); j.open()\n"
+        "for i in range(1000): j.append('asked', sid=i)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], check=False)
+    assert proc.returncode == -signal.SIGKILL
+    assert [e["sid"] for e in read_journal(path)] == list(range(1000))
+
+
+def _hold_lock(path: str, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+    lock = RunLock(Path(path))
+    lock.acquire()
+    ready.set()
+    signal.pause()
+
+
+def test_second_driver_is_refused_until_the_holder_dies(tmp_path: Path) -> None:
+    lock_path = tmp_path / "run" / ".lock"
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(lock_path), ready))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(StorageError, match=rf"another hpoptim driver \(pid {holder.pid}\)"):
+            RunLock(lock_path).acquire()
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        holder.join()
+    with RunLock(lock_path):  # released by the holder's death
+        assert lock_path.read_text() == str(os.getpid())
+
+
+def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "f.json"
+    write_text_atomic(target, json.dumps({"v": 1}))
+    write_text_atomic(target, json.dumps({"v": 2}))
+    assert json.loads(target.read_text()) == {"v": 2}
+    assert [p.name for p in target.parent.iterdir()] == ["f.json"]

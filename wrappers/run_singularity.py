@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Run a job script inside a Singularity/Apptainer image chosen in ``fixed_params``.
+
+Job side, standard library only (imports nothing from hpoptim). For configs that
+keep the container choice in the parameters instead of a ``singularity`` section::
+
+    script_relative_path: wrappers/run_singularity.py
+    fixed_params:
+      singularity.image: ~/images/train.sif       # required
+      singularity.script: scripts/train.sh        # required, relative to the working dir
+      singularity.executable: apptainer           # optional; default: apptainer, else singularity
+      singularity.use_run: false                  # optional; `run` instead of `exec`
+      singularity.nv: false                       # optional; --nv
+      singularity.containall: false               # optional; --containall
+      singularity.cleanenv: false                 # optional; --cleanenv
+      singularity.pwd: null                       # optional; default: the working directory
+      singularity.bind: [/data]                   # optional; extra --bind specs
+      singularity.options: []                     # optional; extra runtime options
+      singularity.env: {OMP_NUM_THREADS: "1"}     # optional; extra --env variables
+
+The keys are those of the config's ``singularity`` section. The wrapper reads the
+params file (``HPOPTIM_PARAMS_FILE``, else the last argument), resolves the script
+against the working directory (it must exist and be executable: it is run inside
+the image as is), and runs::
+
+    <runtime> exec|run [flags] --pwd CWD --bind RUN_DIR --bind CWD [--bind ...]
+        --env HPOPTIM_*=... [--env ...] [options] IMAGE SCRIPT PARAMS_FILE
+
+Output: the inner process writes to the job's own ``stdout.log``/``stderr.log`` in
+its run directory, opened for appending (the files the launcher already fills),
+so the driver's failure report shows the inner stderr. The wrapper then replaces
+itself with the runtime (``os.execvp``): the time-limit signals (SIGTERM, SIGUSR1)
+sent to the job reach the runtime, which forwards them to the inner process, and
+the inner exit code (0, 3 = resume, anything else) or signal death is the job's.
+A problem found by the wrapper itself exits with code 2 and one ``run_singularity:``
+line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+ENV_PARAMS_FILE = "HPOPTIM_PARAMS_FILE"
+ENV_RUN_DIR = "HPOPTIM_RUN_DIR"
+STDOUT_FILE_NAME = "stdout.log"
+STDERR_FILE_NAME = "stderr.log"
+RUNTIMES = ("apptainer", "singularity")
+SETUP_ERROR_EXIT_CODE = 2
+KNOWN_KEYS = {
+    "image",
+    "script",
+    "executable",
+    "use_run",
+    "nv",
+    "containall",
+    "cleanenv",
+    "pwd",
+    "bind",
+    "options",
+    "env",
+}
+
+
+class SetupError(Exception):
+    """The wrapper cannot start the job; the message says why."""
+
+
+def params_file(argv: list[str]) -> Path:
+    """The params file: ``HPOPTIM_PARAMS_FILE``, else the last argument."""
+    env = os.environ.get(ENV_PARAMS_FILE)
+    if env:
+        return Path(env)
+    if argv:
+        return Path(argv[-1])
+    raise SetupError(f"no params file: set {ENV_PARAMS_FILE} or pass its path as last argument")
+
+
+def container_settings(params_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``singularity`` settings and the job context from the params file."""
+    try:
+        data = json.loads(params_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SetupError(f"cannot read params file {params_path}: {exc}") from exc
+    settings = data.get("params", {}).get("singularity")
+    if not isinstance(settings, dict):
+        raise SetupError(
+            f"{params_path} has no 'singularity' parameters: set fixed_params "
+            "singularity.image and singularity.script"
+        )
+    unknown = sorted(set(settings) - KNOWN_KEYS)
+    if unknown:
+        raise SetupError(
+            f"unknown singularity parameter(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(KNOWN_KEYS))}"
+        )
+    for key in ("image", "script"):
+        if not settings.get(key):
+            raise SetupError(f"fixed_params singularity.{key} is required")
+    job = data.get("job", {})
+    return settings, job if isinstance(job, dict) else {}
+
+
+def resolve_script(script: str, cwd: Path) -> Path:
+    """``script`` relative to ``cwd`` (``~`` expanded); it must be an executable file."""
+    path = Path(os.path.expanduser(script))
+    path = path if path.is_absolute() else cwd / path
+    if not path.is_file():
+        raise SetupError(f"singularity.script {script!r}: {path} does not exist")
+    if not os.access(path, os.X_OK):
+        raise SetupError(
+            f"singularity.script {script!r}: {path} is not executable (chmod +x it; it is "
+            "run inside the image as is, so it needs a shebang valid there)"
+        )
+    return path
+
+
+def resolve_runtime(executable: str | None) -> str:
+    """The runtime asked for, or the first of apptainer, singularity on PATH."""
+    path = os.environ.get("PATH", "")
+    if executable:
+        if shutil.which(executable) is None:
+            raise SetupError(f"singularity.executable {executable!r} is not on PATH ({path})")
+        return executable
+    for name in RUNTIMES:
+        if shutil.which(name):
+            return name
+    raise SetupError(f"no container runtime: looked for apptainer and singularity on PATH ({path})")
+
+
+def build_argv(
+    settings: dict[str, Any], script: Path, params_path: Path, run_dir: Path, cwd: Path
+) -> list[str]:
+    """The runtime command line (see the module docstring)."""
+    image = str(settings["image"])
+    if "://" not in image:
+        image = os.path.expanduser(image)
+        if not os.path.exists(image):
+            raise SetupError(f"singularity.image {settings['image']!r}: {image} does not exist")
+    argv = [
+        resolve_runtime(settings.get("executable")),
+        "run" if settings.get("use_run") else "exec",
+    ]
+    argv += [f"--{flag}" for flag in ("nv", "containall", "cleanenv") if settings.get(flag)]
+    argv += ["--pwd", str(settings.get("pwd") or cwd)]
+    own = [str(run_dir.resolve()), str(cwd)]
+    for path in own:
+        if "," in path or ":" in path:
+            raise SetupError(
+                f"cannot bind {path!r} into the container: the runtime reads ',' and ':' in "
+                "--bind as separators; choose paths (results_dir, checkout) without them"
+            )
+    binds = own + [str(b) for b in _as_list(settings, "bind")]
+    for bind in dict.fromkeys(binds):
+        argv += ["--bind", os.path.expanduser(bind) if bind.startswith("~") else bind]
+    env = {k: v for k, v in os.environ.items() if k.startswith("HPOPTIM_")}
+    env.update({str(k): str(v) for k, v in dict(settings.get("env") or {}).items()})
+    for key, value in env.items():
+        argv += ["--env", env_flag_value(key, value)]
+    argv += [str(o) for o in _as_list(settings, "options")]
+    return [*argv, image, str(script), str(params_path)]
+
+
+def env_flag_value(key: str, value: str) -> str:
+    """``K=V`` encoded so the runtime's ``--env`` parser reads ``value`` unchanged.
+
+    Same rule as ``hpoptim.launchers.container.env_flag_value``: one ``=`` and no
+    trailing double quote -> plain; otherwise a quoted CSV field, doubled when the
+    pair has a single ``=`` (to reach the CSV branch of the parser).
+    """
+    pair = f"{key}={value}"
+    if pair.count("=") == 1 and not value.endswith('"'):
+        return pair
+    quoted = '"' + pair.replace('"', '""') + '"'
+    return quoted if pair.count("=") > 1 else f"{quoted},{quoted}"
+
+
+def _as_list(settings: dict[str, Any], key: str) -> list[Any]:
+    value = settings.get(key) or []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _redirect_output(run_dir: Path) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for name, fd in ((STDOUT_FILE_NAME, 1), (STDERR_FILE_NAME, 2)):
+        target = os.open(run_dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Set up and exec the container; returns only on a setup error."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        params_path = params_file(args).resolve()
+        settings, job = container_settings(params_path)
+        cwd = Path.cwd()
+        run_dir = Path(os.environ.get(ENV_RUN_DIR) or job.get("run_dir") or params_path.parent)
+        if not run_dir.is_dir():
+            raise SetupError(f"run directory {run_dir} does not exist")
+        script = resolve_script(str(settings["script"]), cwd)
+        command = build_argv(settings, script, params_path, run_dir, cwd)
+    except SetupError as exc:
+        sys.stderr.write(f"run_singularity: {exc}\n")
+        return SETUP_ERROR_EXIT_CODE
+    _redirect_output(run_dir)
+    _exec(command)
+
+
+def _exec(command: list[str]) -> NoReturn:
+    try:
+        os.execvp(command[0], command)
+    except OSError as exc:
+        sys.stderr.write(f"run_singularity: cannot start {command[0]}: {exc}\n")
+        os._exit(SETUP_ERROR_EXIT_CODE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
