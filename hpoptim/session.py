@@ -1,8 +1,8 @@
-"""Assemble one run from a config: results dir, checkout, sampler, launcher, loop.
+"""One run's session: results dir, lock, fresh-vs-resume, checkout, sampler, loop, reports.
 
-Part of the command-line layer (layer 4, beside ``cli``): the only place that
-turns config sections into concrete samplers, launchers and container options.
-It never prints or exits; ``cli`` does.
+Part of the command-line layer (layer 4, beside ``cli``). The run's parts built from
+config sections (checks, launcher, container options, git source, job command) come
+from :mod:`hpoptim.assembly`. It never prints or exits; ``cli`` does.
 """
 
 from __future__ import annotations
@@ -19,94 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim import __version__
+from hpoptim.assembly import (
+    config_checks,
+    container_options,
+    git_source,
+    make_launcher,
+    script_command,
+    start_checks,
+)
 from hpoptim.config import RunConfig, load_config, load_config_dict
 from hpoptim.config.schema import signal_number
-from hpoptim.errors import CheckoutError, ConfigError, ConfigProblem, StorageError
+from hpoptim.errors import CheckoutError, ConfigError, StorageError
 from hpoptim.history import Lifecycle, RunHistory
-from hpoptim.jobs import ContainerOptions, Resources
-from hpoptim.launchers import load
-from hpoptim.launchers.base import BaseLauncher
+from hpoptim.jobs import Resources
 from hpoptim.log import add_log_file, get_logger, remove_log_file
 from hpoptim.optimize import JobTemplate, LoopSettings, Optimization, RunPlan
 from hpoptim.report import Reporter, summary
-from hpoptim.resources import find_script
 from hpoptim.storage import Journal, ResultsLayout, RunLock, read_journal, write_json_atomic
 
 logger = get_logger(__name__)
-
-
-def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
-    """Problems the config layer cannot see: optimizer settings, container binary."""
-    from hpoptim.samplers import validate_optimizer
-
-    problems = list(
-        validate_optimizer(cfg.optimizer_str, cfg.optimizer_settings, cfg.search_space())
-    )
-    opts = container_options(cfg)
-    if opts is not None:
-        from hpoptim.errors import LaunchError
-        from hpoptim.launchers.container import resolve_executable
-
-        try:
-            resolve_executable(opts)
-        except LaunchError as exc:
-            problems.append(ConfigProblem("singularity.executable", str(exc)))
-    return problems
-
-
-def start_checks(cfg: RunConfig) -> list[ConfigProblem]:
-    """:func:`config_checks` plus what needs the directory jobs run from (a new run's cwd).
-
-    Templates of a git checkout are checked in :meth:`Session._plan`, once it exists.
-    """
-    problems = config_checks(cfg)
-    if cfg.run_in_working_dir:
-        from hpoptim.learning import check_learning
-
-        problems += check_learning(cfg, Path.cwd())
-        try:
-            script_command(cfg, Path.cwd())
-        except ConfigError as exc:
-            problems += exc.problems
-    return problems
-
-
-def container_options(cfg: RunConfig) -> ContainerOptions | None:
-    """The config's ``singularity`` section as launcher-neutral options."""
-    s = cfg.singularity
-    if s is None:
-        return None
-    return ContainerOptions(
-        image=s.image,
-        executable=s.executable,
-        use_run=s.use_run,
-        bind=tuple(s.bind),
-        nv=s.nv,
-        containall=s.containall,
-        cleanenv=s.cleanenv,
-        pwd=s.pwd,
-        options=tuple(s.options),
-        env=tuple(s.env.items()),
-    )
-
-
-def make_launcher(cfg: RunConfig, layout: ResultsLayout) -> BaseLauncher:
-    """The launcher registered as ``cfg.launcher``, built from its config section.
-
-    The launcher gets ``results root / <launcher name>`` as its own directory (the
-    Slurm launcher's batch scripts live in ``slurm/``) and the run's name.
-
-    Raises:
-        ConfigError: No launcher is registered under that name, or its section
-            holds settings the launcher refuses.
-    """
-    cls = load(cfg.launcher)
-    section = getattr(cfg, cfg.launcher)
-    return cls.from_settings(
-        section.to_dict(),
-        work_dir=layout.root / cfg.launcher,
-        name=cfg.optimization_procedure_name,
-    )
 
 
 @dataclass
@@ -331,54 +262,6 @@ def _append(layout: ResultsLayout, event: str, **fields: Any) -> dict[str, Any]:
         return journal.append(event, **fields)
     finally:
         journal.close()
-
-
-def script_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:
-    """The argv prefix that runs the job script found under ``root``.
-
-    Raises:
-        ConfigError: The script does not exist, or must be executable and is not.
-    """
-    script = resolve_script(root, cfg.script_relative_path)
-    if cfg.interpreter is not None:
-        return (*cfg.interpreter, str(script))
-    if script.suffix == ".py":
-        return (sys.executable, str(script))
-    if not (script.is_file() and os.access(script, os.X_OK)):
-        raise ConfigError.single(
-            "script_relative_path",
-            f"script {str(script)!r} is run directly, so it must be an executable file "
-            "(chmod +x it, or set interpreter)",
-        )
-    return (str(script),)
-
-
-def resolve_script(root: Path, relative: str) -> Path:
-    """The job script: ``relative`` to the checkout root, or a wrapper shipped with hpoptim."""
-    script = find_script(root, relative)
-    if script is not None:
-        return script
-    raise ConfigError.single(
-        "script_relative_path", f"script {relative!r} does not exist under {root}"
-    )
-
-
-def git_source(cfg: RunConfig) -> Any:
-    """The config's ``git_params`` as the checkout module's value type (None if absent)."""
-    from hpoptim.checkout import GitSource
-
-    g = cfg.git_params
-    if g is None:
-        return None
-    return GitSource(
-        url=g.url,
-        branch=g.branch,
-        tag=g.tag,
-        commit=g.commit,
-        depth=g.depth,
-        submodules=g.submodules,
-        cache_dir=g.cache_dir,
-    )
 
 
 def open_session(

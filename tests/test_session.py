@@ -1,4 +1,4 @@
-"""session.make_launcher: the run builds its launcher through the registry."""
+"""assembly.make_launcher: the run builds its launcher through the registry."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from hpoptim.assembly import make_launcher
 from hpoptim.config import RunConfig, load_config_dict
 from hpoptim.errors import ConfigError
 from hpoptim.launchers import LAUNCHERS
 from hpoptim.launchers.local import LocalLauncher
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
-from hpoptim.session import make_launcher
 from hpoptim.storage import ResultsLayout
 from tests.launchers.recording import TARGET, RecordingLauncher
 

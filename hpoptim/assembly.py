@@ -1,0 +1,144 @@
+"""Build a run's parts from its config: checks, launcher, container options, git source, command.
+
+Part of the command-line layer (layer 4, beside ``cli`` and ``session``): the only
+place that turns config sections into concrete launchers, container options, git
+sources and job commands. It never prints or exits; ``cli`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hpoptim.config import RunConfig
+from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.jobs import ContainerOptions
+from hpoptim.launchers import load
+from hpoptim.launchers.base import BaseLauncher
+from hpoptim.resources import find_script
+from hpoptim.storage import ResultsLayout
+
+
+def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
+    """Problems the config layer cannot see: optimizer settings, container binary."""
+    from hpoptim.samplers import validate_optimizer
+
+    problems = list(
+        validate_optimizer(cfg.optimizer_str, cfg.optimizer_settings, cfg.search_space())
+    )
+    opts = container_options(cfg)
+    if opts is not None:
+        from hpoptim.errors import LaunchError
+        from hpoptim.launchers.container import resolve_executable
+
+        try:
+            resolve_executable(opts)
+        except LaunchError as exc:
+            problems.append(ConfigProblem("singularity.executable", str(exc)))
+    return problems
+
+
+def start_checks(cfg: RunConfig) -> list[ConfigProblem]:
+    """:func:`config_checks` plus what needs the directory jobs run from (a new run's cwd).
+
+    Templates of a git checkout are checked in :meth:`hpoptim.session.Session._plan`,
+    once it exists.
+    """
+    problems = config_checks(cfg)
+    if cfg.run_in_working_dir:
+        from hpoptim.learning import check_learning
+
+        problems += check_learning(cfg, Path.cwd())
+        try:
+            script_command(cfg, Path.cwd())
+        except ConfigError as exc:
+            problems += exc.problems
+    return problems
+
+
+def container_options(cfg: RunConfig) -> ContainerOptions | None:
+    """The config's ``singularity`` section as launcher-neutral options."""
+    s = cfg.singularity
+    if s is None:
+        return None
+    return ContainerOptions(
+        image=s.image,
+        executable=s.executable,
+        use_run=s.use_run,
+        bind=tuple(s.bind),
+        nv=s.nv,
+        containall=s.containall,
+        cleanenv=s.cleanenv,
+        pwd=s.pwd,
+        options=tuple(s.options),
+        env=tuple(s.env.items()),
+    )
+
+
+def make_launcher(cfg: RunConfig, layout: ResultsLayout) -> BaseLauncher:
+    """The launcher registered as ``cfg.launcher``, built from its config section.
+
+    The launcher gets ``results root / <launcher name>`` as its own directory (the
+    Slurm launcher's batch scripts live in ``slurm/``) and the run's name.
+
+    Raises:
+        ConfigError: No launcher is registered under that name, or its section
+            holds settings the launcher refuses.
+    """
+    cls = load(cfg.launcher)
+    section = getattr(cfg, cfg.launcher)
+    return cls.from_settings(
+        section.to_dict(),
+        work_dir=layout.root / cfg.launcher,
+        name=cfg.optimization_procedure_name,
+    )
+
+
+def script_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:
+    """The argv prefix that runs the job script found under ``root``.
+
+    Raises:
+        ConfigError: The script does not exist, or must be executable and is not.
+    """
+    script = resolve_script(root, cfg.script_relative_path)
+    if cfg.interpreter is not None:
+        return (*cfg.interpreter, str(script))
+    if script.suffix == ".py":
+        return (sys.executable, str(script))
+    if not (script.is_file() and os.access(script, os.X_OK)):
+        raise ConfigError.single(
+            "script_relative_path",
+            f"script {str(script)!r} is run directly, so it must be an executable file "
+            "(chmod +x it, or set interpreter)",
+        )
+    return (str(script),)
+
+
+def resolve_script(root: Path, relative: str) -> Path:
+    """The job script: ``relative`` to the checkout root, or a wrapper shipped with hpoptim."""
+    script = find_script(root, relative)
+    if script is not None:
+        return script
+    raise ConfigError.single(
+        "script_relative_path", f"script {relative!r} does not exist under {root}"
+    )
+
+
+def git_source(cfg: RunConfig) -> Any:
+    """The config's ``git_params`` as the checkout module's value type (None if absent)."""
+    from hpoptim.checkout import GitSource
+
+    g = cfg.git_params
+    if g is None:
+        return None
+    return GitSource(
+        url=g.url,
+        branch=g.branch,
+        tag=g.tag,
+        commit=g.commit,
+        depth=g.depth,
+        submodules=g.submodules,
+        cache_dir=g.cache_dir,
+    )
