@@ -206,14 +206,21 @@ def test_a_time_limit_signal_before_the_job_starts_is_passed_on(tmp_path: Path) 
 def test_the_signal_reaches_the_jobs_children_and_sigint_is_not_ignored(tmp_path: Path) -> None:
     """The job's whole process group gets the signal (as locally), and SIGINT arrives
     although the job runs in the background of a non-interactive shell."""
-    child = _python_job("(pathlib.Path('child-got-it').write_text(''), os._exit(0))", signal.SIGINT)
-    job = (
-        "/bin/sh",
-        "-c",
-        'trap "exit 6" INT; "$@" & while [ ! -e ready ]; do sleep 0.01; done; wait',
-        "sh",
-        *child,
+    # Python's default SIGINT handler raises KeyboardInterrupt, unless SIGINT was ignored
+    # when it started; the grandchild, started by the job, notes that it got it too
+    grandchild = (
+        "import pathlib, time\n"
+        "try:\n    pathlib.Path('child-ready').write_text('')\n    time.sleep(20)\n"
+        "except KeyboardInterrupt:\n    pathlib.Path('child-got-it').write_text('')"
     )
+    body = (
+        "import pathlib, subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {grandchild!r}])\n"
+        "while not pathlib.Path('child-ready').exists(): time.sleep(0.01)\n"
+        "try:\n    pathlib.Path('ready').write_text('')\n    time.sleep(20)\n"
+        "except KeyboardInterrupt:\n    child.wait(timeout=10); sys.exit(6)"
+    )
+    job = (sys.executable, "-c", body)
     returncode, record = _signal_batch_script(
         tmp_path / "g", job, when="running", timeout_signal=signal.SIGINT
     )
