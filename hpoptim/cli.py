@@ -26,6 +26,7 @@ from hpoptim.errors import (
     RunStoppedError,
     StorageError,
 )
+from hpoptim.launchers import available
 from hpoptim.session import Session, open_session
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     for p in (run, check):
         p.add_argument("config", type=Path, help="config file (.json, .yaml, .yml or .toml)")
         p.add_argument("overrides", nargs="*", help="dotted.key=value, +new.key=value, ~key")
-        p.add_argument("--launcher", choices=("local", "slurm"), help="override 'launcher'")
+        p.add_argument("--launcher", choices=available(), help="override 'launcher'")
     run.add_argument(
         "--overwrite",
         action="store_true",
