@@ -125,6 +125,11 @@ def test_hostile_values_reach_bash_verbatim(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def _default_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _signal_batch_script(
     run_dir: Path, argv: Sequence[str], *, when: str, timeout_signal: int = signal.SIGTERM
 ) -> tuple[int, str]:
@@ -144,7 +149,14 @@ def _signal_batch_script(
         script = script.replace("\nset -m\n", "\nkill -s USR2 $$\nset -m\n", 1)
     elif when == "by-job":
         script = script.replace("\nset -u\n", "\nset -u\nexport BATCH_PID=$$\n", 1)
-    proc = subprocess.Popen(["bash", "-c", script], cwd=run_dir, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=run_dir,
+        stderr=subprocess.DEVNULL,
+        # as slurmstepd starts it; a test run started in the background of a shell would
+        # otherwise pass on SIGINT ignored, which no shell can undo
+        preexec_fn=_default_signals,
+    )
     try:
         if when == "running":
             deadline = time.monotonic() + 10
