@@ -62,9 +62,9 @@ def test_slurm_launcher_matches_the_section_and_keeps_its_scripts_in_slurm(
     layout = layout_of(cfg)
     launcher = make_launcher(cfg, layout)
     assert isinstance(launcher, SlurmLauncher)
-    given = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+    expected = {**section, "extra_sbatch_options": ("--constraint=a100",)}
     assert launcher.options == SlurmOptions(
-        **given, script_dir=layout.root / "slurm", job_name_prefix="rosen"
+        **expected, script_dir=layout.root / "slurm", job_name_prefix="rosen"
     )
 
 
