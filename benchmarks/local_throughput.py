@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hpoptim.jobs import JobPaths, JobSpec
+from hpoptim.jobspec import JobPaths, JobSpec
 from hpoptim.launchers.local import LocalLauncher
 
 JOB = """\

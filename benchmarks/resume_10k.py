@@ -30,9 +30,9 @@ REPLAY = """
 import sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from hpoptim.session import open_session
+from hpoptim.run.session import open_session
 from hpoptim.samplers import make_sampler
-from hpoptim.optimize import Optimization
+from hpoptim.run.loop import Optimization
 from hpoptim.launchers.local import LocalLauncher
 t1 = time.perf_counter()
 s = open_session(results=Path(sys.argv[1]), for_report=True)

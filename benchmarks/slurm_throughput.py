@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hpoptim.jobs import JobPaths, JobSpec, JobState
+from hpoptim.jobspec import JobPaths, JobSpec, JobState
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
 
 

@@ -27,7 +27,7 @@ from hpoptim.errors import (
     StorageError,
 )
 from hpoptim.launchers import available
-from hpoptim.session import Session, open_session
+from hpoptim.run.session import Session, open_session
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 COMMANDS = ("run", "resume", "report", "check")

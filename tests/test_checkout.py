@@ -1,4 +1,4 @@
-"""hpoptim.checkout on real git repositories made in temporary directories, with real clones."""
+"""hpoptim.source.checkout on real git repositories made in temporary directories."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from hpoptim.checkout import CACHE_ENV, CheckoutInfo, GitSource, prepare_checkout
 from hpoptim.errors import CheckoutError
-from hpoptim.resources import wrapper_path
+from hpoptim.shipped import wrapper_path
+from hpoptim.source.checkout import CACHE_ENV, CheckoutInfo, GitSource, prepare_checkout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GIT_ENV = {
@@ -423,7 +423,7 @@ KILLED_CLONE = textwrap.dedent(
     import os, sys
     from pathlib import Path
     os.environ["DRIVER_PID"] = str(os.getpid())
-    from hpoptim.checkout import GitSource, prepare_checkout
+    from hpoptim.source.checkout import GitSource, prepare_checkout
     prepare_checkout(GitSource(sys.argv[1]), work_dir=Path.cwd(), clone_root=Path(sys.argv[2]),
                      run_in_working_dir=False, script_relative_path="train.py",
                      pinned_commit=None)

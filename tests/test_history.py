@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from hpoptim.history import Lifecycle, RunHistory
-from hpoptim.trial import TrialResult, TrialState
+from hpoptim.state.history import Lifecycle, RunHistory
+from hpoptim.state.setting import SettingResult, SettingState
 
 
 def _submitted(job: str, sid: int, rerun: int, it: int, att: int, t: float = 0.0) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def test_failures_are_retried_up_to_max_attempts(
     assert not h.ready
     result = h.aggregate(0)
     assert result.value is None
-    assert result.state is TrialState.FAILED
+    assert result.state is SettingState.FAILED
 
 
 def test_abandoned_job_is_restarted_without_counting_a_failure() -> None:
@@ -139,7 +139,7 @@ def test_setting_with_some_failed_reruns_keeps_the_successful_ones() -> None:
 
 def test_setting_finished_event_round_trips_the_result() -> None:
     h = _history()
-    result = TrialResult(1.5, 0.25, 2, 1, {"loss": 1.5}, "x")
+    result = SettingResult(1.5, 0.25, 2, 1, {"loss": 1.5}, "x")
     h.apply({"e": "setting_finished", "sid": 0, "result": result.to_dict()})
     assert h.settings[0].result == result
     assert h.n_finished == 1

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hpoptim.jobs import JobPaths
-from hpoptim.results import metric_problem, read_metrics
+from hpoptim.jobspec import JobPaths
+from hpoptim.results.output import metric_problem, read_metrics
 
 
 @pytest.mark.parametrize(

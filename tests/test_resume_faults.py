@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hpoptim.storage import read_journal
+from hpoptim.state.storage import read_journal
 
 REPO = Path(__file__).resolve().parent.parent
 JOB = """\

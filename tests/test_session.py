@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from hpoptim.assembly import make_launcher
 from hpoptim.config import RunConfig, load_config_dict
 from hpoptim.errors import ConfigError
 from hpoptim.launchers import LAUNCHERS
 from hpoptim.launchers.local import LocalLauncher
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
-from hpoptim.storage import ResultsLayout
+from hpoptim.run.assembly import make_launcher
+from hpoptim.state.storage import ResultsLayout
 from tests.launchers.recording import TARGET, RecordingLauncher
 
 

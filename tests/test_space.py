@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hpoptim.distributions import (
+from hpoptim.errors import ConfigError
+from hpoptim.space import SearchSpace, flatten, nest
+from hpoptim.space.distributions import (
     DISTRIBUTIONS,
     Discrete,
     Distribution,
@@ -23,8 +25,6 @@ from hpoptim.distributions import (
     TruncatedNormal,
     Uniform,
 )
-from hpoptim.errors import ConfigError
-from hpoptim.space import SearchSpace, flatten, nest
 
 N_SAMPLES = 20_000
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hpoptim.errors import StorageError
-from hpoptim.storage import Journal, RunLock, read_journal, write_text_atomic
+from hpoptim.state.storage import Journal, RunLock, read_journal, write_text_atomic
 
 
 def test_journal_appends_and_reads_in_order(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_journal_survives_sigkill_of_the_writer(tmp_path: Path) -> None:
     code = (
         "import os, signal, sys\n"
         "from pathlib import Path\n"
-        "from hpoptim.storage import Journal\n"
+        "from hpoptim.state.storage import Journal\n"
         "j = Journal(Path(sys.argv[1])); j.open()\n"
         "for i in range(1000): j.append('asked', sid=i)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

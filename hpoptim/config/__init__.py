@@ -27,8 +27,8 @@ from hpoptim.config.schema import (
     schema_knows,
 )
 from hpoptim.config.validate import reference_rows
-from hpoptim.distributions import DISTRIBUTIONS
 from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.space.distributions import DISTRIBUTIONS
 
 __all__ = [
     "Check",

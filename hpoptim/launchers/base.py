@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import ConfigError, ConfigProblem
-from hpoptim.jobs import JobSpec, JobStatus
+from hpoptim.jobspec import JobSpec, JobStatus
 
 if TYPE_CHECKING:
     from typing import Self

@@ -1,4 +1,4 @@
-"""Wrap a job in Singularity/Apptainer: :class:`~hpoptim.jobs.JobSpec` -> argv.
+"""Wrap a job in Singularity/Apptainer: :class:`~hpoptim.jobspec.JobSpec` -> argv.
 
 Pure and shared by every launcher: :func:`container_argv` turns a spec with a
 ``container`` into the command line that runs ``spec.argv`` inside the image::
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim.errors import LaunchError
-from hpoptim.jobs import ContainerOptions, JobSpec
+from hpoptim.jobspec import ContainerOptions, JobSpec
 
 RUNTIMES = ("apptainer", "singularity")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

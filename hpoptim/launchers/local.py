@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import ConfigError, LaunchError
-from hpoptim.jobs import JobSpec, JobState, JobStatus
+from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher, check_settings_keys
 from hpoptim.log import get_logger
 

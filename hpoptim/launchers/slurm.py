@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import LaunchError
-from hpoptim.jobs import JobSpec, JobState, JobStatus
+from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher, check_settings_keys
 from hpoptim.launchers.slurm_script import (
     EXIT_FILE_NAME,

@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from hpoptim.errors import ConfigError, LaunchError
-from hpoptim.jobs import JobSpec
+from hpoptim.jobspec import JobSpec
 
 EXIT_FILE_NAME = "slurm_exit_status"
 LIMIT_SIGNAL = "USR2"  # what Slurm sends the batch shell before the time limit

@@ -1,4 +1,4 @@
-"""Slurm's answers -> :class:`~hpoptim.jobs.JobStatus` (pure, apart from reading one file).
+"""Slurm's answers -> :class:`~hpoptim.jobspec.JobStatus` (pure, apart from reading one file).
 
 ``squeue --Format=`` :data:`SQUEUE_FORMAT` (and ``sacct``, where accounting works)
 give a job's Slurm state and raw wait status; the batch script leaves the job's
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from hpoptim.jobs import JobSpec, JobState, JobStatus
+from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.slurm_script import EXIT_FILE_NAME
 
 SQUEUE_FORMAT = "JobArrayID:|,State:|,exit_code:|,Name:"

@@ -26,7 +26,7 @@ from typing import ClassVar
 import pytest
 
 from hpoptim.errors import LaunchError
-from hpoptim.jobs import JobPaths, JobSpec, JobState, JobStatus, Resources
+from hpoptim.jobspec import JobPaths, JobSpec, JobState, JobStatus, Resources
 from hpoptim.launchers.base import BaseLauncher
 
 # Every job script may use these names.

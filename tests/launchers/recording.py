@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpoptim.jobs import JobSpec, JobStatus
+from hpoptim.jobspec import JobSpec, JobStatus
 from hpoptim.launchers.base import BaseLauncher
 
 #: Its registry target, for ``monkeypatch.setitem(LAUNCHERS, name, TARGET)``.

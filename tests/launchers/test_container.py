@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from hpoptim.errors import LaunchError
-from hpoptim.jobs import ContainerOptions, JobPaths, JobSpec
+from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec
 from hpoptim.launchers.container import (
     container_argv,
     env_flag_value,

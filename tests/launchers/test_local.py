@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hpoptim.errors import ConfigError, LaunchError
-from hpoptim.jobs import ContainerOptions, JobPaths, JobSpec, JobState
+from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState
 from hpoptim.launchers import available, load
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.local import LocalLauncher

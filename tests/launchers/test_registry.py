@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hpoptim.errors import ConfigError
-from hpoptim.jobs import JobPaths, JobSpec, Resources
+from hpoptim.jobspec import JobPaths, JobSpec, Resources
 from hpoptim.launchers import LAUNCHERS, available, load
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.local import LocalLauncher

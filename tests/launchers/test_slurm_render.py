@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from hpoptim.errors import ConfigError, LaunchError
-from hpoptim.jobs import JobPaths, JobSpec, JobState, Resources
+from hpoptim.jobspec import JobPaths, JobSpec, JobState, Resources
 from hpoptim.launchers.slurm import CommandResult, SlurmLauncher, SlurmOptions
 from hpoptim.launchers.slurm_script import EXIT_FILE_NAME, render_array, render_single
 

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpoptim.distributions import Discrete
 from hpoptim.samplers import make_sampler, validate_optimizer
 from hpoptim.samplers.cem import CEMSampler
 from hpoptim.space import SearchSpace
+from hpoptim.space.distributions import Discrete
 from tests.contracts.sampler import SamplerContract
 
 

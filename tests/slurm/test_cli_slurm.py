@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from hpoptim.cli import main
-from hpoptim.storage import read_journal
+from hpoptim.state.storage import read_journal
 
 pytestmark = pytest.mark.slurm
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hpoptim.jobs import JobPaths, JobSpec, JobState, JobStatus
+from hpoptim.jobspec import JobPaths, JobSpec, JobState, JobStatus
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
 
 pytestmark = pytest.mark.slurm

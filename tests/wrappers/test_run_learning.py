@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hpoptim.errors import ConfigProblem
-from hpoptim.learning import template_problems, uses_templates
+from hpoptim.run.learning import template_problems, uses_templates
 from hpoptim.space import flatten, nest
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 Part of the command-line layer (layer 4, beside ``cli``). The run's parts built from
 config sections (checks, launcher, container options, git source, job command) come
-from :mod:`hpoptim.assembly`. It never prints or exits; ``cli`` does.
+from :mod:`hpoptim.run.assembly`. It never prints or exits; ``cli`` does.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim import __version__
-from hpoptim.assembly import (
+from hpoptim.config import RunConfig, load_config, load_config_dict
+from hpoptim.config.schema import signal_number
+from hpoptim.errors import CheckoutError, ConfigError, StorageError
+from hpoptim.jobspec import Resources
+from hpoptim.log import add_log_file, get_logger, remove_log_file
+from hpoptim.results.report import Reporter, summary
+from hpoptim.run.assembly import (
     config_checks,
     container_options,
     git_source,
@@ -27,15 +33,9 @@ from hpoptim.assembly import (
     script_command,
     start_checks,
 )
-from hpoptim.config import RunConfig, load_config, load_config_dict
-from hpoptim.config.schema import signal_number
-from hpoptim.errors import CheckoutError, ConfigError, StorageError
-from hpoptim.history import Lifecycle, RunHistory
-from hpoptim.jobs import Resources
-from hpoptim.log import add_log_file, get_logger, remove_log_file
-from hpoptim.optimize import JobTemplate, LoopSettings, Optimization, RunPlan
-from hpoptim.report import Reporter, summary
-from hpoptim.storage import Journal, ResultsLayout, RunLock, read_journal, write_json_atomic
+from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan
+from hpoptim.state.history import Lifecycle, RunHistory
+from hpoptim.state.storage import Journal, ResultsLayout, RunLock, read_journal, write_json_atomic
 
 logger = get_logger(__name__)
 
@@ -95,7 +95,7 @@ class Session:
         source = None if c.run_in_working_dir else git_source(c)
         if source is None:
             return text
-        from hpoptim.checkout import resolve_ref
+        from hpoptim.source.checkout import resolve_ref
 
         sha = resolve_ref(source)
         found = f"commit {sha}" if sha else "resolved when cloned"
@@ -163,7 +163,7 @@ class Session:
         return summary(history, reporter)
 
     def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
-        from hpoptim.checkout import prepare_checkout
+        from hpoptim.source.checkout import prepare_checkout
 
         cfg = self.cfg
         pinned = None if started is None else (started.get("checkout") or {}).get("commit")
@@ -209,7 +209,7 @@ class Session:
         cfg = self.cfg
         root = Path(checkout["root"])
         if not cfg.run_in_working_dir:
-            from hpoptim.learning import check_learning
+            from hpoptim.run.learning import check_learning
 
             if found := check_learning(cfg, root):
                 raise ConfigError(found)

@@ -31,7 +31,9 @@ from pathlib import Path
 import git
 
 from hpoptim.errors import CheckoutError
-from hpoptim.gitrepo import (
+from hpoptim.log import get_logger
+from hpoptim.shipped import find_script
+from hpoptim.source.repo import (
     _FULL_SHA,
     _LS_REMOTE_TIMEOUT_S,
     _TMP_MARK,
@@ -47,8 +49,6 @@ from hpoptim.gitrepo import (
     _remove_leftovers,
     _rev_parse,
 )
-from hpoptim.log import get_logger
-from hpoptim.resources import find_script
 
 __all__ = ["CACHE_ENV", "CheckoutInfo", "GitSource", "prepare_checkout", "working_dir_info"]
 

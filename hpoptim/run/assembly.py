@@ -14,11 +14,11 @@ from typing import Any
 
 from hpoptim.config import RunConfig
 from hpoptim.errors import ConfigError, ConfigProblem
-from hpoptim.jobs import ContainerOptions
+from hpoptim.jobspec import ContainerOptions
 from hpoptim.launchers import load
 from hpoptim.launchers.base import BaseLauncher
-from hpoptim.resources import find_script
-from hpoptim.storage import ResultsLayout
+from hpoptim.shipped import find_script
+from hpoptim.state.storage import ResultsLayout
 
 
 def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
@@ -43,12 +43,12 @@ def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
 def start_checks(cfg: RunConfig) -> list[ConfigProblem]:
     """:func:`config_checks` plus what needs the directory jobs run from (a new run's cwd).
 
-    Templates of a git checkout are checked in :meth:`hpoptim.session.Session._plan`,
+    Templates of a git checkout are checked in :meth:`hpoptim.run.session.Session._plan`,
     once it exists.
     """
     problems = config_checks(cfg)
     if cfg.run_in_working_dir:
-        from hpoptim.learning import check_learning
+        from hpoptim.run.learning import check_learning
 
         problems += check_learning(cfg, Path.cwd())
         try:
@@ -128,7 +128,7 @@ def resolve_script(root: Path, relative: str) -> Path:
 
 def git_source(cfg: RunConfig) -> Any:
     """The config's ``git_params`` as the checkout module's value type (None if absent)."""
-    from hpoptim.checkout import GitSource
+    from hpoptim.source.checkout import GitSource
 
     g = cfg.git_params
     if g is None:

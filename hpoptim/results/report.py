@@ -18,19 +18,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hpoptim.history import JobRecord, RunHistory, SettingState
-from hpoptim.storage import ResultsLayout, write_json_atomic, write_text_atomic
-from hpoptim.trial import TrialState
+from hpoptim.state.history import JobRecord, RunHistory, SettingRecord
+from hpoptim.state.setting import SettingState
+from hpoptim.state.storage import ResultsLayout, write_json_atomic, write_text_atomic
 
 
-def ranked(history: RunHistory, *, minimize: bool) -> list[SettingState]:
+def ranked(history: RunHistory, *, minimize: bool) -> list[SettingRecord]:
     """Completed settings, best first."""
-    done = [s for s in history.settings.values() if s.state is TrialState.COMPLETE]
+    done = [s for s in history.settings.values() if s.state is SettingState.COMPLETE]
     sign = 1.0 if minimize else -1.0
     return sorted(done, key=lambda s: (sign * _value(s), s.setting_id))
 
 
-def _value(setting: SettingState) -> float:
+def _value(setting: SettingRecord) -> float:
     assert setting.result is not None
     assert setting.result.value is not None
     return setting.result.value
@@ -209,7 +209,7 @@ class Reporter:
         self._last_csv = 0.0
         self._best_ids: list[int] = []
 
-    def on_setting_finished(self, history: RunHistory, setting: SettingState) -> None:
+    def on_setting_finished(self, history: RunHistory, setting: SettingRecord) -> None:
         """Refresh best params/jobs when they change, CSVs at most every interval."""
         top = [s.setting_id for s in ranked(history, minimize=self.minimize)[: self.n_best]]
         if top != self._best_ids:
@@ -273,7 +273,7 @@ def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -
             ]
             cells += [json.dumps(s.params[n]) for n in names]
             lines.append("| " + " | ".join(cells) + " |")
-    failed = [s for s in history.settings.values() if s.state is TrialState.FAILED]
+    failed = [s for s in history.settings.values() if s.state is SettingState.FAILED]
     if failed:
         lines += ["", "## Failed settings", ""]
         lines += [

@@ -6,7 +6,7 @@ A config lists the optimised parameters in cluster_utils' form::
     {"param": "config.rl.net_arch:1", "distribution": "Discrete", "options": [64, 128]}
 
 :meth:`SearchSpace.from_config` validates such a list and reports every problem at once.
-The distributions themselves live in :mod:`hpoptim.distributions`; their names are
+The distributions themselves live in :mod:`hpoptim.space.distributions`; their names are
 re-exported here.
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hpoptim.distributions import (
+from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.space.distributions import (
     DISTRIBUTIONS,
     MIN_SPREAD,
     Discrete,
@@ -32,7 +33,6 @@ from hpoptim.distributions import (
     TruncatedNormal,
     Uniform,
 )
-from hpoptim.errors import ConfigError, ConfigProblem
 
 __all__ = [
     "DISTRIBUTIONS",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-class TrialState(enum.Enum):
+class SettingState(enum.Enum):
     """Where a parameter setting is in its life."""
 
     RUNNING = "running"
@@ -19,11 +19,11 @@ class TrialState(enum.Enum):
     @property
     def is_finished(self) -> bool:
         """True once the setting has a final outcome."""
-        return self is not TrialState.RUNNING
+        return self is not SettingState.RUNNING
 
 
 @dataclass(frozen=True)
-class TrialResult:
+class SettingResult:
     """The aggregated outcome of one setting over its reruns.
 
     Attributes:
@@ -43,13 +43,13 @@ class TrialResult:
     reason: str = ""
 
     @property
-    def state(self) -> TrialState:
-        return TrialState.COMPLETE if self.value is not None else TrialState.FAILED
+    def state(self) -> SettingState:
+        return SettingState.COMPLETE if self.value is not None else SettingState.FAILED
 
     @classmethod
     def aggregate(
         cls, metric: str, rerun_metrics: Sequence[Mapping[str, float]], n_failed: int, reason: str
-    ) -> TrialResult:
+    ) -> SettingResult:
         """Average the reruns that reported ``metric``; the others count as failed."""
         ok = [m for m in rerun_metrics if _finite(m.get(metric))]
         n_failed += len(rerun_metrics) - len(ok)
@@ -73,7 +73,7 @@ class TrialResult:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrialResult:
+    def from_dict(cls, data: Mapping[str, Any]) -> SettingResult:
         return cls(
             data["value"],
             data["std"],

@@ -2,7 +2,7 @@
 
 The loop knows samplers and launchers only through their base classes. Every
 decision is first written to the journal and folded into a
-:class:`~hpoptim.history.RunHistory`; a driver killed at any point is resumed by
+:class:`~hpoptim.state.history.RunHistory`; a driver killed at any point is resumed by
 replaying the journal (see :meth:`Optimization.resume_from`).
 """
 
@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim.errors import LaunchError, RunStoppedError
-from hpoptim.history import Lifecycle, RunHistory, SettingState
-from hpoptim.jobs import ContainerOptions, JobPaths, JobSpec, JobState, JobStatus, Resources
+from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState, JobStatus, Resources
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
-from hpoptim.results import metric_problem, read_metrics, stderr_tail
+from hpoptim.results.output import metric_problem, read_metrics, stderr_tail
 from hpoptim.samplers.base import BaseSampler
 from hpoptim.space import flatten, nest
-from hpoptim.storage import Journal, ResultsLayout, write_text_atomic
-from hpoptim.trial import TrialResult, is_better
+from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
+from hpoptim.state.setting import SettingResult, is_better
+from hpoptim.state.storage import Journal, ResultsLayout, write_text_atomic
 
 logger = get_logger(__name__)
 
@@ -81,7 +81,7 @@ class RunPlan:
     template: JobTemplate
 
 
-ProgressHook = Callable[[RunHistory, SettingState], None]
+ProgressHook = Callable[[RunHistory, SettingRecord], None]
 
 
 class Optimization:
@@ -275,7 +275,7 @@ class Optimization:
         self._finished_since_refill += 1
         self._note_finished(setting, log=True)
 
-    def _note_finished(self, setting: SettingState, *, log: bool) -> None:
+    def _note_finished(self, setting: SettingRecord, *, log: bool) -> None:
         result = setting.result
         assert result is not None  # set by the setting_finished event just applied
         self.sampler.tell(setting.params, result.value)
@@ -289,7 +289,7 @@ class Optimization:
             if self._hook is not None:
                 self._hook(self.history, setting)
 
-    def _log_finished(self, setting: SettingState, result: TrialResult) -> None:
+    def _log_finished(self, setting: SettingRecord, result: SettingResult) -> None:
         done = f"[{self.history.n_finished}/{self.settings.n_samples}]"
         if result.value is None:
             logger.info("%s setting %d failed: %s", done, setting.setting_id, result.reason)
@@ -324,7 +324,7 @@ class Optimization:
             )
 
     # -- jobs --------------------------------------------------------------------
-    def _build_spec(self, setting: SettingState, rerun_idx: int, attempt: int) -> JobSpec:
+    def _build_spec(self, setting: SettingRecord, rerun_idx: int, attempt: int) -> JobSpec:
         rerun = setting.reruns[rerun_idx]
         name = f"run_{rerun_idx}.{rerun.iteration}-{attempt}"
         run_dir = self.layout.setting_dir(setting.setting_id) / name
@@ -364,7 +364,7 @@ class Optimization:
         return int.from_bytes(hashlib.sha256(key).digest()[:4], "little") & 0x7FFFFFFF
 
     def _write_params(
-        self, spec: JobSpec, setting: SettingState, rerun_idx: int, attempt: int
+        self, spec: JobSpec, setting: SettingRecord, rerun_idx: int, attempt: int
     ) -> None:
         rerun = setting.reruns[rerun_idx]
         context = {

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpoptim.jobs import JobState
-from hpoptim.trial import TrialResult, TrialState
+from hpoptim.jobspec import JobState
+from hpoptim.state.setting import SettingResult, SettingState
 
 
 @dataclass(frozen=True)
@@ -86,21 +86,21 @@ class RerunState:
 
 
 @dataclass
-class SettingState:
+class SettingRecord:
     """A parameter setting and its reruns."""
 
     setting_id: int
     params: dict[str, Any]
     reruns: list[RerunState]
-    result: TrialResult | None = None
+    result: SettingResult | None = None
 
     @property
     def all_reruns_done(self) -> bool:
         return all(r.done for r in self.reruns)
 
     @property
-    def state(self) -> TrialState:
-        return TrialState.RUNNING if self.result is None else self.result.state
+    def state(self) -> SettingState:
+        return SettingState.RUNNING if self.result is None else self.result.state
 
 
 class RunHistory:
@@ -108,7 +108,7 @@ class RunHistory:
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lifecycle = lifecycle
-        self.settings: dict[int, SettingState] = {}
+        self.settings: dict[int, SettingRecord] = {}
         self.jobs: dict[str, JobRecord] = {}
         self.ready: deque[tuple[int, int]] = deque()
         self.finished_order: list[int] = []
@@ -155,7 +155,7 @@ class RunHistory:
     def _on_asked(self, ev: Mapping[str, Any]) -> None:
         sid = int(ev["sid"])
         reruns = [RerunState(r) for r in range(self.lifecycle.n_reruns)]
-        self.settings[sid] = SettingState(sid, dict(ev["params"]), reruns)
+        self.settings[sid] = SettingRecord(sid, dict(ev["params"]), reruns)
         self.ready.extend((sid, r) for r in range(self.lifecycle.n_reruns))
 
     def _on_submitted(self, ev: Mapping[str, Any]) -> None:
@@ -228,19 +228,19 @@ class RunHistory:
 
     def _on_setting_finished(self, ev: Mapping[str, Any]) -> None:
         setting = self.settings[int(ev["sid"])]
-        setting.result = TrialResult.from_dict(ev["result"])
+        setting.result = SettingResult.from_dict(ev["result"])
         self.finished_order.append(setting.setting_id)
         if setting.result.value is None:
             self.n_failed_settings += 1
 
     # -- outcomes ----------------------------------------------------------------
-    def aggregate(self, setting_id: int) -> TrialResult:
+    def aggregate(self, setting_id: int) -> SettingResult:
         """The result of a setting whose reruns are all done."""
         setting = self.settings[setting_id]
         ok = [r.metrics for r in setting.reruns if r.ok]
         failed = [r for r in setting.reruns if not r.ok]
         reason = failed[0].reason if failed else ""
-        return TrialResult.aggregate(self.lifecycle.metric, ok, len(failed), reason)
+        return SettingResult.aggregate(self.lifecycle.metric, ok, len(failed), reason)
 
 
 def _discard(queue: deque[tuple[int, int]], item: tuple[int, int]) -> None:

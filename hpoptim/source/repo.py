@@ -1,4 +1,4 @@
-"""Git repositories for :mod:`hpoptim.checkout`: what a checkout is made from and of, and
+"""Git repositories for :mod:`hpoptim.source.checkout`: what a checkout is made from and of, and
 the low-level git and directory operations it is made with.
 
 :class:`GitSource` is the config's ``git_params``; :class:`CheckoutInfo` records where jobs

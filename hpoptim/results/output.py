@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpoptim.jobs import JobPaths
+from hpoptim.jobspec import JobPaths
 
 STDERR_TAIL_LINES = 20
 

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import ConfigProblem
-from hpoptim.resources import wrapper_path
+from hpoptim.shipped import wrapper_path
 
 if TYPE_CHECKING:
     from hpoptim.config import RunConfig

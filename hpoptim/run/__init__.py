@@ -1,0 +1,1 @@
+"""The run: the optimisation loop, the session around it, and assembling its parts from a config."""

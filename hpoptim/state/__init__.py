@@ -1,0 +1,1 @@
+"""A run's durable state: the journal and its lock, the history folded from it, outcomes."""
