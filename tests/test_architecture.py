@@ -1,0 +1,158 @@
+"""The package's import direction, as the README's development section states it.
+
+Every ``import`` in ``hpoptim/`` (module level, inside functions and under
+``TYPE_CHECKING`` alike) is read with :mod:`ast` and checked against the layers:
+a module imports only from lower layers or from its own sub-package, the
+layer-2 packages do not import each other, the loop knows samplers and launchers
+only through their bases, and the job side imports nothing of hpoptim.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "hpoptim"
+
+#: Sub-package or module (dotted, below ``hpoptim``) -> layer. The longest prefix wins.
+LAYERS: dict[str, int] = {
+    "errors": 0,
+    "job": 0,
+    "compat": 0,
+    "log": 1,
+    "messages": 1,
+    "shipped": 1,
+    "jobspec": 1,
+    "space": 1,
+    "state": 1,
+    "config": 2,
+    "samplers": 2,
+    "launchers": 2,
+    "results": 2,
+    "source": 2,
+    "run": 3,
+    "cli": 4,
+    "__main__": 4,
+}
+
+#: Layer 0 (errors, and the job side that runs inside users' images) imports nothing of hpoptim.
+LAYER_0 = sorted(
+    _name
+    for _name, _layer in LAYERS.items()
+    if _layer == 0 and (Path(__file__).resolve().parents[1] / "hpoptim" / f"{_name}.py").exists()
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every ``hpoptim...`` module named by an import statement in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "hpoptim")
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").split(".")[0] == "hpoptim"
+        ):
+            found.add(str(node.module))
+            # ``from hpoptim.launchers import base`` names the sub-module itself
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {m for m in found if _is_module(m)}
+
+
+def _is_module(dotted: str) -> bool:
+    rel = Path(*dotted.split("."))
+    return (ROOT / rel).with_suffix(".py").is_file() or (ROOT / rel / "__init__.py").is_file()
+
+
+def _unit(module: str) -> str:
+    """The layer table's key for ``hpoptim.a.b`` (``a``), or ``""`` for ``hpoptim`` itself."""
+    parts = module.split(".")[1:]
+    return parts[0] if parts else ""
+
+
+def _graph() -> dict[str, set[str]]:
+    return {_module_name(p): _imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_every_module_has_a_layer() -> None:
+    units = {_unit(m) for m in _graph()} - {""}
+    assert units <= set(LAYERS), f"add {sorted(units - set(LAYERS))} to LAYERS and the README"
+
+
+def test_imports_go_down_the_layers() -> None:
+    wrong = []
+    for module, targets in _graph().items():
+        src = _unit(module)
+        if not src:  # hpoptim/__init__.py re-exports the public API
+            continue
+        for target in targets:
+            dst = _unit(target)
+            if dst == src or dst == "":
+                continue
+            if LAYERS[dst] > LAYERS[src]:
+                wrong.append(
+                    f"{module} (layer {LAYERS[src]}) imports {target} (layer {LAYERS[dst]})"
+                )
+            elif LAYERS[dst] == LAYERS[src] == 2:
+                wrong.append(f"{module} imports {target}: layer-2 packages are independent")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_loop_knows_only_the_bases() -> None:
+    targets = _graph()["hpoptim.run.loop"]
+    concrete = sorted(
+        t for t in targets if _unit(t) in ("samplers", "launchers") and not t.endswith(".base")
+    )
+    assert not concrete, f"hpoptim.run.loop imports {concrete}; it may use only the base classes"
+
+
+@pytest.mark.parametrize("module", LAYER_0)
+def test_layer_0_imports_nothing_of_hpoptim(module: str) -> None:
+    assert _imports(PACKAGE / f"{module}.py") == set()
+
+
+def test_wrappers_import_nothing_of_hpoptim() -> None:
+    used = {str(p.name): _imports(p) for p in (ROOT / "wrappers").glob("*.py")}
+    assert used
+    assert not any(used.values()), used
+
+
+def test_nothing_imports_the_cli() -> None:
+    users = sorted(m for m, targets in _graph().items() if "hpoptim.cli" in targets)
+    assert users == ["hpoptim.__main__"]
+
+
+def test_no_import_cycles() -> None:
+    graph = _graph()
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+
+    def visit(node: str, stack: list[str]) -> list[str]:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack, node, nxt]
+            if nxt not in state and (cycle := visit(nxt, [*stack, node])):
+                return cycle
+        state[node] = 2
+        return []
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module, [])):
+            pytest.fail("import cycle: " + " -> ".join(cycle))
+
+
+def test_checks_see_a_violation(tmp_path: Path) -> None:
+    """The scanner finds lazy imports inside functions (how most upward imports hide)."""
+    src = tmp_path / "m.py"
+    src.write_text("def f():\n    from hpoptim.cli import main\n    import hpoptim.run.loop\n")
+    assert _imports(src) == {"hpoptim.cli", "hpoptim.run.loop"}
