@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +104,7 @@ def test_run_singularity_wrapper_from_fixed_params(
     cfg = json.loads(path.read_text(encoding="utf-8"))
     del cfg["singularity"]
     script = tmp_path / "job.py"
-    script.write_text(f"#!{sys.executable}\n{JOB}", encoding="utf-8")
+    script.write_text(f"#!/usr/bin/env python3\n{JOB}", encoding="utf-8")
     script.chmod(0o755)
     cfg["script_relative_path"] = "wrappers/run_singularity.py"
     cfg["fixed_params"] = {
@@ -119,3 +118,5 @@ def test_run_singularity_wrapper_from_fixed_params(
     calls = fake_container_runtime.calls()
     assert len(calls) == 6
     assert all(call["argv"][-2] == str(script) for call in calls)
+    digest = hashlib.sha256(fake_container_runtime.image.read_bytes()).hexdigest()
+    assert set(jobs["image_sha256"]) == {digest}

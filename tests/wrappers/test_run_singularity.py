@@ -17,7 +17,7 @@ from tests.conftest import FakeContainerRuntime
 
 WRAPPER = Path(__file__).resolve().parents[2] / "wrappers" / "run_singularity.py"
 
-INNER = f"""#!{sys.executable}
+INNER = """#!/usr/bin/env python3
 import json, os, signal, sys, time
 params = json.load(open(sys.argv[-1]))["params"]
 print("inner stdout", json.dumps(sys.argv[1:]))
