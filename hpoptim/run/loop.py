@@ -374,6 +374,7 @@ class Optimization:
             "iteration": rerun.iteration,
             "attempt": attempt,
             "n_iterations": self.history.lifecycle.training_iterations,
+            "n_reruns": self.history.lifecycle.n_reruns,
             "seed": self.job_seed(setting.setting_id, rerun_idx),
             "run_dir": str(spec.paths.run_dir),
             "setting_dir": str(spec.paths.run_dir.parent),

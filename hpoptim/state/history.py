@@ -29,6 +29,11 @@ from typing import Any
 from hpoptim.jobspec import JobState
 from hpoptim.state.setting import SettingResult, SettingState
 
+MAX_OPEN_RESUMES = 100
+"""How often a job is started again after exit code 3 when ``training_iterations`` is
+not set (cluster_utils' ``exit_for_resume``); the last time, exit code 3 counts as
+finished (with its metrics), as at the last of the configured training iterations."""
+
 
 @dataclass(frozen=True)
 class Lifecycle:
@@ -205,6 +210,8 @@ class RunHistory:
     def _advance(self, rec: JobRecord, rerun: RerunState, state: JobState, problem: str) -> None:
         lc = self.lifecycle
         last_iteration = rec.iteration + 1 >= lc.training_iterations
+        if lc.training_iterations == 1:  # no chain configured: exit 3 asks to be started again
+            last_iteration = rec.iteration + 1 >= MAX_OPEN_RESUMES
         if state is JobState.RESUME and not last_iteration:
             rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
             rerun.iteration += 1
