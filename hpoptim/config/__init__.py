@@ -10,10 +10,12 @@ renders the key reference kept in the README.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hpoptim.config import dialects
 from hpoptim.config.files import SUFFIXES, read_config_file
 from hpoptim.config.overrides import apply_overrides, parse_overrides
 from hpoptim.config.schema import (
@@ -40,7 +42,10 @@ __all__ = [
     "load_config",
     "load_config_dict",
     "reference_markdown",
+    "translate_dialect",
 ]
+
+_log = logging.getLogger(__name__)
 
 Check = Callable[[RunConfig], "list[ConfigProblem]"]
 """Extra checks run on a schema-valid config; their problems join the schema's."""
@@ -65,8 +70,39 @@ def load_config(path: Path, overrides: Sequence[str], check: Check | None = None
         OverrideError: An override cannot be parsed or applied.
     """
     data = read_config_file(path)
-    data = apply_overrides(data, parse_overrides(overrides), schema_knows)
-    return load_config_dict(data, check, source=path)
+    data = apply_overrides(data, parse_overrides(overrides), _file_knows)
+    data, notes = translate_dialect(data)
+    errors = [ConfigProblem(n.path, n.message) for n in notes if n.kind == "error"]
+    try:
+        cfg = load_config_dict(data, check, source=path)
+    except ConfigError as exc:
+        raise ConfigError([*errors, *exc.problems], path) from None
+    if errors:
+        raise ConfigError(errors, path)
+    return cfg
+
+
+def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[dialects.Note]]:
+    """A cluster_utils/LTTFS config in native keys (see :mod:`hpoptim.config.dialects`).
+
+    Each translated key is logged at DEBUG level and each ignored one as one
+    warning line; the notes are returned too (``hpoptim migrate`` comments with them).
+    """
+    native = [name for name in RunConfig.__dataclass_fields__ if not name.startswith("_")]
+    data, notes = dialects.translate(
+        data, native=native, resources=schema_knows(("resources",)), cwd=Path.cwd()
+    )
+    for note in notes:
+        if note.kind == "ignored":
+            _log.warning("%s", note)
+        elif note.kind == "translated":
+            _log.debug("%s", note)
+    return data, notes
+
+
+def _file_knows(path: tuple[str | int, ...]) -> bool:
+    """Overrides address keys as the file writes them: native or cluster_utils."""
+    return schema_knows(path) or dialects.knows(path)
 
 
 def load_config_dict(

@@ -1,0 +1,363 @@
+"""cluster_utils / LTTFS configs as they are written, translated to native keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpoptim.cli import main
+from hpoptim.config import load_config
+from hpoptim.config.dialects import slurm_minutes, translate
+from hpoptim.errors import ConfigError
+
+OPTIMIZED = [
+    {"param": "fn_args.u", "distribution": "TruncatedNormal", "bounds": [-3.0, 3.0]},
+    {"param": "fn_args.flag", "distribution": "Discrete", "options": [False, True]},
+]
+
+
+def _hp_optimization(tmp_path: Path) -> dict[str, Any]:
+    """The shape of cluster_utils' examples/basic/optimization_metaopt.json."""
+    return {
+        "optimization_procedure_name": "metaopt",
+        "results_dir": str(tmp_path / "results"),
+        "git_params": {"branch": "main", "commit": None, "remove_local_copy": True},
+        "generate_report": "when_finished",
+        "script_relative_path": "main.py",
+        "num_best_jobs_whose_data_is_kept": 5,
+        "remove_working_dirs": False,
+        "environment_setup": {
+            "pre_job_script": "pre_job_script.sh",
+            "variables": {"OMP_NUM_THREADS": 1},
+        },
+        "cluster_requirements": {
+            "request_cpus": 2,
+            "request_gpus": 1,
+            "cuda_requirement": None,
+            "memory_in_mb": 16000,
+            "bid": 1000,
+            "partition": "gpu-2080ti",
+            "request_time": "1-02:30:00",
+            "forbidden_hostnames": ["n1", "n2"],
+            "signal_seconds_to_timeout": 300,
+            "extra_submission_options": ["--gpu-freq=high"],
+        },
+        "optimizer_str": "cem_metaoptimizer",
+        "optimizer_settings": {"with_restarts": False, "num_jobs_in_elite": 10},
+        "optimization_setting": {
+            "metric_to_optimize": "result",
+            "minimize": True,
+            "number_of_samples": 20,
+            "n_jobs_per_iteration": 5,
+            "n_completed_jobs_before_resubmit": 2,
+            "run_local": True,
+        },
+        "fixed_params": {"test_resume": False},
+        "optimized_params": OPTIMIZED,
+    }
+
+
+def _lttfs(tmp_path: Path) -> dict[str, Any]:
+    """The shape of LTTFS's hp_optim/hp_optim_ppo.json."""
+    return {
+        "optimization_procedure_name": "lttfs",
+        "results_dir": str(tmp_path / "results"),
+        "run_in_working_dir": True,
+        "script_relative_path": "./hp_optim/run_singularity.py",
+        "remove_jobs_dir": False,
+        "environment_setup": {},
+        "cluster_requirements": {
+            "request_cpus": 2,
+            "request_gpus": 0,
+            "cuda_requirement": None,
+            "memory_in_mb": 15000,
+            "bid": 100,
+        },
+        "fixed_params": {
+            "max_attempts": 2,
+            "training_iterations": 2,
+            "config.config_templates": "./hp_optim/config_templates_ppo.json",
+            "singularity.image": "~/lttfs.sif",
+            "singularity.script": "./hp_optim/run_learning.py",
+        },
+        "optimizer_str": "cem_metaoptimizer",
+        "optimizer_settings": {"with_restarts": False, "num_jobs_in_elite": 10},
+        "optimization_setting": {
+            "metric_to_optimize": "mean_eprewmean",
+            "minimize": False,
+            "number_of_samples": 100,
+            "n_jobs_per_iteration": 10,
+        },
+        "num_best_jobs_whose_data_is_kept": 10,
+        "optimized_params": [
+            {
+                "param": "config.hysr_config.robot_position:0",
+                "distribution": "TruncatedNormal",
+                "bounds": [-0.35, 0.35],
+            }
+        ],
+    }
+
+
+def _grid_search(tmp_path: Path) -> dict[str, Any]:
+    """The shape of cluster_utils' examples/basic/grid_search.json."""
+    return {
+        "optimization_procedure_name": "gs",
+        "results_dir": str(tmp_path / "results"),
+        "run_in_working_dir": True,
+        "script_relative_path": "main.py",
+        "remove_jobs_dir": False,
+        "environment_setup": {"variables": {"A": "value"}},
+        "cluster_requirements": {
+            "request_cpus": 1,
+            "memory_in_mb": 2048,
+            "hostname_list": ["g018", "g025"],
+        },
+        "fixed_params": {"test_resume": False},
+        "restarts": 2,
+        "samples": None,
+        "local_run": True,
+        "hyperparam_list": [
+            {"param": "fn_args.u", "values": [-0.5, 0.0, 0.5]},
+            {"param": "fn_args.w", "values": [1, 2]},
+        ],
+    }
+
+
+def _repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    return path
+
+
+PRE_JOB = './pre_job_script.sh || exit $?; exec python3 "$@"'
+CASES = [
+    pytest.param(
+        _hp_optimization,
+        [],
+        {
+            "git_params": {"url": "<REPO>", "branch": "main"},
+            "metric_to_optimize": "result",
+            "minimize": True,
+            "number_of_samples": 20,
+            "n_jobs_per_iteration": 5,
+            "n_completed_jobs_before_resubmit": 2,
+            "launcher": "local",
+            "n_best_jobs_to_keep": 5,
+            "environment": {"OMP_NUM_THREADS": "1"},
+            "interpreter": ["/bin/sh", "-c", PRE_JOB, "job"],
+            "slurm.n_cpus_per_job": 2,
+            "slurm.n_gpus_per_job": 1,
+            "slurm.mem_gb": 16000 / 1024,
+            "slurm.partition": "gpu-2080ti",
+            "slurm.time_limit_min": 26 * 60 + 30,
+            "slurm.extra_sbatch_options": ["--exclude=n1,n2", "--gpu-freq=high"],
+            "signal_lead_s": 300,
+            "timeout_signal": "USR1",
+            "fixed_params": {"test_resume": False},
+        },
+        id="hp_optimization",
+    ),
+    pytest.param(
+        _lttfs,
+        [],
+        {
+            "n_reruns": 3,  # learning_runs_per_job not given: run_learning's default
+            "max_attempts": 2,
+            "training_iterations": 2,
+            "slurm.n_cpus_per_job": 2,
+            "slurm.mem_gb": 15000 / 1024,
+            "n_best_jobs_to_keep": 10,
+            "metric_to_optimize": "mean_eprewmean",
+            "minimize": False,
+            "fixed_params": {
+                "max_attempts": 2,
+                "training_iterations": 2,
+                "config": {"config_templates": "./hp_optim/config_templates_ppo.json"},
+                "singularity": {
+                    "image": "~/lttfs.sif",
+                    "script": "./hp_optim/run_learning.py",
+                },
+            },
+        },
+        id="lttfs",
+    ),
+    pytest.param(
+        _grid_search,
+        ["+metric_to_optimize='loss'", "+minimize=True"],
+        {
+            "optimizer_str": "gridsearch",
+            "number_of_samples": 6,
+            "n_jobs_per_iteration": 6,
+            "n_reruns": 2,
+            "launcher": "local",
+            "environment": {"A": "value"},
+            "slurm.mem_gb": 2.0,
+            "slurm.extra_sbatch_options": ["--nodelist=g018,g025"],
+            "optimized_params": [
+                {"param": "fn_args.u", "distribution": "Discrete", "options": [-0.5, 0.0, 0.5]},
+                {"param": "fn_args.w", "distribution": "Discrete", "options": [1, 2]},
+            ],
+        },
+        id="grid_search",
+    ),
+]
+
+
+def _resolved(cfg: Any, dotted: str) -> Any:
+    value = cfg.to_dict()
+    for part in dotted.split("."):
+        value = value[part]
+    return json.loads(json.dumps(value, default=str))
+
+
+@pytest.mark.parametrize(("make", "overrides", "expected"), CASES)
+def test_cluster_utils_configs_translate_key_by_key(
+    make: Any,
+    overrides: list[str],
+    expected: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = _repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(make(tmp_path)), encoding="utf-8")
+    cfg = load_config(path, overrides)
+    for key, value in expected.items():
+        if key == "git_params":
+            value = {**value, "url": str(repo)}
+        got = _resolved(cfg, key)
+        if isinstance(value, dict) and isinstance(got, dict):
+            got = {k: v for k, v in got.items() if k in value}
+        assert got == value, key
+
+
+@pytest.mark.parametrize(("make", "overrides", "expected"), CASES)
+def test_migrate_output_reloads_to_the_same_resolved_config(
+    make: Any,
+    overrides: list[str],
+    expected: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    del expected
+    monkeypatch.chdir(_repo(tmp_path / "repo"))
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(make(tmp_path)), encoding="utf-8")
+    assert main(["migrate", str(old), *overrides]) == 0
+    text = capsys.readouterr().out
+    assert "# from optimization_setting.metric_to_optimize" in text or "hyperparam_list" in text
+    assert "# from cluster_requirements.memory_in_mb (" in text
+    new = tmp_path / "new.yaml"
+    new.write_text(text, encoding="utf-8")
+    assert load_config(new, []).to_dict() == load_config(old, overrides).to_dict()
+
+
+def test_overrides_address_keys_as_the_file_writes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(_repo(tmp_path / "repo"))
+    path = tmp_path / "old.json"
+    data = _hp_optimization(tmp_path)
+    del data["optimization_setting"]["run_local"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    overrides = [
+        "optimization_setting.number_of_samples=16",
+        "optimization_setting.run_local=False",
+        "cluster_requirements.memory_in_mb=4096",
+    ]
+    cfg = load_config(path, overrides)
+    assert (cfg.number_of_samples, cfg.launcher, cfg.slurm.mem_gb) == (16, "slurm", 4.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        pytest.param(
+            {"optimization_settings": {}},
+            "optimization_settings",
+            "did you mean 'optimization_setting'?",
+            id="typo-of-a-cluster_utils-key",
+        ),
+        pytest.param(
+            {"cluster_requirements": {"memory_in_gb": 4}},
+            "cluster_requirements.memory_in_gb",
+            "did you mean 'memory_in_mb'?",
+            id="typo-in-a-section",
+        ),
+        pytest.param(
+            {"fixed_params": {"max_attempts": 2}, "max_attempts": 5},
+            "fixed_params.max_attempts",
+            "is 2 but max_attempts is 5; give one value",
+            id="lifecycle-key-twice",
+        ),
+        pytest.param(
+            {"cluster_requirements": {"request_time": "soon"}},
+            "cluster_requirements.request_time",
+            "not a Slurm time limit: 'soon'",
+            id="bad-time",
+        ),
+        pytest.param(
+            {"environment_setup": {"run_as_module": True}},
+            "environment_setup.run_as_module",
+            "python -m",
+            id="run-as-module",
+        ),
+    ],
+)
+def test_problems_name_the_key_as_written(
+    change: dict[str, Any], path: str, message: str, tmp_path: Path
+) -> None:
+    data = _grid_search(tmp_path)
+    data.update(change)
+    file = tmp_path / "old.json"
+    file.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(file, ["+metric_to_optimize='loss'", "+minimize=True"])
+    problems = {p.path: p.message for p in info.value.problems}
+    assert message in problems[path]
+    assert "optimizer_settings" not in problems[path]
+
+
+def test_check_shows_one_warning_line_per_ignored_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "main.py").write_text("", encoding="utf-8")
+    data = _grid_search(tmp_path)
+    data["cluster_requirements"].update({"bid": 800, "concurrency_limit": 10})
+    data["kill_bad_jobs_early"] = True
+    file = tmp_path / "old.json"
+    file.write_text(json.dumps(data), encoding="utf-8")
+    assert main(["check", str(file), "+metric_to_optimize='loss'", "+minimize=True"]) == 0
+    err = capfd.readouterr().err
+    for key in ("cluster_requirements.bid", "cluster_requirements.concurrency_limit"):
+        (line,) = [x for x in err.splitlines() if key in x]
+        assert line.endswith("ignored: only means something on HTCondor")
+    assert "kill_bad_jobs_early: ignored: hpoptim does not stop jobs early" in err
+
+
+def test_untouched_native_configs_pass_through() -> None:
+    data = {"optimization_procedure_name": "x", "n_reruns": 2, "fixed_params": {"a": 1}}
+    assert translate(data) == (data, [])
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        pytest.param("90", 90, id="minutes"),
+        pytest.param("10:30", 10.5, id="m:s"),
+        pytest.param("1:00:00", 60, id="h:m:s"),
+        pytest.param("2-3", 51 * 60, id="d-h"),
+        pytest.param("1-0:30", 24 * 60 + 30, id="d-h:m"),
+        pytest.param("1-0:0:30", 24 * 60 + 0.5, id="d-h:m:s"),
+    ],
+)
+def test_slurm_time_formats(text: str, minutes: float) -> None:
+    assert slurm_minutes(text) == minutes
