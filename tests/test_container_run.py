@@ -120,3 +120,32 @@ def test_run_singularity_wrapper_from_fixed_params(
     assert all(call["argv"][-2] == str(script) for call in calls)
     digest = hashlib.sha256(fake_container_runtime.image.read_bytes()).hexdigest()
     assert set(jobs["image_sha256"]) == {digest}
+
+
+@pytest.mark.integration
+def test_a_wrapper_setup_error_is_not_retried(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_container_runtime: FakeContainerRuntime,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = _config(tmp_path, fake_container_runtime.image)
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    del cfg["singularity"]
+    cfg["script_relative_path"] = "wrappers/run_singularity.py"
+    cfg["fixed_params"] = {
+        "singularity.image": str(fake_container_runtime.image),
+        "singularity.script": "no_such_script.py",
+    }
+    cfg["max_failed_fraction"] = 1.0
+    path.write_text(json.dumps(cfg), encoding="utf-8")
+    assert main([str(path)]) == 0
+    root = tmp_path / "results" / "c"
+    jobs = pd.read_csv(root / "jobs.csv")
+    assert len(jobs) == 3  # one attempt per setting, although max_attempts is 3
+    assert set(jobs["exit_code"]) == {78}
+    settings = pd.read_csv(root / "settings.csv")
+    assert (settings["status"] == "failed").all()
+    assert fake_container_runtime.calls() == []
+    stderr = (Path(jobs["job_dir"][0]) / "stderr.log").read_text(encoding="utf-8")
+    assert "run_singularity: singularity.script 'no_such_script.py'" in stderr

@@ -375,6 +375,7 @@ class Optimization:
             "attempt": attempt,
             "n_iterations": self.history.lifecycle.training_iterations,
             "n_reruns": self.history.lifecycle.n_reruns,
+            "metric": self.history.lifecycle.metric,
             "seed": self.job_seed(setting.setting_id, rerun_idx),
             "run_dir": str(spec.paths.run_dir),
             "setting_dir": str(spec.paths.run_dir.parent),

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import JobState
 from hpoptim.state.setting import SettingResult, SettingState
 
@@ -227,7 +228,10 @@ class RunHistory:
         rerun.failures += 1
         why = problem if state in (JobState.COMPLETED, JobState.RESUME) else rec.reason
         rec.reason = why
-        if rerun.failures >= lc.max_attempts:
+        if rec.exit_code == SETUP_ERROR_EXIT_CODE:  # would fail the same way again
+            rerun.done = True
+            rerun.reason = f"setup error, not retried: {why}"
+        elif rerun.failures >= lc.max_attempts:
             rerun.done = True
             rerun.reason = f"{rerun.failures} attempt(s) failed; last: {why}"
         else:
