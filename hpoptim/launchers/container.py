@@ -217,21 +217,45 @@ def env_flag_value(key: str, value: str) -> str:
 
 
 def image_sha256(path: Path) -> str:
-    """The SHA-256 hex digest of the image file at ``path`` (``~`` expanded), streamed.
+    """The SHA-256 hex digest of the image at ``path`` (``~`` expanded), streamed.
+
+    For an image file, the digest of its bytes. For a sandbox image (a directory),
+    the digest of each file's relative path, NUL, and the digest of its bytes (a
+    symlink: of its target), in sorted path order.
 
     Raises:
         LaunchError: The image does not exist or cannot be read.
     """
     image = _image_path(path)
-    digest = hashlib.sha256()
     try:
-        with image.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
-                digest.update(chunk)
+        if image.is_dir():
+            return _tree_sha256(image)
+        return _file_sha256(image)
     except FileNotFoundError as exc:
         raise LaunchError(f"singularity.image: image {str(image)!r} does not exist") from exc
     except OSError as exc:
         raise LaunchError(f"singularity.image: cannot read image {str(image)!r}: {exc}") from exc
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tree_sha256(root: Path) -> str:
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            if path.is_symlink():
+                digest.update(hashlib.sha256(os.readlink(path).encode()).digest())
+            else:
+                digest.update(bytes.fromhex(_file_sha256(path)))
     return digest.hexdigest()
 
 
