@@ -343,6 +343,15 @@ def test_check_shows_one_warning_line_per_ignored_key(
     assert "kill_bad_jobs_early: ignored: hpoptim does not stop jobs early" in err
 
 
+def test_smart_settings_references_are_named_not_dropped(tmp_path: Path) -> None:
+    data = _grid_search(tmp_path)
+    data["fixed_params"] = {"fn_args.u": "{pairs[0]}", "name": "plain {text"}
+    _, notes = translate(data, cwd=tmp_path)
+    (note,) = [n for n in notes if n.path.startswith("fixed_params")]
+    assert (note.path, note.kind) == ("fixed_params.fn_args.u", "ignored")
+    assert "smart_settings reference" in note.message
+
+
 def test_untouched_native_configs_pass_through() -> None:
     data = {"optimization_procedure_name": "x", "n_reruns": 2, "fixed_params": {"a": 1}}
     assert translate(data) == (data, [])

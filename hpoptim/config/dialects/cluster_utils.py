@@ -1,29 +1,18 @@
-"""cluster_utils (2.x, 3.0) and LTTFS configs -> hpoptim's native keys, with a note per key.
+"""cluster_utils' config keys (2.x, 3.0; hp_optimization and grid_search) -> native keys.
 
-:func:`translate` is a pure dict -> (dict, notes) function run before validation:
-a config whose top level uses a key only cluster_utils has (``optimization_setting``,
-``cluster_requirements``, ``environment_setup``, ``hyperparam_list``, ...) is
-rewritten to native keys with cluster_utils' meaning, and every key it touched gets a
-:class:`Note`: ``translated`` (where the value went), ``ignored`` (a feature hpoptim
-lacks or does not need: the one warning line says why) or ``error`` (a value that
-cannot be translated, or one given twice with different values).
-
-LTTFS's lifecycle keys in ``fixed_params`` (``learning_runs_per_job``,
-``max_attempts``, ``training_iterations``) become the runs, attempts and chained
-iterations hpoptim drives, and stay in ``fixed_params`` for the job. They are read in
-native configs too.
+The meaning of each key is cluster_utils' (its docs/configuration.rst and
+server/job.py, server/slurm_cluster_system.py): see :class:`Translation`.
 """
 
 from __future__ import annotations
 
-import copy
 import re
 import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from hpoptim.config.dialects.notes import Note
 from hpoptim.space import did_you_mean
 
 CLUSTER_UTILS_KEYS = frozenset(
@@ -60,10 +49,6 @@ HTCONDOR_ONLY = (
     "concurrency_limit_tag",
     "max_cpus",
 )
-#: LTTFS's lifecycle keys in fixed_params -> hpoptim's keys, with LTTFS's defaults.
-LIFECYCLE = {"learning_runs_per_job": "n_reruns", "max_attempts": "max_attempts"}
-LIFECYCLE_KEYS = (*LIFECYCLE, "training_iterations")
-LTTFS_DEFAULTS = {"n_reruns": 3, "max_attempts": 3}
 #: Where cluster_utils keys live, for overrides the file does not write yet.
 KNOWN_SECTIONS = {
     "optimization_setting": (*OPTIMIZATION_SETTING, "run_local"),
@@ -91,26 +76,6 @@ KNOWN_SECTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Note:
-    """What happened to one key of the file.
-
-    Attributes:
-        path: The key as the file wrote it, e.g. ``optimization_setting.minimize``.
-        kind: ``translated``, ``ignored`` (one warning line) or ``error``.
-        message: Where the value went, or why it was ignored or refused.
-        target: The native key it became, if any.
-    """
-
-    path: str
-    kind: Literal["translated", "ignored", "error"]
-    message: str
-    target: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
 def is_cluster_utils(data: Mapping[str, Any]) -> bool:
     """Whether the config uses a top-level key only cluster_utils has."""
     return any(key in data for key in CLUSTER_UTILS_KEYS)
@@ -125,43 +90,9 @@ def knows(path: tuple[str | int, ...]) -> bool:
     return False
 
 
-def translate(
-    data: Mapping[str, Any],
-    *,
-    native: Iterable[str] = (),
-    resources: bool = True,
-    cwd: Path | None = None,
-) -> tuple[dict[str, Any], list[Note]]:
-    """Rewrite a cluster_utils/LTTFS config into native keys.
+class Translation:
+    """One config's translation: each method handles a group of keys."""
 
-    Args:
-        data: The config as read (overrides already applied); not modified.
-        native: The native top-level keys (a key in neither dialect that resembles a
-            cluster_utils key gets that hint).
-        resources: Whether the native schema has the ``resources`` section (else
-            CPUs, GPUs, memory and time go to ``slurm``/the top level).
-        cwd: Directory whose git repository ``git_params`` without ``url`` means.
-
-    Returns:
-        The native config and one note per key translated, ignored or refused.
-    """
-    out = copy.deepcopy(dict(data))
-    notes: list[Note] = []
-    if is_cluster_utils(data):
-        t = _Translation(out, notes, resources)
-        t.resembling(native)
-        t.optimization_setting()
-        t.environment_setup()
-        t.cluster_requirements()
-        t.top_level()
-        t.grid_search()
-        t.singularity()
-        t.git_params(cwd or Path.cwd())
-    _lifecycle(out, notes, lttfs_defaults=is_cluster_utils(data) and _uses_run_learning(out))
-    return out, notes
-
-
-class _Translation:
     def __init__(self, out: dict[str, Any], notes: list[Note], resources: bool) -> None:
         self.out, self.notes, self.resources = out, notes, resources
 
@@ -422,6 +353,19 @@ class _Translation:
                 "unpushed commits work)",
             )
 
+    def dynamic_references(self) -> None:
+        """smart_settings formats ``"{other.param}"`` strings; hpoptim passes them as written."""
+        fixed = self.out.get("fixed_params")
+        if not isinstance(fixed, Mapping):
+            return
+        for key, value in _leaves(fixed):
+            if isinstance(value, str) and _REFERENCE.search(value):
+                self.ignore(
+                    f"fixed_params.{key}",
+                    f"{value!r} is a smart_settings reference to another parameter, which "
+                    "hpoptim does not resolve: the job gets the string as written",
+                )
+
     def _unknown(self, section: str, rest: Mapping[str, Any]) -> None:
         valid = KNOWN_SECTIONS[section]
         for key in rest:
@@ -439,7 +383,7 @@ class _Translation:
                 self.notes.append(Note(key, "error", f"unknown key (cluster_utils config){hint}"))
 
 
-def _job_command(section: dict[str, Any], t: _Translation) -> tuple[list[str], str] | None:
+def _job_command(section: dict[str, Any], t: Translation) -> tuple[list[str], str] | None:
     """``environment_setup`` as an interpreter command: venv/conda, pre-job script, python."""
     venv = section.pop("virtual_env_path", None)
     conda = section.pop("conda_env_path", None)
@@ -476,52 +420,17 @@ def _job_command(section: dict[str, Any], t: _Translation) -> tuple[list[str], s
     ], " (the job runs `sh -c` with these steps, as cluster_utils' job script did)"
 
 
-def _lifecycle(out: dict[str, Any], notes: list[Note], lttfs_defaults: bool) -> None:
-    fixed = out.get("fixed_params")
-    if not isinstance(fixed, Mapping):
-        fixed = {}
-    for key in LIFECYCLE_KEYS:
-        if key not in fixed:
-            continue
-        target = LIFECYCLE.get(key, key)
-        value = fixed[key]
-        if target in out and out[target] != value:
-            notes.append(
-                Note(
-                    f"fixed_params.{key}",
-                    "error",
-                    f"is {value!r} but {target} is {out[target]!r}; give one value",
-                )
-            )
-            continue
-        out[target] = value
-        notes.append(
-            Note(
-                f"fixed_params.{key}", "translated", f"-> {target} (also passed to the job)", target
-            )
-        )
-    if lttfs_defaults:
-        for target, default in LTTFS_DEFAULTS.items():
-            key = next(k for k, v in LIFECYCLE.items() if v == target)
-            if key not in fixed and target not in out:
-                out[target] = default
-                notes.append(
-                    Note(
-                        f"fixed_params.{key}",
-                        "translated",
-                        f"not given: {target} = {default}, run_learning's default",
-                        target,
-                    )
-                )
+_REFERENCE = re.compile(r"\{[A-Za-z_][\w.]*(?:\[\d+\])?\}")
 
 
-def _uses_run_learning(out: Mapping[str, Any]) -> bool:
-    fixed = out.get("fixed_params") or {}
-    scripts = [out.get("script_relative_path"), fixed.get("singularity.script")]
-    nested = fixed.get("singularity")
-    if isinstance(nested, Mapping):
-        scripts.append(nested.get("script"))
-    return any(isinstance(s, str) and Path(s).name == "run_learning.py" for s in scripts)
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out += _leaves(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
 
 
 _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
@@ -551,8 +460,3 @@ def repository_root(start: Path) -> Path | None:
         if (candidate / ".git").exists():
             return candidate
     return None
-
-
-def warnings_of(notes: Iterable[Note]) -> list[str]:
-    """One line per ignored key."""
-    return [str(n) for n in notes if n.kind == "ignored"]
