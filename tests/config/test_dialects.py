@@ -370,3 +370,65 @@ def test_untouched_native_configs_pass_through() -> None:
 )
 def test_slurm_time_formats(text: str, minutes: float) -> None:
     assert slurm_minutes(text) == minutes
+
+
+JOB_IN_ENV = """\
+import json, os, sys
+from pathlib import Path
+run_dir = Path(os.environ["HPOPTIM_RUN_DIR"])
+seen = {
+    "prefix": sys.prefix,
+    "virtual_env": os.environ.get("VIRTUAL_ENV"),
+    "variable": os.environ.get("MY_SETTING"),
+    "pre_job": Path("pre_job_ran").read_text() if Path("pre_job_ran").exists() else None,
+}
+(run_dir / "seen.json").write_text(json.dumps(seen))
+Path(os.environ["HPOPTIM_METRICS_FILE"]).write_text(json.dumps({"loss": 1.0}))
+"""
+
+
+@pytest.mark.integration
+def test_jobs_run_in_the_virtualenv_after_the_pre_job_script_with_the_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import venv
+
+    env_dir = tmp_path / "my venv"
+    venv.create(env_dir, with_pip=False, symlinks=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "job.py").write_text(JOB_IN_ENV, encoding="utf-8")
+    pre = work / "pre_job.sh"
+    pre.write_text('#!/bin/sh\nprintf "%s" "$MY_SETTING" > pre_job_ran\n', encoding="utf-8")
+    pre.chmod(0o755)
+    data = {
+        "optimization_procedure_name": "venv",
+        "results_dir": str(tmp_path / "results"),
+        "run_in_working_dir": True,
+        "script_relative_path": "job.py",
+        "environment_setup": {
+            "virtual_env_path": str(env_dir),
+            "pre_job_script": "pre_job.sh",
+            "variables": {"MY_SETTING": "from cluster_utils"},
+        },
+        "cluster_requirements": {"request_cpus": 1},
+        "optimizer_str": "random",
+        "optimized_params": [{"param": "x", "distribution": "Uniform", "bounds": [0, 1]}],
+        "optimization_setting": {
+            "metric_to_optimize": "loss",
+            "minimize": True,
+            "number_of_samples": 1,
+            "n_jobs_per_iteration": 1,
+            "run_local": True,
+        },
+    }
+    path = work / "cluster_utils.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert main([str(path)]) == 0
+    (seen_file,) = (tmp_path / "results" / "venv" / "jobs").rglob("seen.json")
+    seen = json.loads(seen_file.read_text(encoding="utf-8"))
+    assert Path(seen["prefix"]) == env_dir
+    assert seen["virtual_env"] == str(env_dir)
+    assert seen["variable"] == "from cluster_utils"
+    assert seen["pre_job"] == "from cluster_utils"  # the variables are set before the script
