@@ -85,16 +85,22 @@ def load_config(path: Path, overrides: Sequence[str], check: Check | None = None
 def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[dialects.Note]]:
     """A cluster_utils/LTTFS config in native keys (see :mod:`hpoptim.config.dialects`).
 
-    Each translated key is logged at DEBUG level and each ignored one as one
-    warning line; the notes are returned too (``hpoptim migrate`` comments with them).
+    Each ignored key is logged as one warning line, the source of each lifecycle value
+    (``fixed_params.learning_runs_per_job`` -> ``n_reruns``) at INFO level and other
+    translations at DEBUG level; the notes are returned too (``hpoptim migrate``
+    comments with them).
     """
-    native = [name for name in RunConfig.__dataclass_fields__ if not name.startswith("_")]
     data, notes = dialects.translate(
-        data, native=native, resources=schema_knows(("resources",)), cwd=Path.cwd()
+        data,
+        is_native=lambda key: schema_knows((key,)),
+        resources=schema_knows(("resources",)),
+        cwd=Path.cwd(),
     )
     for note in notes:
         if note.kind == "ignored":
             _log.warning("%s", note)
+        elif note.kind == "translated" and note.path.startswith("fixed_params."):
+            _log.info("%s", note)  # where a lifecycle value came from
         elif note.kind == "translated":
             _log.debug("%s", note)
     return data, notes

@@ -304,6 +304,12 @@ def test_overrides_address_keys_as_the_file_writes_them(
             id="bad-time",
         ),
         pytest.param(
+            {"slurm": {"memory_in_mb": 2048}},
+            "slurm.memory_in_mb",
+            "in MB (under cluster_requirements); hpoptim's is slurm.mem_gb, in GB: mem_gb: 2",
+            id="memory-in-mb-misplaced",
+        ),
+        pytest.param(
             {"environment_setup": {"run_as_module": True}},
             "environment_setup.run_as_module",
             "python -m",
@@ -341,6 +347,23 @@ def test_check_shows_one_warning_line_per_ignored_key(
         (line,) = [x for x in err.splitlines() if key in x]
         assert line.endswith("ignored: only means something on HTCondor")
     assert "kill_bad_jobs_early: ignored: hpoptim does not stop jobs early" in err
+
+
+def test_check_states_where_lifecycle_values_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "main.py").write_text("", encoding="utf-8")
+    data = _grid_search(tmp_path)
+    del data["restarts"]
+    data["fixed_params"] = {"learning_runs_per_job": 4, "training_iterations": 2}
+    file = tmp_path / "old.json"
+    file.write_text(json.dumps(data), encoding="utf-8")
+    assert main(["check", str(file), "+metric_to_optimize='loss'", "+minimize=True"]) == 0
+    captured = capfd.readouterr()
+    text = captured.out + captured.err
+    assert "fixed_params.learning_runs_per_job: -> n_reruns (also passed to the job)" in text
+    assert "fixed_params.training_iterations: -> training_iterations" in text
 
 
 def test_smart_settings_references_are_named_not_dropped(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ native configs too.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from hpoptim.config.dialects.cluster_utils import (
     Translation,
     is_cluster_utils,
     knows,
+    misplaced_memory,
     repository_root,
     slurm_minutes,
 )
@@ -45,7 +46,7 @@ __all__ = [
 def translate(
     data: Mapping[str, Any],
     *,
-    native: Iterable[str] = (),
+    is_native: Callable[[str], bool] = lambda key: False,
     resources: bool = True,
     cwd: Path | None = None,
 ) -> tuple[dict[str, Any], list[Note]]:
@@ -53,8 +54,8 @@ def translate(
 
     Args:
         data: The config as read (overrides already applied); not modified.
-        native: The native top-level keys (a key in neither dialect that resembles a
-            cluster_utils key gets that hint).
+        is_native: Whether a top-level key is native (a key in neither dialect that
+            resembles a cluster_utils key gets that hint).
         resources: Whether the native schema has the ``resources`` section (else
             CPUs, GPUs, memory and time go to ``slurm``/the top level).
         cwd: Directory whose git repository ``git_params`` without ``url`` means.
@@ -66,7 +67,7 @@ def translate(
     notes: list[Note] = []
     if is_cluster_utils(data):
         t = Translation(out, notes, resources)
-        t.resembling(native)
+        t.resembling(is_native)
         t.optimization_setting()
         t.environment_setup()
         t.cluster_requirements()
@@ -75,5 +76,6 @@ def translate(
         t.singularity()
         t.git_params(cwd or Path.cwd())
         t.dynamic_references()
+    misplaced_memory(out, notes)
     lifecycle(out, notes, lttfs_defaults=is_cluster_utils(data) and uses_run_learning(out))
     return out, notes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -374,9 +374,9 @@ class Translation:
                 Note(f"{section}.{key}", "error", f"unknown cluster_utils {section} key{hint}")
             )
 
-    def resembling(self, native: Iterable[str]) -> None:
+    def resembling(self, is_native: Callable[[str], bool]) -> None:
         """Top-level keys in neither dialect that look like a cluster_utils key."""
-        for key in [k for k in self.out if k not in native and k not in CLUSTER_UTILS_KEYS]:
+        for key in [k for k in self.out if not is_native(k) and k not in CLUSTER_UTILS_KEYS]:
             hint = did_you_mean(str(key), sorted(CLUSTER_UTILS_KEYS))
             if hint:
                 self.out.pop(key)
@@ -460,3 +460,23 @@ def repository_root(start: Path) -> Path | None:
         if (candidate / ".git").exists():
             return candidate
     return None
+
+
+def misplaced_memory(out: dict[str, Any], notes: list[Note]) -> None:
+    """``memory_in_mb`` outside ``cluster_requirements``: name hpoptim's key and its unit."""
+    for section in ("", "slurm", "resources"):
+        node = out.get(section) if section else out
+        if not isinstance(node, dict) or "memory_in_mb" not in node:
+            continue
+        mb = node.pop("memory_in_mb")
+        target = f"{section}.mem_gb" if section else "resources.mem_gb"
+        gb = f"{mb / 1024:g}" if isinstance(mb, (int, float)) else "MB / 1024"
+        where = f"{section}.memory_in_mb" if section else "memory_in_mb"
+        notes.append(
+            Note(
+                where,
+                "error",
+                "memory_in_mb is cluster_utils' key, in MB (under cluster_requirements); "
+                f"hpoptim's is {target}, in GB: {target.rsplit('.', 1)[1]}: {gb}",
+            )
+        )
