@@ -1,6 +1,9 @@
 """cluster_utils' job-script API on top of :mod:`hpoptim.job`.
 
-Job side, standard library only. A job script written for cluster_utils runs under
+Job side, standard library only, and like :mod:`hpoptim.job` it imports nothing of
+hpoptim (it follows the same file contract: the params file named by
+``HPOPTIM_PARAMS_FILE`` or the last argument, ``metrics.json`` written atomically,
+exit code 3). A job script written for cluster_utils runs under
 hpoptim after changing its import line::
 
     from cluster_utils import initialize_job, finalize_job, exit_for_resume  # before
@@ -21,7 +24,7 @@ What it gives, as cluster_utils does:
 * :func:`exit_for_resume` exits with code 3: hpoptim starts the job again with the
   same ``working_dir``. With ``training_iterations`` set, that is the next chained
   iteration; without it, the job is restarted until it exits 0 or another code, at
-  most :data:`hpoptim.state.history.MAX_OPEN_RESUMES` times.
+  most ``MAX_OPEN_RESUMES`` (100) processes per run (``hpoptim/state/history.py``).
 * :func:`announce_early_results` reports intermediate metrics (they count if the
   job ends without reporting others); :func:`announce_fraction_finished` is
   accepted and ignored; :func:`cluster_main` is the decorator.
@@ -36,20 +39,30 @@ import functools
 import json
 import math
 import os
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from hpoptim import job
-
+ENV_PARAMS_FILE = "HPOPTIM_PARAMS_FILE"
+ENV_METRICS_FILE = "HPOPTIM_METRICS_FILE"
+METRICS_FILE_NAME = "metrics.json"
+RESUME_EXIT_CODE = 3
 SETTINGS_FILE_NAME = "settings.json"
 METRIC_FILE_NAME = "metrics.csv"
 PARAM_FILE_NAME = "param_choice.csv"
 RESERVED_PARAMS = ("working_dir", "id")
 
 _start_time: float | None = None
+_metrics_file: Path | None = None
+_reported: dict[str, float] = {}
+
+
+class JobContractError(RuntimeError):
+    """The job was not started by hpoptim, or its params file is unreadable."""
 
 
 class AttributeDict(dict[str, Any]):
@@ -100,14 +113,12 @@ def initialize_job(
         dynamic: Accepted for compatibility (cluster_utils' smart_settings option).
 
     Raises:
-        hpoptim.job.JobContractError: Not started by hpoptim, or the params file is
-            unreadable.
+        JobContractError: Not started by hpoptim, or the params file is unreadable.
         ValueError: The parameters use a name cluster_utils reserves (``working_dir``, ``id``).
     """
-    global _start_time
+    global _start_time, _metrics_file
     del dynamic
-    path = None if cmd_line is None else job.params_file(cmd_line[1:])
-    data = job.load(path)
+    data = _load_params(sys.argv if cmd_line is None else cmd_line)
     params = dict(data["params"])
     reserved = [name for name in RESERVED_PARAMS if name in params]
     if reserved:
@@ -116,6 +127,8 @@ def initialize_job(
             "scripts; rename them in the config"
         )
     context = data["job"]
+    metrics = os.environ.get(ENV_METRICS_FILE) or context.get("metrics_file")
+    _metrics_file = Path(metrics) if metrics else Path(context["run_dir"]) / METRICS_FILE_NAME
     rerun = int(context.get("rerun", 0))
     setting_dir = Path(context.get("setting_dir") or Path(context["run_dir"]).parent)
     params["working_dir"] = str(setting_dir / f"working_dir_{rerun}")
@@ -145,12 +158,12 @@ def finalize_job(metrics: MutableMapping[str, Any], params: Mapping[str, Any]) -
     for key, value in metrics.items():
         metrics[key] = _plain(value)
     _write_csv_row(working_dir / METRIC_FILE_NAME, dict(metrics))
-    job.report(_numeric(metrics))
+    _report(_numeric(metrics))
 
 
 def announce_early_results(metrics: Mapping[str, Any]) -> None:
     """Report intermediate metrics; they count if the job reports no others."""
-    job.report(_numeric({k: _plain(v) for k, v in metrics.items()}))
+    _report(_numeric({k: _plain(v) for k, v in metrics.items()}))
 
 
 def announce_fraction_finished(fraction_finished: float) -> None:
@@ -160,7 +173,9 @@ def announce_fraction_finished(fraction_finished: float) -> None:
 
 def exit_for_resume() -> NoReturn:
     """Exit with code 3: hpoptim starts this job again with the same ``working_dir``."""
-    job.exit_for_resume()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(RESUME_EXIT_CODE)
 
 
 def read_params_from_cmdline(
@@ -205,6 +220,39 @@ def cluster_main(
         finalize_job(metrics, params)
 
     return wrapper
+
+
+def _load_params(argv: list[str]) -> dict[str, Any]:
+    env = os.environ.get(ENV_PARAMS_FILE)
+    args = argv[1:]
+    if not env and not (args and args[-1].endswith(".json")):
+        raise JobContractError(
+            f"no params file: set {ENV_PARAMS_FILE} or pass the params.json path as last argument"
+        )
+    path = Path(env) if env else Path(args[-1])
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise JobContractError(f"cannot read params file {path}: {exc}") from exc
+    if not isinstance(data, dict) or not {"params", "job"} <= data.keys():
+        raise JobContractError(f"{path} is not an hpoptim params file")
+    return data
+
+
+def _report(metrics: Mapping[str, float]) -> None:
+    """Add ``metrics`` to the run directory's metrics.json, atomically."""
+    if _metrics_file is None:
+        raise JobContractError("call initialize_job() before reporting metrics")
+    _reported.update(metrics)
+    _metrics_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{_metrics_file.name}.", dir=_metrics_file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(_reported, handle)
+        os.replace(tmp, _metrics_file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _without_reserved(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpoptim.config import dialects
+from hpoptim.config.dialects import Note, knows, translate
 from hpoptim.config.files import SUFFIXES, read_config_file
 from hpoptim.config.overrides import apply_overrides, parse_overrides
 from hpoptim.config.schema import (
@@ -82,7 +82,7 @@ def load_config(path: Path, overrides: Sequence[str], check: Check | None = None
     return cfg
 
 
-def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[dialects.Note]]:
+def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[Note]]:
     """A cluster_utils/LTTFS config in native keys (see :mod:`hpoptim.config.dialects`).
 
     Each ignored key is logged as one warning line, the source of each lifecycle value
@@ -90,7 +90,7 @@ def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[dia
     translations at DEBUG level; the notes are returned too (``hpoptim migrate``
     comments with them).
     """
-    data, notes = dialects.translate(
+    data, notes = translate(
         data,
         is_native=lambda key: schema_knows((key,)),
         resources=schema_knows(("resources",)),
@@ -108,7 +108,7 @@ def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[dia
 
 def _file_knows(path: tuple[str | int, ...]) -> bool:
     """Overrides address keys as the file writes them: native or cluster_utils."""
-    return schema_knows(path) or dialects.knows(path)
+    return schema_knows(path) or knows(path)
 
 
 def load_config_dict(
