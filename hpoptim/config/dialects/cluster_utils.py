@@ -102,6 +102,11 @@ class Translation:
         node = self.out
         for part in parents:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                self.notes.append(
+                    Note(source, "error", f"-> {target}, but {part} is not a section")
+                )
+                return
         if leaf in node and node[leaf] != value:
             self.notes.append(
                 Note(
@@ -145,10 +150,15 @@ class Translation:
     def environment_setup(self) -> None:
         section = self.section("environment_setup")
         variables = section.pop("variables", None)
-        if variables:
-            merged = {**{str(k): str(v) for k, v in dict(variables).items()}}
-            for key, value in merged.items():
-                self.put(f"environment_setup.variables.{key}", f"environment.{key}", value)
+        if isinstance(variables, Mapping):
+            for key, value in variables.items():
+                self.put(f"environment_setup.variables.{key}", f"environment.{key}", str(value))
+        elif variables is not None:
+            self.notes.append(
+                Note(
+                    "environment_setup.variables", "error", f"must be a mapping, got {variables!r}"
+                )
+            )
         command = _job_command(section, self)
         if command is not None:
             self.put("environment_setup", "interpreter", command[0], command[1])
@@ -163,8 +173,12 @@ class Translation:
                 self.put(f"cluster_requirements.{key}", f"{res}.{target}", section.pop(key))
         if "memory_in_mb" in section:
             mb = section.pop("memory_in_mb")
-            why = f" ({mb} MB = {mb / 1024:g} GB: hpoptim gives memory in GB)"
-            self.put("cluster_requirements.memory_in_mb", f"{res}.mem_gb", mb / 1024, why)
+            source = "cluster_requirements.memory_in_mb"
+            if isinstance(mb, bool) or not isinstance(mb, (int, float)):
+                self.notes.append(Note(source, "error", f"must be a number of MB, got {mb!r}"))
+            else:
+                why = f" ({mb} MB = {mb / 1024:g} GB: hpoptim gives memory in GB)"
+                self.put(source, f"{res}.mem_gb", mb / 1024, why)
         if "request_time" in section:
             self._time(section.pop("request_time"), res)
         if "signal_seconds_to_timeout" in section:
@@ -194,8 +208,7 @@ class Translation:
         if minutes is None:
             self.notes.append(Note(source, "error", f"not a Slurm time limit: {value!r}"))
             return
-        target = f"{res}.time_limit_min" if self.resources else "slurm.time_limit_min"
-        self.put(source, target, minutes, f" ({value!r} = {minutes:g} min)")
+        self.put(source, f"{res}.time_limit_min", minutes, f" ({value!r} = {minutes:g} min)")
 
     def _sbatch_options(self, section: dict[str, Any]) -> None:
         options: list[str] = []
