@@ -52,8 +52,20 @@ def render(native: Mapping[str, Any], notes: Iterable[Note], source: Path | None
     header = [f"# hpoptim config translated from {source}" if source else "# hpoptim config"]
     header += [f"# {n.path}: {n.message}" for n in notes if n.kind != "translated"]
     header += [f"# {n.path}: {n.message}" for n in notes if n.kind == "translated" and not n.target]
-    body = yaml.safe_dump(dict(native), sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.dump(dict(native), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     return "\n".join([*header, "", *_commented(body.splitlines(), by_target)]) + "\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block mappings (each key on its line, to carry its comment); lists of scalars inline."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    inline = all(not isinstance(item, (dict, list)) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline)
+
+
+_Dumper.add_representer(list, _represent_list)
 
 
 def _commented(lines: list[str], by_target: Mapping[str, list[str]]) -> list[str]:
