@@ -591,7 +591,7 @@ def test_the_drivers_interpreter_is_not_in_the_image(
     monkeypatch.chdir(tmp_path)
     argv = ["apptainer", "exec", str(fake_container_runtime.image), sys.executable, "-c", "1"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    if Path(sys.executable).resolve().is_relative_to("/usr"):
+    if Path(sys.executable).is_relative_to("/usr"):  # no virtualenv: the path is the image's too
         pytest.skip("the driver runs the system python, which the stand-in image holds")
     assert proc.returncode == 255
     assert proc.stderr == f"FATAL:   stat {sys.executable}: no such file or directory\n"
