@@ -45,7 +45,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Dict, NoReturn  # noqa: UP035 - see AttributeDict
 
 ENV_PARAMS_FILE = "HPOPTIM_PARAMS_FILE"
 ENV_METRICS_FILE = "HPOPTIM_METRICS_FILE"
@@ -65,7 +65,7 @@ class JobContractError(RuntimeError):
     """The job was not started by hpoptim, or its params file is unreadable."""
 
 
-class AttributeDict(dict[str, Any]):
+class AttributeDict(Dict[str, Any]):  # noqa: UP006 - images may run Python 3.8
     """A read-only dict whose keys are also attributes, nested dicts included."""
 
     def __init__(self, data: Mapping[str, Any] = ()) -> None:  # type: ignore[assignment]
