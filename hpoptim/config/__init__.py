@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpoptim.config.dialects import Note, knows, translate
+from hpoptim.config.dialects import Note, knows, resolve_imports, translate
 from hpoptim.config.files import SUFFIXES, read_config_file
 from hpoptim.config.overrides import apply_overrides, parse_overrides
 from hpoptim.config.schema import (
@@ -69,7 +69,7 @@ def load_config(path: Path, overrides: Sequence[str], check: Check | None = None
             lists every problem, one per line, each naming its key path.
         OverrideError: An override cannot be parsed or applied.
     """
-    data = read_config_file(path)
+    data = read_file_with_imports(path)
     data = apply_overrides(data, parse_overrides(overrides), _file_knows)
     data, notes = translate_dialect(data)
     errors = [ConfigProblem(n.path, n.message) for n in notes if n.kind == "error"]
@@ -80,6 +80,18 @@ def load_config(path: Path, overrides: Sequence[str], check: Check | None = None
     if errors:
         raise ConfigError(errors, path)
     return cfg
+
+
+def read_file_with_imports(path: Path) -> dict[str, Any]:
+    """A config file with cluster_utils' (smart_settings') ``__import__`` files merged in.
+
+    Raises:
+        ConfigError: The file or an imported one cannot be read.
+    """
+    try:
+        return resolve_imports(read_config_file(path), path, read_config_file)
+    except ValueError as exc:
+        raise ConfigError.single("__import__", str(exc), path) from None
 
 
 def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[Note]]:

@@ -29,11 +29,10 @@ def migrate_text(path: Path, overrides: Sequence[str] = ()) -> str:
         ConfigError: The file cannot be read, or a key cannot be translated.
         OverrideError: An override cannot be applied.
     """
-    from hpoptim.config import _file_knows, translate_dialect
-    from hpoptim.config.files import read_config_file
+    from hpoptim.config import _file_knows, read_file_with_imports, translate_dialect
     from hpoptim.config.overrides import apply_overrides, parse_overrides
 
-    data = apply_overrides(read_config_file(path), parse_overrides(overrides), _file_knows)
+    data = apply_overrides(read_file_with_imports(path), parse_overrides(overrides), _file_knows)
     native, notes = translate_dialect(data)
     errors = [ConfigProblem(n.path, n.message) for n in notes if n.kind == "error"]
     if errors:

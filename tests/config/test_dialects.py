@@ -304,6 +304,12 @@ def test_overrides_address_keys_as_the_file_writes_them(
             id="bad-time",
         ),
         pytest.param(
+            {"hyperparam_list": [{"param": "w", "values": "{list(range(1, 4))}"}]},
+            "hyperparam_list[0].values",
+            "values must be a list, got '{list(range(1, 4))}'",
+            id="grid-values-expression",
+        ),
+        pytest.param(
             {"slurm": {"memory_in_mb": 2048}},
             "slurm.memory_in_mb",
             "in MB (under cluster_requirements); hpoptim's is slurm.mem_gb, in GB: mem_gb: 2",
@@ -372,7 +378,33 @@ def test_smart_settings_references_are_named_not_dropped(tmp_path: Path) -> None
     _, notes = translate(data, cwd=tmp_path)
     (note,) = [n for n in notes if n.path.startswith("fixed_params")]
     assert (note.path, note.kind) == ("fixed_params.fn_args.u", "ignored")
-    assert "smart_settings reference" in note.message
+    assert "smart_settings expression" in note.message
+
+
+def test_smart_settings_imports_are_merged_under_the_importing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    base = _grid_search(tmp_path)
+    base["git_params"] = {"branch": "master"}  # ignored: run_in_working_dir is true
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "grid_search.json").write_text(json.dumps(base), encoding="utf-8")
+    child = {
+        "__import__": "configs/grid_search.json",
+        "optimization_procedure_name": "decorated",
+        "cluster_requirements": {"memory_in_mb": 4096},
+    }
+    path = tmp_path / "configs" / "child.json"
+    path.write_text(json.dumps(child), encoding="utf-8")
+    cfg = load_config(path, ["+metric_to_optimize='loss'", "+minimize=True"])
+    assert cfg.optimization_procedure_name == "decorated"
+    assert cfg.slurm.mem_gb == 4.0  # the importing file wins, key by key
+    assert cfg.slurm.extra_sbatch_options == ("--nodelist=g018,g025",)  # the imported rest
+    assert cfg.git_params is None
+    child["__import__"] = "configs/missing.json"
+    path.write_text(json.dumps(child), encoding="utf-8")
+    with pytest.raises(ConfigError, match="__import__: __import__ in .* 'configs/missing.json'"):
+        load_config(path, [])
 
 
 def test_untouched_native_configs_pass_through() -> None:

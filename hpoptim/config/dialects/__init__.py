@@ -27,6 +27,7 @@ from hpoptim.config.dialects.cluster_utils import (
     knows,
     misplaced_memory,
     repository_root,
+    resolve_imports,
     slurm_minutes,
 )
 from hpoptim.config.dialects.lttfs import lifecycle, uses_run_learning
@@ -37,6 +38,7 @@ __all__ = [
     "is_cluster_utils",
     "knows",
     "repository_root",
+    "resolve_imports",
     "slurm_minutes",
     "translate",
     "warnings_of",

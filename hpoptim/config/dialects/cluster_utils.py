@@ -281,15 +281,19 @@ class Translation:
         entries = []
         for i, item in enumerate(grid):
             param = item.get("param") if isinstance(item, Mapping) else None
+            values = item.get("values") if isinstance(item, Mapping) else None
             if not isinstance(param, str):
+                why = "zipped parameter lists (param: [a, b]) are not supported; give one "
                 self.notes.append(
-                    Note(
-                        f"hyperparam_list[{i}]",
-                        "error",
-                        "zipped parameter lists (param: [a, b]) are not supported; "
-                        "give one entry per parameter",
-                    )
+                    Note(f"hyperparam_list[{i}]", "error", why + "entry per parameter")
                 )
+                continue
+            if not isinstance(values, list):
+                why = (
+                    f"values must be a list, got {values!r} (smart_settings expressions "
+                    "'{...}' are not evaluated)"
+                )
+                self.notes.append(Note(f"hyperparam_list[{i}].values", "error", why))
                 continue
             entries.append(
                 {
@@ -340,6 +344,10 @@ class Translation:
         git = self.out.get("git_params")
         if not isinstance(git, dict):
             return
+        if self.out.get("run_in_working_dir") is True:  # cluster_utils then ignores them
+            self.out.pop("git_params")
+            self.notes.append(Note("git_params", "translated", "dropped: run_in_working_dir"))
+            return
         if git.pop("remove_local_copy", None) is not None:
             self.ignore(
                 "git_params.remove_local_copy",
@@ -367,16 +375,14 @@ class Translation:
             )
 
     def dynamic_references(self) -> None:
-        """smart_settings formats ``"{other.param}"`` strings; hpoptim passes them as written."""
-        fixed = self.out.get("fixed_params")
-        if not isinstance(fixed, Mapping):
-            return
-        for key, value in _leaves(fixed):
+        """smart_settings evaluates ``"{...}"`` strings (other parameters, ``$VARS``,
+        Python expressions); hpoptim takes them as written, and says so."""
+        for key, value in _leaves(self.out):
             if isinstance(value, str) and _REFERENCE.search(value):
                 self.ignore(
-                    f"fixed_params.{key}",
-                    f"{value!r} is a smart_settings reference to another parameter, which "
-                    "hpoptim does not resolve: the job gets the string as written",
+                    key,
+                    f"{value!r} is a smart_settings expression, which hpoptim does not "
+                    "evaluate: the value is the string as written",
                 )
 
     def _unknown(self, section: str, rest: Mapping[str, Any]) -> None:
@@ -433,7 +439,7 @@ def _job_command(section: dict[str, Any], t: Translation) -> tuple[list[str], st
     ], " (the job runs `sh -c` with these steps, as cluster_utils' job script did)"
 
 
-_REFERENCE = re.compile(r"\{[A-Za-z_][\w.]*(?:\[\d+\])?\}")
+_REFERENCE = re.compile(r"\{[^{}\s][^{}]*\}")
 
 
 def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -493,3 +499,41 @@ def misplaced_memory(out: dict[str, Any], notes: list[Note]) -> None:
                 f"hpoptim's is {target}, in GB: {target.rsplit('.', 1)[1]}: {gb}",
             )
         )
+
+
+def resolve_imports(
+    data: Mapping[str, Any], source: Path, read: Callable[[Path], dict[str, Any]], depth: int = 0
+) -> dict[str, Any]:
+    """smart_settings' ``__import__``: the named files' settings under this file's.
+
+    Each import (a path or a list of paths, relative to the current directory or else
+    to the importing file) is read with ``read`` and merged in order; the importing
+    file's own keys win, key by key in nested sections.
+
+    Raises:
+        ValueError: An imported file does not exist, or imports nest too deep (a cycle).
+    """
+    if "__import__" not in data:
+        return dict(data)
+    if depth > 10:
+        raise ValueError(f"__import__ in {source} nests more than 10 levels (a cycle?)")
+    imports = data["__import__"]
+    merged: dict[str, Any] = {}
+    for name in [imports] if isinstance(imports, str) else list(imports):
+        path = Path(str(name)).expanduser()
+        if not path.is_absolute():
+            path = path if path.exists() else source.parent / path
+        if not path.is_file():
+            raise ValueError(f"__import__ in {source}: {name!r} does not exist")
+        merged = _deep_merge(merged, resolve_imports(read(path), path, read, depth + 1))
+    return _deep_merge(merged, {k: v for k, v in data.items() if k != "__import__"})
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
