@@ -27,11 +27,11 @@ from hpoptim.config.dialects.cluster_utils import (
     knows,
     misplaced_memory,
     repository_root,
-    resolve_imports,
     slurm_minutes,
 )
 from hpoptim.config.dialects.lttfs import lifecycle, uses_run_learning
 from hpoptim.config.dialects.notes import Note, warnings_of
+from hpoptim.config.dialects.smart_settings import resolve_imports
 
 __all__ = [
     "Note",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim.config.dialects.notes import Note
+from hpoptim.config.dialects.smart_settings import expressions
 from hpoptim.space import did_you_mean
 
 CLUSTER_UTILS_KEYS = frozenset(
@@ -377,13 +378,12 @@ class Translation:
     def dynamic_references(self) -> None:
         """smart_settings evaluates ``"{...}"`` strings (other parameters, ``$VARS``,
         Python expressions); hpoptim takes them as written, and says so."""
-        for key, value in _leaves(self.out):
-            if isinstance(value, str) and _REFERENCE.search(value):
-                self.ignore(
-                    key,
-                    f"{value!r} is a smart_settings expression, which hpoptim does not "
-                    "evaluate: the value is the string as written",
-                )
+        for key, value in expressions(self.out):
+            self.ignore(
+                key,
+                f"{value!r} is a smart_settings expression, which hpoptim does not "
+                "evaluate: the value is the string as written",
+            )
 
     def _unknown(self, section: str, rest: Mapping[str, Any]) -> None:
         valid = KNOWN_SECTIONS[section]
@@ -439,19 +439,6 @@ def _job_command(section: dict[str, Any], t: Translation) -> tuple[list[str], st
     ], " (the job runs `sh -c` with these steps, as cluster_utils' job script did)"
 
 
-_REFERENCE = re.compile(r"\{[^{}\s][^{}]*\}")
-
-
-def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            out += _leaves(value, f"{prefix}{key}.")
-        else:
-            out.append((f"{prefix}{key}", value))
-    return out
-
-
 _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 
 
@@ -499,41 +486,3 @@ def misplaced_memory(out: dict[str, Any], notes: list[Note]) -> None:
                 f"hpoptim's is {target}, in GB: {target.rsplit('.', 1)[1]}: {gb}",
             )
         )
-
-
-def resolve_imports(
-    data: Mapping[str, Any], source: Path, read: Callable[[Path], dict[str, Any]], depth: int = 0
-) -> dict[str, Any]:
-    """smart_settings' ``__import__``: the named files' settings under this file's.
-
-    Each import (a path or a list of paths, relative to the current directory or else
-    to the importing file) is read with ``read`` and merged in order; the importing
-    file's own keys win, key by key in nested sections.
-
-    Raises:
-        ValueError: An imported file does not exist, or imports nest too deep (a cycle).
-    """
-    if "__import__" not in data:
-        return dict(data)
-    if depth > 10:
-        raise ValueError(f"__import__ in {source} nests more than 10 levels (a cycle?)")
-    imports = data["__import__"]
-    merged: dict[str, Any] = {}
-    for name in [imports] if isinstance(imports, str) else list(imports):
-        path = Path(str(name)).expanduser()
-        if not path.is_absolute():
-            path = path if path.exists() else source.parent / path
-        if not path.is_file():
-            raise ValueError(f"__import__ in {source}: {name!r} does not exist")
-        merged = _deep_merge(merged, resolve_imports(read(path), path, read, depth + 1))
-    return _deep_merge(merged, {k: v for k, v in data.items() if k != "__import__"})
-
-
-def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
