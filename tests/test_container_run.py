@@ -123,10 +123,11 @@ def test_run_singularity_wrapper_from_fixed_params(
 
 
 @pytest.mark.integration
-def test_a_wrapper_setup_error_is_not_retried(
+def test_a_wrapper_setup_error_stops_the_run_once_and_resume_continues_after_the_fix(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     fake_container_runtime: FakeContainerRuntime,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     path = _config(tmp_path, fake_container_runtime.image)
@@ -135,17 +136,24 @@ def test_a_wrapper_setup_error_is_not_retried(
     cfg["script_relative_path"] = "wrappers/run_singularity.py"
     cfg["fixed_params"] = {
         "singularity.image": str(fake_container_runtime.image),
-        "singularity.script": "no_such_script.py",
+        "singularity.script": "train.py",  # not there yet
     }
-    cfg["max_failed_fraction"] = 1.0
     path.write_text(json.dumps(cfg), encoding="utf-8")
-    assert main([str(path)]) == 0
+    assert main([str(path)]) == 1
+    err = capfd.readouterr().err
+    assert "could not set itself up (exit code 78): run_singularity: singularity.script" in err
+    assert "hpoptim resume" in err
     root = tmp_path / "results" / "c"
-    jobs = pd.read_csv(root / "jobs.csv")
-    assert len(jobs) == 3  # one attempt per setting, although max_attempts is 3
-    assert set(jobs["exit_code"]) == {78}
-    settings = pd.read_csv(root / "settings.csv")
-    assert (settings["status"] == "failed").all()
+    events = [json.loads(line) for line in (root / "journal.jsonl").read_text().splitlines()]
+    ended = [e for e in events if e["e"] == "ended"]
+    assert ended
+    assert {e["exit_code"] for e in ended} <= {78, None}  # None: cancelled when the run stopped
+    assert not [e for e in events if e["e"] == "setting_finished"]  # no setting counted failed
     assert fake_container_runtime.calls() == []
-    stderr = (Path(jobs["job_dir"][0]) / "stderr.log").read_text(encoding="utf-8")
-    assert "run_singularity: singularity.script 'no_such_script.py'" in stderr
+
+    (tmp_path / "train.py").write_text(f"#!/usr/bin/env python3\n{JOB}", encoding="utf-8")
+    assert main(["resume", str(root)]) == 0
+    jobs = pd.read_csv(root / "jobs.csv")
+    done = jobs[jobs["exit_code"] == 0]
+    assert len(done) == 3  # every setting finished after the fix
+    assert done["loss"].notna().all()

@@ -165,3 +165,13 @@ def test_unknown_events_are_ignored() -> None:
     h = _history()
     h.apply({"e": "from_a_newer_version", "x": 1})
     assert h.n_asked == 1
+
+
+def test_a_setup_error_is_not_a_failed_attempt_and_the_run_is_ready_again() -> None:
+    h = _history(max_attempts=1)
+    h.ready.popleft()
+    h.apply(_submitted("j0", 0, 0, 0, 0))
+    h.apply(_ended("j0", "failed", {}, exit_code=78))
+    rerun = h.settings[0].reruns[0]
+    assert (rerun.failures, rerun.done) == (0, False)
+    assert list(h.ready) == [(0, 0)]  # `hpoptim resume` starts it again

@@ -41,7 +41,7 @@ A job script for hpoptim (``script_relative_path: wrappers/run_learning.py``, or
    (default: the run's metric_to_optimize, else the key). The wrapper then exits 3 if
    more training iterations follow, else 0; a missing metric exits 1. A problem of the
    wrapper's own setup (bad parameters or templates, a learner that cannot start)
-   exits 78 (:data:`SETUP_ERROR_EXIT_CODE`): hpoptim does not retry it.
+   exits 78 (:data:`SETUP_ERROR_EXIT_CODE`): hpoptim stops the run instead of retrying.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ from typing import Any, NamedTuple
 
 RESUME_EXIT_CODE = 3
 FAILED_EXIT_CODE = 1
-SETUP_ERROR_EXIT_CODE = 78  # hpoptim.job.SETUP_ERROR_EXIT_CODE: not retried
+SETUP_ERROR_EXIT_CODE = 78  # hpoptim.job.SETUP_ERROR_EXIT_CODE: stops the run
 
 TEMPLATES_PARAM = "config.config_templates"
 EXTENSIBLE_KEY = "__extensible__"

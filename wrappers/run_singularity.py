@@ -43,7 +43,7 @@ itself with the runtime (``os.execvp``): the time-limit signals (SIGTERM, SIGUSR
 sent to the job reach the runtime, which forwards them to the inner process, and
 the inner exit code (0, 3 = resume, anything else) or signal death is the job's.
 A problem found by the wrapper itself (no image, no script, no runtime) exits with
-code 78 (``hpoptim.job.SETUP_ERROR_EXIT_CODE``, which hpoptim does not retry) and one
+code 78 (``hpoptim.job.SETUP_ERROR_EXIT_CODE``: hpoptim stops the run instead of retrying) and one
 ``run_singularity:`` line on stderr.
 """
 

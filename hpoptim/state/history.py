@@ -225,13 +225,16 @@ class RunHistory:
             rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
             rerun.done = True
             return
+        if rec.exit_code == SETUP_ERROR_EXIT_CODE:
+            # The job could not set itself up: every attempt would fail the same way, so
+            # the loop stops the run; it is not a failed attempt, and `hpoptim resume`
+            # (after the fix) starts this run again.
+            self.ready.append((rec.setting_id, rec.rerun))
+            return
         rerun.failures += 1
         why = problem if state in (JobState.COMPLETED, JobState.RESUME) else rec.reason
         rec.reason = why
-        if rec.exit_code == SETUP_ERROR_EXIT_CODE:  # would fail the same way again
-            rerun.done = True
-            rerun.reason = f"setup error, not retried: {why}"
-        elif rerun.failures >= lc.max_attempts:
+        if rerun.failures >= lc.max_attempts:
             rerun.done = True
             rerun.reason = f"{rerun.failures} attempt(s) failed; last: {why}"
         else:
