@@ -487,3 +487,30 @@ def test_jobs_run_in_the_virtualenv_after_the_pre_job_script_with_the_variables(
     assert seen["virtual_env"] == str(env_dir)
     assert seen["variable"] == "from cluster_utils"
     assert seen["pre_job"] == "from cluster_utils"  # the variables are set before the script
+
+
+CONDA_STEPS = 'export PATH=/envs/rl/bin:"$PATH"; exec python3 "$@"'
+
+
+@pytest.mark.parametrize(
+    ("setup", "interpreter"),
+    [
+        pytest.param({}, None, id="nothing-to-do"),
+        pytest.param({"custom_python_executable_path": "/opt/py/bin/python"},
+                     ["/opt/py/bin/python"], id="custom-python"),
+        pytest.param({"is_python_script": False}, [], id="run-the-script-itself"),
+        pytest.param({"conda_env_path": "/envs/rl"},
+                     ["/bin/sh", "-c", CONDA_STEPS, "job"], id="conda"),
+        pytest.param({"pre_job_script": "setup env.sh", "is_python_script": False},
+                     ["/bin/sh", "-c", "./'setup env.sh' || exit $?; exec \"$@\"", "job"],
+                     id="pre-job-then-executable"),
+    ],
+)  # fmt: skip
+def test_environment_setup_becomes_the_job_command(
+    setup: dict[str, Any], interpreter: list[str] | None, tmp_path: Path
+) -> None:
+    data = _grid_search(tmp_path)
+    data["environment_setup"] = setup
+    out, notes = translate(data, cwd=tmp_path)
+    assert out.get("interpreter") == interpreter
+    assert not [n for n in notes if n.kind == "error"]

@@ -48,7 +48,7 @@ __all__ = [
 def translate(
     data: Mapping[str, Any],
     *,
-    is_native: Callable[[str], bool] = lambda key: False,
+    is_native: Callable[[str], bool] | None = None,
     resources: bool = True,
     cwd: Path | None = None,
 ) -> tuple[dict[str, Any], list[Note]]:
@@ -57,7 +57,7 @@ def translate(
     Args:
         data: The config as read (overrides already applied); not modified.
         is_native: Whether a top-level key is native (a key in neither dialect that
-            resembles a cluster_utils key gets that hint).
+            resembles a cluster_utils key gets that hint); None: no such check.
         resources: Whether the native schema has the ``resources`` section (else
             CPUs, GPUs, memory and time go to ``slurm``/the top level).
         cwd: Directory whose git repository ``git_params`` without ``url`` means.
@@ -69,7 +69,8 @@ def translate(
     notes: list[Note] = []
     if is_cluster_utils(data):
         t = Translation(out, notes, resources)
-        t.resembling(is_native)
+        if is_native is not None:
+            t.resembling(is_native)
         t.optimization_setting()
         t.environment_setup()
         t.cluster_requirements()
