@@ -30,7 +30,7 @@ from hpoptim.launchers import available
 from hpoptim.run.session import Session, open_session
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
-COMMANDS = ("run", "resume", "report", "check")
+COMMANDS = ("run", "resume", "report", "check", "migrate")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,11 +53,16 @@ def _parser() -> argparse.ArgumentParser:
         help="start afresh even if the results directory holds a run (the old one is "
         "moved aside, never deleted)",
     )
+    migrate = sub.add_parser(
+        "migrate", help="print a cluster_utils/LTTFS config as native YAML, translations commented"
+    )
+    migrate.add_argument("config", type=Path, help="cluster_utils config (.json, .yaml, .toml)")
+    migrate.add_argument("overrides", nargs="*", help="key=value as the file writes its keys")
     resume = sub.add_parser("resume", help="continue a run from its results directory")
     resume.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
     report = sub.add_parser("report", help="rewrite CSVs, best params and report from the journal")
     report.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
-    for p in (run, check, resume, report):
+    for p in (run, check, resume, report, migrate):
         p.add_argument("-v", "--verbose", action="count", default=0, help="more output")
         p.add_argument("-q", "--quiet", action="count", default=0, help="less output")
         p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -141,6 +146,11 @@ def _signals_to_stop() -> Iterator[_Stop]:
 
 
 def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
+    if args.command == "migrate":
+        from hpoptim.config.migrate import migrate_text
+
+        print(migrate_text(args.config, args.overrides), end="")
+        return EXIT_OK
     if args.command == "report":
         session = open_session(results=args.results, for_report=True)
         try:

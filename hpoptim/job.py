@@ -18,7 +18,8 @@ implements is file-based and can be followed by any program:
   in its run directory, atomically (write a temporary file, then rename it).
   It may do so several times; the last complete file counts.
 * Exit code 0 means finished, 3 (:data:`RESUME_EXIT_CODE`) means "to be resumed"
-  (the driver starts the next training iteration), anything else means failed.
+  (the driver starts the next training iteration), 78 (:data:`SETUP_ERROR_EXIT_CODE`)
+  means the job could not set itself up (the run stops), anything else means failed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ METRICS_FILE_NAME = "metrics.json"
 STDOUT_FILE_NAME = "stdout.log"
 STDERR_FILE_NAME = "stderr.log"
 RESUME_EXIT_CODE = 3
+SETUP_ERROR_EXIT_CODE = 78
+"""Exit code of a job whose own setup failed (a wrapper's missing script or image, bad
+template parameters): every job would fail the same way, so hpoptim stops the run with the
+job's message instead of retrying it; ``hpoptim resume`` after the fix starts it again."""
 
 ENV_PARAMS_FILE = "HPOPTIM_PARAMS_FILE"
 ENV_RUN_DIR = "HPOPTIM_RUN_DIR"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +104,7 @@ def test_run_singularity_wrapper_from_fixed_params(
     cfg = json.loads(path.read_text(encoding="utf-8"))
     del cfg["singularity"]
     script = tmp_path / "job.py"
-    script.write_text(f"#!{sys.executable}\n{JOB}", encoding="utf-8")
+    script.write_text(f"#!/usr/bin/env python3\n{JOB}", encoding="utf-8")
     script.chmod(0o755)
     cfg["script_relative_path"] = "wrappers/run_singularity.py"
     cfg["fixed_params"] = {
@@ -119,3 +118,42 @@ def test_run_singularity_wrapper_from_fixed_params(
     calls = fake_container_runtime.calls()
     assert len(calls) == 6
     assert all(call["argv"][-2] == str(script) for call in calls)
+    digest = hashlib.sha256(fake_container_runtime.image.read_bytes()).hexdigest()
+    assert set(jobs["image_sha256"]) == {digest}
+
+
+@pytest.mark.integration
+def test_a_wrapper_setup_error_stops_the_run_once_and_resume_continues_after_the_fix(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_container_runtime: FakeContainerRuntime,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = _config(tmp_path, fake_container_runtime.image)
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    del cfg["singularity"]
+    cfg["script_relative_path"] = "wrappers/run_singularity.py"
+    cfg["fixed_params"] = {
+        "singularity.image": str(fake_container_runtime.image),
+        "singularity.script": "train.py",  # not there yet
+    }
+    path.write_text(json.dumps(cfg), encoding="utf-8")
+    assert main([str(path)]) == 1
+    err = capfd.readouterr().err
+    assert "could not set itself up (exit code 78): run_singularity: singularity.script" in err
+    assert "hpoptim resume" in err
+    root = tmp_path / "results" / "c"
+    events = [json.loads(line) for line in (root / "journal.jsonl").read_text().splitlines()]
+    ended = [e for e in events if e["e"] == "ended"]
+    assert ended
+    assert {e["exit_code"] for e in ended} <= {78, None}  # None: cancelled when the run stopped
+    assert not [e for e in events if e["e"] == "setting_finished"]  # no setting counted failed
+    assert fake_container_runtime.calls() == []
+
+    (tmp_path / "train.py").write_text(f"#!/usr/bin/env python3\n{JOB}", encoding="utf-8")
+    assert main(["resume", str(root)]) == 0
+    jobs = pd.read_csv(root / "jobs.csv")
+    done = jobs[jobs["exit_code"] == 0]
+    assert len(done) == 3  # every setting finished after the fix
+    assert done["loss"].notna().all()

@@ -36,8 +36,7 @@ def _run_learner(
     for name, config in configs.items():
         paths[name] = str(run_dir / f"{name}.json")
         Path(paths[name]).write_text(json.dumps(config), encoding="utf-8")
-    main = {
-        "configs": paths,
+    info = {
         "output_dir": str(run_dir),
         "log_dir": str(run_dir),
         "checkpoint_dir": str(run_dir),
@@ -45,7 +44,8 @@ def _run_learner(
         "seed": seed,
     }
     main_path = run_dir / "main.json"
-    main_path.write_text(json.dumps(main), encoding="utf-8")
+    main_path.write_text(json.dumps(paths), encoding="utf-8")
+    (run_dir / "run_info.json").write_text(json.dumps(info), encoding="utf-8")
     subprocess.run(
         [sys.executable, str(LEARNER), str(main_path)], check=True, timeout=120, cwd=REPO
     )
@@ -122,11 +122,11 @@ def test_learning_example_runs_and_keeps_patched_configs(tmp_path: Path) -> None
     # The last iteration's metric equals one uninterrupted run of 3 x 40 steps.
     last = root / "jobs" / str(best["setting_id"]) / "run_0.2-0"
     params = json.loads((last / "params.json").read_text(encoding="utf-8"))
+    info = json.loads((last / "run_info.json").read_text(encoding="utf-8"))
+    assert Path(info["resume_from"]).name == "run_0.1-0"
     main = json.loads((last / "main_config.json").read_text(encoding="utf-8"))
-    assert Path(main["resume_from"]).name == "run_0.1-0"
     configs = {
-        name: json.loads(Path(path).read_text(encoding="utf-8"))
-        for name, path in main["configs"].items()
+        name: json.loads(Path(path).read_text(encoding="utf-8")) for name, path in main.items()
     }
     whole = _run_learner(tmp_path / "whole", _with_steps(configs, 120), params["job"]["seed"], None)
     reported = json.loads((last / "metrics.json").read_text(encoding="utf-8"))[METRIC]

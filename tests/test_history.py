@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from hpoptim.state.history import Lifecycle, RunHistory
+from hpoptim.state.history import MAX_OPEN_RESUMES, Lifecycle, RunHistory
 from hpoptim.state.setting import SettingResult, SettingState
 
 
@@ -66,11 +66,26 @@ def test_resume_chain_moves_through_iterations_then_completes() -> None:
 
 
 def test_resume_on_last_iteration_counts_as_done() -> None:
-    h = _history(training_iterations=1)
-    h.ready.popleft()
-    h.apply(_submitted("j", 0, 0, 0, 0))
-    h.apply(_ended("j", "resume", {"loss": 2.0}, exit_code=3))
+    h = _history(training_iterations=2)
+    for it in range(2):
+        h.ready.popleft()
+        h.apply(_submitted(f"j{it}", 0, 0, it, 0))
+        h.apply(_ended(f"j{it}", "resume", {"loss": 2.0}, exit_code=3))
     assert h.settings[0].reruns[0].ok
+    assert not h.ready
+
+
+def test_without_training_iterations_exit_3_starts_the_job_again_up_to_the_bound() -> None:
+    h = _history()  # training_iterations not set: cluster_utils' exit_for_resume
+    for it in range(MAX_OPEN_RESUMES):
+        assert h.ready.popleft() == (0, 0)
+        h.apply(_submitted(f"j{it}", 0, 0, it, 0))
+        h.apply(_ended(f"j{it}", "resume", {"loss": 2.0}, exit_code=3))
+        rerun = h.settings[0].reruns[0]
+        assert rerun.done == (it == MAX_OPEN_RESUMES - 1)
+    assert rerun.ok
+    assert not h.ready
+    assert rerun.previous_run_dir == f"/r/0/run_0.{MAX_OPEN_RESUMES - 2}-0"
 
 
 @pytest.mark.parametrize(
@@ -150,3 +165,13 @@ def test_unknown_events_are_ignored() -> None:
     h = _history()
     h.apply({"e": "from_a_newer_version", "x": 1})
     assert h.n_asked == 1
+
+
+def test_a_setup_error_is_not_a_failed_attempt_and_the_run_is_ready_again() -> None:
+    h = _history(max_attempts=1)
+    h.ready.popleft()
+    h.apply(_submitted("j0", 0, 0, 0, 0))
+    h.apply(_ended("j0", "failed", {}, exit_code=78))
+    rerun = h.settings[0].reruns[0]
+    assert (rerun.failures, rerun.done) == (0, False)
+    assert list(h.ready) == [(0, 0)]  # `hpoptim resume` starts it again

@@ -1,34 +1,47 @@
+#!/usr/bin/env python3
 """Run a learner on config files patched from hpoptim parameters.
 
-A job script for hpoptim (``script_relative_path: wrappers/run_learning.py``), started as
-``[python, run_learning.py, /path/to/params.json]`` in the checkout root. Standard library
-only; it does not import hpoptim.
+A job script for hpoptim (``script_relative_path: wrappers/run_learning.py``, or
+``singularity.script`` of ``wrappers/run_singularity.py``), started as
+``run_learning.py /path/to/params.json`` in the checkout root. Standard library only
+(PyYAML, when importable, for YAML files); it does not import hpoptim.
 
-1. ``config.config_templates`` (a fixed parameter) names a template index: a JSON object
-   mapping config names to template files, e.g. ``{"rl_config": "../config/ppo.json"}``.
-   The index path is relative to the working directory; the template paths are relative to
-   the index's directory (``~`` is expanded, absolute paths are kept).
+1. ``config.config_templates`` (a fixed parameter) names a template index: a JSON (or
+   YAML) object mapping config names to template files, e.g.
+   ``{"rl_config": "../config/ppo.json"}``, the shape the hysr executables and LTTFS's
+   own config.json use. The index path is relative to the working directory; the
+   template paths are relative to the index's directory (``~`` is expanded, absolute
+   paths are kept: ``/opt/mpi-is/...`` may exist only inside the image the job runs in).
+   Templates are JSON or YAML (``.yaml``/``.yml``, read with PyYAML inside the job).
 2. Every parameter ``config.<name>.<key>`` sets ``<key>`` (a dotted path into nested objects)
    in config ``<name>``; ``config.<name>.<key>:<i>`` sets element ``i`` of a list. A key the
    template lacks is an error, unless the object holding it has ``"__extensible__": true``
    (the marker is dropped from the written files).
-3. The patched configs go to ``<run_dir>/config/<name>.json``, and the main config
-   ``<run_dir>/main_config.json`` points to them (keys ``configs``, ``output_dir``,
-   ``log_dir``, ``checkpoint_dir``, ``resume_from``, ``seed``, ``iteration``,
-   ``n_iterations``, ``run_dir``). The three directories are the run directory unless
+3. The patched configs go to ``<run_dir>/config/<name>.<suffix of its template>``, in
+   their template's format, and the main config ``<run_dir>/main_config.json`` (the
+   index's format) has the index's flat shape: ``{config name: path}``. What else the
+   learner may need goes beside it, in ``<run_dir>/run_info.json`` and in the
+   environment: ``output_dir``, ``log_dir``, ``checkpoint_dir`` (``HPOPTIM_OUTPUT_DIR``,
+   ``HPOPTIM_LOG_DIR``, ``HPOPTIM_CHECKPOINT_DIR``), ``resume_from``
+   (``HPOPTIM_RESUME_FROM``, empty in the first iteration), ``seed``, ``iteration``,
+   ``n_iterations``, ``run_dir``. The three directories are the run directory unless
    ``learner.output_dir`` / ``learner.log_dir`` / ``learner.checkpoint_dir`` are set (then
-   kept as given). ``resume_from`` is the ``checkpoint_dir`` of the previous iteration's
-   main config (null in the first iteration).
-4. ``learner.command`` (an argv list; ``{python}`` stands for this interpreter) is run with
-   the main config's path appended, in the working directory; signals this process gets
-   are forwarded to it.
+   kept as given). ``resume_from`` is the ``checkpoint_dir`` of the previous iteration.
+4. ``learner.command`` (an argv list; ``{python}`` stands for this interpreter; default
+   ``["hysr_one_ball_rl"]``, found on the PATH the wrapper runs with, as LTTFS's
+   wrapper did) is run with the main config's path appended, with the run directory as
+   working directory, so parallel jobs never share files; arguments naming an existing
+   file relative to the checkout are made absolute. Signals this process gets are
+   forwarded to it.
 5. A non-zero learner exit code is passed through (3 = to be resumed). After exit 0 the
    metric ``learner.metric_key`` is read from ``learner.metric_file`` (relative to the
    output dir; ``.csv``: the column's last non-empty value; ``.json``: a key or dotted
    path; ``.jsonl``: the same in the last line holding it; defaults ``progress.csv`` and
    ``rollout/ep_rew_mean``) and added to ``metrics.json`` as ``learner.metric_name``
-   (default: the key). The wrapper then exits 3 if more training
-   iterations follow, else 0; a missing metric exits 1, bad parameters exit 2.
+   (default: the run's metric_to_optimize, else the key). The wrapper then exits 3 if
+   more training iterations follow, else 0; a missing metric exits 1. A problem of the
+   wrapper's own setup (bad parameters or templates, a learner that cannot start)
+   exits 78 (:data:`SETUP_ERROR_EXIT_CODE`): hpoptim stops the run instead of retrying.
 """
 
 from __future__ import annotations
@@ -51,16 +64,19 @@ from typing import Any, NamedTuple
 
 RESUME_EXIT_CODE = 3
 FAILED_EXIT_CODE = 1
-USAGE_EXIT_CODE = 2
+SETUP_ERROR_EXIT_CODE = 78  # hpoptim.job.SETUP_ERROR_EXIT_CODE: stops the run
 
 TEMPLATES_PARAM = "config.config_templates"
 EXTENSIBLE_KEY = "__extensible__"
-MAIN_CONFIG_NAME = "main_config.json"
+MAIN_CONFIG_STEM = "main_config"
+RUN_INFO_NAME = "run_info.json"
+DEFAULT_LEARNER = ["hysr_one_ball_rl"]
+YAML_SUFFIXES = (".yaml", ".yml")
 CONFIG_DIR_NAME = "config"
 PYTHON_PLACEHOLDER = "{python}"
 PATH_KEYS = ("output_dir", "log_dir", "checkpoint_dir")
 LEARNER_DEFAULTS: dict[str, Any] = {
-    "command": None,
+    "command": DEFAULT_LEARNER,
     "metric_file": "progress.csv",
     "metric_key": "rollout/ep_rew_mean",
     "metric_name": None,
@@ -134,17 +150,45 @@ def parse_param(name: str) -> Target | None:
     )
 
 
+def read_structured(path: Path) -> Any:
+    """A JSON file, or a YAML one (``.yaml``/``.yml``, needs PyYAML); raises OSError/ValueError."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix not in YAML_SUFFIXES:
+        return json.loads(text)
+    try:
+        import yaml
+    except ImportError as exc:
+        raise ValueError(
+            "reading YAML needs PyYAML where the job runs (pip install pyyaml there, or "
+            "use JSON files)"
+        ) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}") from exc
+
+
+def write_structured(path: Path, data: Any) -> None:
+    """Write ``data`` atomically, as YAML for a ``.yaml``/``.yml`` path, else as JSON."""
+    if path.suffix not in YAML_SUFFIXES:
+        write_json_atomic(path, data)
+        return
+    import yaml
+
+    _write_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
 def resolve_index(index_file: Path) -> dict[str, Path]:
     """Config names to template paths, resolved relative to the index's directory."""
     try:
-        index = json.loads(index_file.read_text(encoding="utf-8"))
+        index = read_structured(index_file)
     except OSError as exc:
         raise _index_error(f"cannot read the template index {str(index_file)!r}: {exc}") from exc
     except ValueError as exc:
-        raise _index_error(f"template index {str(index_file)!r} is not JSON: {exc}") from exc
+        raise _index_error(f"template index {str(index_file)!r} cannot be read: {exc}") from exc
     if not isinstance(index, dict) or not all(isinstance(v, str) for v in index.values()):
         raise _index_error(
-            f"template index {str(index_file)!r} must be a JSON object of config name -> path"
+            f"template index {str(index_file)!r} must be an object of config name -> path"
         )
     resolved: dict[str, Path] = {}
     for name, raw in index.items():
@@ -158,18 +202,29 @@ def resolve_index(index_file: Path) -> dict[str, Path]:
     return resolved
 
 
-def load_templates(index_file: Path) -> dict[str, dict[str, Any]]:
-    """The parsed template of every config named in the index."""
+def load_templates(index_file: Path, skip: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """The parsed template of every config named in the index (except those in ``skip``)."""
     templates: dict[str, dict[str, Any]] = {}
     for name, path in resolve_index(index_file).items():
+        if name in skip:
+            continue
         try:
-            template = json.loads(path.read_text(encoding="utf-8"))
+            template = read_structured(path)
         except (OSError, ValueError) as exc:
             raise _index_error(f"cannot read template {name!r} at {str(path)!r}: {exc}") from exc
         if not isinstance(template, dict):
-            raise _index_error(f"template {name!r} at {str(path)!r} must be a JSON object")
+            raise _index_error(f"template {name!r} at {str(path)!r} must be an object")
         templates[name] = template
     return templates
+
+
+def image_only_templates(index_file: Path) -> dict[str, Path]:
+    """Templates given by an absolute path that does not exist here (e.g. only in the image)."""
+    try:
+        index = resolve_index(index_file)
+    except LearningError:
+        return {}
+    return {n: p for n, p in index.items() if Path(p).is_absolute() and not Path(p).exists()}
 
 
 def _index_error(message: str) -> LearningError:
@@ -279,6 +334,8 @@ def learner_settings(params: Mapping[str, Any]) -> dict[str, Any]:
         if k not in LEARNER_DEFAULTS
     ]
     settings = {**LEARNER_DEFAULTS, **{k: v for k, v in given.items() if k in LEARNER_DEFAULTS}}
+    if isinstance(settings["command"], tuple):
+        settings["command"] = list(settings["command"])
     command = settings["command"]
     if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
         problems.append(
@@ -306,7 +363,11 @@ def templates_file(params: Mapping[str, Any], root: Path) -> Path:
 
 
 def find_problems(
-    params: Mapping[str, Any], names: Iterable[str], root: Path, metric: str | None = None
+    params: Mapping[str, Any],
+    names: Iterable[str],
+    root: Path,
+    metric: str | None = None,
+    in_image: bool = False,
 ) -> list[Problem]:
     """Every problem with the learner settings and the ``config.*`` parameter names.
 
@@ -315,6 +376,8 @@ def find_problems(
         names: Every parameter name, fixed and optimised, flat.
         root: The directory the job runs in (the template index is relative to it).
         metric: The metric hpoptim optimises; checked against ``learner.metric_name``.
+        in_image: Jobs run in a container: templates at absolute paths missing here
+            are left unchecked (see :func:`image_only_templates`).
 
     Returns:
         The problems, each naming its parameter (empty if all is well).
@@ -322,7 +385,8 @@ def find_problems(
     problems: list[Problem] = []
     try:
         settings = learner_settings(params)
-        if metric is not None and settings["metric_name"] != metric:
+        explicit = params.get("learner", {}).get("metric_name")
+        if metric is not None and explicit is not None and explicit != metric:
             problems.append(
                 Problem(
                     "learner.metric_name",
@@ -333,8 +397,11 @@ def find_problems(
     except LearningError as exc:
         problems += exc.problems
     try:
-        templates = load_templates(templates_file(params, root))
-        patch(templates, dict.fromkeys(names))
+        index = templates_file(params, root)
+        skip = image_only_templates(index) if in_image else {}
+        templates = load_templates(index, skip)
+        checked = [n for n in names if (parse_param(n) or Target("", (), None)).config not in skip]
+        patch(templates, dict.fromkeys(checked))
     except LearningError as exc:
         problems += exc.problems
     return problems
@@ -411,12 +478,15 @@ def _as_number(raw: Any, key: str, path: Path) -> float:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that readers never see a partial file."""
+    _write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, ensure_ascii=False)
-            fh.write("\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -426,48 +496,82 @@ def write_json_atomic(path: Path, data: Any) -> None:
 # -- the job ---------------------------------------------------------------------------------
 
 
-def prepare(document: Mapping[str, Any], root: Path) -> tuple[list[str], dict[str, Any]]:
-    """Write the patched configs and the main config; return the learner argv and settings."""
+class Prepared(NamedTuple):
+    """What :func:`prepare` wrote and how to start the learner."""
+
+    argv: list[str]
+    settings: dict[str, Any]
+    env: dict[str, str]
+    run_dir: Path
+
+
+def prepare(document: Mapping[str, Any], root: Path) -> Prepared:
+    """Write the patched configs, the flat main config and ``run_info.json``."""
     params, job = document["params"], document["job"]
     flat = document.get("flat_params") or flatten(params)
     settings = learner_settings(params)
-    configs = patch(load_templates(templates_file(params, root)), flat)
+    if params.get("learner", {}).get("metric_name") is None and job.get("metric"):
+        settings["metric_name"] = job["metric"]
+    index_file = templates_file(params, root)
+    templates = resolve_index(index_file)
+    configs = patch(load_templates(index_file), flat)
     run_dir = Path(job["run_dir"])
-    paths = {}
+    main: dict[str, str] = {}
     for name, config in configs.items():
-        paths[name] = str(run_dir / CONFIG_DIR_NAME / f"{name}.json")
-        write_json_atomic(Path(paths[name]), config)
-    main = {
-        "configs": paths,
+        main[name] = str(run_dir / CONFIG_DIR_NAME / f"{name}{_suffix(templates[name])}")
+        write_structured(Path(main[name]), config)
+    main_path = run_dir / f"{MAIN_CONFIG_STEM}{_suffix(index_file)}"
+    write_structured(main_path, main)
+    info = {
         **{key: settings[key] or str(run_dir) for key in PATH_KEYS},
         "resume_from": _resume_from(job.get("previous_run_dir")),
         "seed": job.get("seed"),
         "iteration": job.get("iteration", 0),
         "n_iterations": job.get("n_iterations", 1),
         "run_dir": str(run_dir),
+        "main_config": str(main_path),
     }
-    main_path = run_dir / MAIN_CONFIG_NAME
-    write_json_atomic(main_path, main)
-    argv = [sys.executable if a == PYTHON_PLACEHOLDER else a for a in settings["command"]]
-    return [*argv, str(main_path)], {**settings, "output_dir": main["output_dir"]}
+    write_json_atomic(run_dir / RUN_INFO_NAME, info)
+    env = {f"HPOPTIM_{key.upper()}": str(info[key]) for key in PATH_KEYS}
+    env["HPOPTIM_RESUME_FROM"] = info["resume_from"] or ""
+    argv = [_learner_arg(a, root) for a in settings["command"]]
+    settings = {**settings, "output_dir": info["output_dir"]}
+    return Prepared([*argv, str(main_path)], settings, env, run_dir)
+
+
+def _suffix(path: Path) -> str:
+    return path.suffix if path.suffix in YAML_SUFFIXES else ".json"
+
+
+def _learner_arg(arg: str, root: Path) -> str:
+    """``{python}`` -> this interpreter; a file relative to the checkout -> its absolute path."""
+    if arg == PYTHON_PLACEHOLDER:
+        return sys.executable
+    if not Path(arg).is_absolute() and (os.sep in arg or arg.endswith(".py")):
+        candidate = root / arg
+        if candidate.exists():
+            return str(candidate.resolve())
+    return arg
 
 
 def _resume_from(previous_run_dir: str | None) -> str | None:
     if not previous_run_dir:
         return None
-    previous = Path(previous_run_dir) / MAIN_CONFIG_NAME
+    previous = Path(previous_run_dir) / RUN_INFO_NAME
     try:
         checkpoint_dir = json.loads(previous.read_text(encoding="utf-8"))["checkpoint_dir"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResumeError(
-            f"no checkpoint_dir in the previous iteration's main config {str(previous)!r}: {exc}"
+            f"no checkpoint_dir in the previous iteration's {str(previous)!r}: {exc}"
         ) from exc
     return str(checkpoint_dir)
 
 
-def run_learner(argv: list[str]) -> int:
-    """Run the learner, forwarding signals to it; return its exit code (128+n on signal n)."""
-    proc = subprocess.Popen(argv)
+def run_learner(
+    argv: list[str], cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> int:
+    """Run the learner in ``cwd``, forwarding signals; return its exit code (128+n on signal n)."""
+    proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **dict(env or {})})
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         if proc.poll() is None:
@@ -504,22 +608,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         document = json.loads(Path(params_path).read_text(encoding="utf-8"))
         job = document["job"]
-        command, settings = prepare(document, Path.cwd())
+        prepared = prepare(document, Path.cwd())
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return _fail(f"cannot read the params file {params_path!r}: {exc}", USAGE_EXIT_CODE)
+        return _fail(f"cannot read the params file {params_path!r}: {exc}", SETUP_ERROR_EXIT_CODE)
     except LearningError as exc:
-        return _fail(str(exc), USAGE_EXIT_CODE)
+        return _fail(str(exc), SETUP_ERROR_EXIT_CODE)
     except ResumeError as exc:
         return _fail(f"cannot resume: {exc}", FAILED_EXIT_CODE)
+    command = prepared.argv
     try:
-        code = run_learner(command)
+        code = run_learner(command, prepared.run_dir, prepared.env)
     except OSError as exc:
-        return _fail(f"learner.command: cannot start {command!r}: {exc}", USAGE_EXIT_CODE)
+        return _fail(f"learner.command: cannot start {command!r}: {exc}", SETUP_ERROR_EXIT_CODE)
     if code not in (0, RESUME_EXIT_CODE):
         return _fail(f"learner {command!r} exited with code {code}", code)
     metrics_file = Path(job.get("metrics_file") or Path(job["run_dir"]) / "metrics.json")
     try:
-        report_metric(settings, metrics_file)
+        report_metric(prepared.settings, metrics_file)
     except MetricError as exc:
         if code == 0:
             return _fail(f"no metric: {exc}", FAILED_EXIT_CODE)

@@ -18,13 +18,23 @@ keep the container choice in the parameters instead of a ``singularity`` section
       singularity.options: []                     # optional; extra runtime options
       singularity.env: {OMP_NUM_THREADS: "1"}     # optional; extra --env variables
 
-The keys are those of the config's ``singularity`` section. The wrapper reads the
-params file (``HPOPTIM_PARAMS_FILE``, else the last argument), resolves the script
-against the working directory (it must exist and be executable: it is run inside
-the image as is), and runs::
+The keys are those of the config's ``singularity`` section (``args``, cluster_utils'
+name for ``options``, works too). The wrapper reads the params file
+(``HPOPTIM_PARAMS_FILE``, else the last argument), resolves the script against the
+working directory, else ``wrappers/<name>`` to the wrappers shipped with hpoptim
+(so ``singularity.script: wrappers/run_learning.py`` works in a checkout without
+one), and runs::
 
     <runtime> exec|run [flags] --pwd CWD --bind RUN_DIR --bind CWD [--bind ...]
-        --env HPOPTIM_*=... [--env ...] [options] IMAGE SCRIPT PARAMS_FILE
+        --env HPOPTIM_*=... --env PYTHONPATH=... [--env ...] [options] IMAGE [python3] SCRIPT
+        PARAMS_FILE
+
+An executable script runs as is (its shebang must be valid inside the image); a
+``.py`` file that is not executable runs with the image's ``python3``. The hpoptim
+package (for ``hpoptim.job``/``hpoptim.compat``) and the shipped wrappers are bound
+at their host paths and found through ``PYTHONPATH``, so the image needs no hpoptim.
+``--env`` values are escaped for the runtime's shell evaluation of them (Apptainer
+>= 1.1), unless ``--no-eval`` is among the options.
 
 Output: the inner process writes to the job's own ``stdout.log``/``stderr.log`` in
 its run directory, opened for appending (the files the launcher already fills),
@@ -32,14 +42,16 @@ so the driver's failure report shows the inner stderr. The wrapper then replaces
 itself with the runtime (``os.execvp``): the time-limit signals (SIGTERM, SIGUSR1)
 sent to the job reach the runtime, which forwards them to the inner process, and
 the inner exit code (0, 3 = resume, anything else) or signal death is the job's.
-A problem found by the wrapper itself exits with code 2 and one ``run_singularity:``
-line on stderr.
+A problem found by the wrapper itself (no image, no script, no runtime) exits with
+code 78 (``hpoptim.job.SETUP_ERROR_EXIT_CODE``: hpoptim stops the run instead of retrying) and one
+``run_singularity:`` line on stderr.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -50,7 +62,8 @@ ENV_RUN_DIR = "HPOPTIM_RUN_DIR"
 STDOUT_FILE_NAME = "stdout.log"
 STDERR_FILE_NAME = "stderr.log"
 RUNTIMES = ("apptainer", "singularity")
-SETUP_ERROR_EXIT_CODE = 2
+SETUP_ERROR_EXIT_CODE = 78
+HERE = Path(__file__).resolve().parent
 KNOWN_KEYS = {
     "image",
     "script",
@@ -63,6 +76,7 @@ KNOWN_KEYS = {
     "bind",
     "options",
     "env",
+    "args",
 }
 
 
@@ -106,12 +120,18 @@ def container_settings(params_path: Path) -> tuple[dict[str, Any], dict[str, Any
 
 
 def resolve_script(script: str, cwd: Path) -> Path:
-    """``script`` relative to ``cwd`` (``~`` expanded); it must be an executable file."""
+    """``script`` relative to ``cwd`` (``~`` expanded), else the shipped wrapper it names.
+
+    It must be an executable file, or a ``.py`` file (run with the image's python3).
+    """
     path = Path(os.path.expanduser(script))
     path = path if path.is_absolute() else cwd / path
+    parts = Path(script).parts
+    if not path.exists() and len(parts) == 2 and parts[0] == "wrappers":
+        path = HERE / parts[1] if (HERE / parts[1]).is_file() else path
     if not path.is_file():
         raise SetupError(f"singularity.script {script!r}: {path} does not exist")
-    if not os.access(path, os.X_OK):
+    if not os.access(path, os.X_OK) and path.suffix != ".py":
         raise SetupError(
             f"singularity.script {script!r}: {path} is not executable (chmod +x it; it is "
             "run inside the image as is, so it needs a shebang valid there)"
@@ -147,22 +167,50 @@ def build_argv(
     ]
     argv += [f"--{flag}" for flag in ("nv", "containall", "cleanenv") if settings.get(flag)]
     argv += ["--pwd", str(settings.get("pwd") or cwd)]
-    own = [str(run_dir.resolve()), str(cwd)]
+    own = [str(run_dir.resolve()), str(cwd), *[str(p) for p in job_side_dirs()]]
     for path in own:
         if "," in path or ":" in path:
             raise SetupError(
                 f"cannot bind {path!r} into the container: the runtime reads ',' and ':' in "
                 "--bind as separators; choose paths (results_dir, checkout) without them"
             )
-    binds = own + [str(b) for b in _as_list(settings, "bind")]
+    binds = _outermost(own) + [str(b) for b in _as_list(settings, "bind")]
     for bind in dict.fromkeys(binds):
         argv += ["--bind", os.path.expanduser(bind) if bind.startswith("~") else bind]
     env = {k: v for k, v in os.environ.items() if k.startswith("HPOPTIM_")}
     env.update({str(k): str(v) for k, v in dict(settings.get("env") or {}).items()})
+    package = job_side_dirs()[0]
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(package.parent), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+    )
+    options = [str(o) for o in _as_list(settings, "options") + _as_list(settings, "args")]
+    evaluated = "--no-eval" not in options
     for key, value in env.items():
-        argv += ["--env", env_flag_value(key, value)]
-    argv += [str(o) for o in _as_list(settings, "options")]
-    return [*argv, image, str(script), str(params_path)]
+        argv += ["--env", env_flag_value(key, evaluation_safe(value) if evaluated else value)]
+    runner = [] if os.access(script, os.X_OK) else ["python3"]
+    return [*argv, *options, image, *runner, str(script), str(params_path)]
+
+
+def job_side_dirs() -> list[Path]:
+    """The hpoptim package (for ``hpoptim.job``) and this wrappers directory.
+
+    Installed, the wrappers are ``hpoptim/_wrappers`` inside the package; in a source
+    tree they are ``wrappers/`` beside ``hpoptim/``.
+    """
+    if (HERE.parent / "job.py").is_file():
+        return [HERE.parent]
+    return [HERE.parent / "hpoptim", HERE]
+
+
+def evaluation_safe(value: str) -> str:
+    """``value`` with ``$``, backquote, ``"`` and ``\\`` escaped: the runtime writes ``--env``
+    values as ``export K="V"`` and evaluates them (see hpoptim.launchers.container)."""
+    return re.sub(r'([$`"\\])', r"\\\1", value)
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    unique = list(dict.fromkeys(paths))
+    return [p for p in unique if not any(p.startswith(o.rstrip("/") + "/") for o in unique)]
 
 
 def env_flag_value(key: str, value: str) -> str:

@@ -1,10 +1,10 @@
 """A small policy-gradient learner configured by config files, for wrappers/run_learning.py.
 
 Usage: ``python examples/learning/learner.py MAIN_CONFIG``. The main config (written by
-run_learning.py) names the config files (``configs``: ``env_config``, ``rl_config``,
-``reward_config``; see templates/learning/) and where outputs go (``output_dir``,
-``log_dir``, ``checkpoint_dir``), and ``resume_from``: a directory holding the previous
-iteration's checkpoint, or null.
+run_learning.py, in the shape of the template index) maps config names to config files
+(``env_config``, ``rl_config``, ``reward_config``; see templates/learning/). Beside it,
+``run_info.json`` says where outputs go (``output_dir``, ``log_dir``, ``checkpoint_dir``)
+and ``resume_from``: a directory holding the previous iteration's checkpoint, or null.
 
 The task is a contextual bandit: observe ``x`` (with noise), output an action near
 ``M x``. A Gaussian MLP policy (``policy.net_arch``) is trained with REINFORCE and Adam for
@@ -39,13 +39,13 @@ Array = np.ndarray[Any, np.dtype[np.float64]]
 
 
 def load_configs(main_path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The main config and every config file it names."""
-    main: dict[str, Any] = json.loads(main_path.read_text(encoding="utf-8"))
+    """The run information beside the main config, and every config file it names."""
+    main: dict[str, str] = json.loads(main_path.read_text(encoding="utf-8"))
+    info: dict[str, Any] = json.loads((main_path.parent / "run_info.json").read_text("utf-8"))
     configs = {
-        name: json.loads(Path(path).read_text(encoding="utf-8"))
-        for name, path in main["configs"].items()
+        name: json.loads(Path(path).read_text(encoding="utf-8")) for name, path in main.items()
     }
-    return main, configs
+    return info, configs
 
 
 class Task:

@@ -10,10 +10,12 @@ renders the key reference kept in the README.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hpoptim.config.dialects import Note, knows, resolve_imports, translate
 from hpoptim.config.files import SUFFIXES, read_config_file
 from hpoptim.config.overrides import apply_overrides, parse_overrides
 from hpoptim.config.schema import (
@@ -40,7 +42,10 @@ __all__ = [
     "load_config",
     "load_config_dict",
     "reference_markdown",
+    "translate_dialect",
 ]
+
+_log = logging.getLogger(__name__)
 
 Check = Callable[[RunConfig], "list[ConfigProblem]"]
 """Extra checks run on a schema-valid config; their problems join the schema's."""
@@ -64,9 +69,58 @@ def load_config(path: Path, overrides: Sequence[str], check: Check | None = None
             lists every problem, one per line, each naming its key path.
         OverrideError: An override cannot be parsed or applied.
     """
-    data = read_config_file(path)
-    data = apply_overrides(data, parse_overrides(overrides), schema_knows)
-    return load_config_dict(data, check, source=path)
+    data = read_file_with_imports(path)
+    data = apply_overrides(data, parse_overrides(overrides), _file_knows)
+    data, notes = translate_dialect(data)
+    errors = [ConfigProblem(n.path, n.message) for n in notes if n.kind == "error"]
+    try:
+        cfg = load_config_dict(data, check, source=path)
+    except ConfigError as exc:
+        raise ConfigError([*errors, *exc.problems], path) from None
+    if errors:
+        raise ConfigError(errors, path)
+    return cfg
+
+
+def read_file_with_imports(path: Path) -> dict[str, Any]:
+    """A config file with cluster_utils' (smart_settings') ``__import__`` files merged in.
+
+    Raises:
+        ConfigError: The file or an imported one cannot be read.
+    """
+    try:
+        return resolve_imports(read_config_file(path), path, read_config_file)
+    except ValueError as exc:
+        raise ConfigError.single("__import__", str(exc), path) from None
+
+
+def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[Note]]:
+    """A cluster_utils/LTTFS config in native keys (see :mod:`hpoptim.config.dialects`).
+
+    Each ignored key is logged as one warning line, the source of each lifecycle value
+    (``fixed_params.learning_runs_per_job`` -> ``n_reruns``) at INFO level and other
+    translations at DEBUG level; the notes are returned too (``hpoptim migrate``
+    comments with them).
+    """
+    data, notes = translate(
+        data,
+        is_native=lambda key: schema_knows((key,)),
+        resources=schema_knows(("resources",)),
+        cwd=Path.cwd(),
+    )
+    for note in notes:
+        if note.kind == "ignored":
+            _log.warning("%s", note)
+        elif note.kind == "translated" and note.path.startswith("fixed_params."):
+            _log.info("%s", note)  # where a lifecycle value came from
+        elif note.kind == "translated":
+            _log.debug("%s", note)
+    return data, notes
+
+
+def _file_knows(path: tuple[str | int, ...]) -> bool:
+    """Overrides address keys as the file writes them: native or cluster_utils."""
+    return schema_knows(path) or knows(path)
 
 
 def load_config_dict(

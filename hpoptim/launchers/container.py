@@ -43,16 +43,24 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import ContainerOptions, JobSpec
+from hpoptim.shipped import wrappers_dir
 
 RUNTIMES = ("apptainer", "singularity")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CHUNK_BYTES = 1 << 20
+IMAGE_PYTHON = "python3"
+
+
+def _driver_interpreters() -> set[str]:
+    names = {sys.executable, os.path.realpath(sys.executable)}
+    return {n for n in names if n}
 
 
 def resolve_executable(opts: ContainerOptions) -> str:
@@ -114,14 +122,51 @@ def container_argv(spec: JobSpec) -> list[str]:
     argv += _flag("--nv", opts.nv) + _flag("--containall", opts.containall)
     argv += _flag("--cleanenv", opts.cleanenv)
     argv += ["--pwd", opts.pwd if opts.pwd is not None else str(spec.cwd)]
-    argv += client._generate_bind_list(bind_specs(spec, opts))
+    job_side = job_side_paths()
+    argv += client._generate_bind_list(bind_specs(spec, opts, extra=job_side))
     env = {**spec.env, **dict(opts.env)}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(job_side[0].parent), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+    )
+    evaluated = "--no-eval" not in opts.options
     for key, value in env.items():
-        argv += ["--env", env_flag_value(key, value)]
-    return [*argv, *opts.options, str(image), *spec.argv]
+        argv += ["--env", env_flag_value(key, evaluation_safe(value) if evaluated else value)]
+    return [*argv, *opts.options, str(image), *image_command(spec.argv)]
 
 
-def bind_specs(spec: JobSpec, opts: ContainerOptions) -> list[str]:
+def image_command(argv: Sequence[str]) -> list[str]:
+    """``argv`` as the image runs it: the driver's own interpreter becomes ``python3``.
+
+    The driver's ``sys.executable`` (often a virtualenv's) does not exist inside the
+    image; the image's ``python3`` on its ``PATH`` runs the script instead.
+    """
+    command = list(argv)
+    if command and command[0] in _driver_interpreters():
+        command[0] = IMAGE_PYTHON
+    return command
+
+
+def job_side_paths() -> tuple[Path, ...]:
+    """Host directories a job inside an image needs: the ``hpoptim`` package (for
+    ``hpoptim.job`` and ``hpoptim.compat``, found through ``PYTHONPATH``) and the
+    shipped wrappers. The first entry is the package directory."""
+    package = Path(__file__).resolve().parent.parent
+    wrappers = wrappers_dir().resolve()
+    return (package,) if _is_inside(str(wrappers), str(package)) else (package, wrappers)
+
+
+def evaluation_safe(value: str) -> str:
+    """``value`` escaped so that Apptainer's evaluation of ``--env`` gives it back.
+
+    Apptainer >= 1.1 (and SingularityCE >= 3.6) write each ``--env`` variable as
+    ``export K="V"`` into a script the container sources, so ``$``, backquotes,
+    ``"`` and ``\\`` in ``V`` would be expanded; each is escaped with a backslash.
+    With ``--no-eval`` in the options the values are passed as they are.
+    """
+    return re.sub(r'([$`"\\])', r"\\\1", value)
+
+
+def bind_specs(spec: JobSpec, opts: ContainerOptions, extra: Iterable[Path] = ()) -> list[str]:
     """The ``--bind`` values: the job's paths at their host paths, then ``opts.bind``.
 
     The run directory, the working directory and ``spec.binds`` are made absolute;
@@ -133,7 +178,7 @@ def bind_specs(spec: JobSpec, opts: ContainerOptions) -> list[str]:
         LaunchError: A path does not exist on the host, or contains a comma or a
             colon (which the runtime would read as a list or a destination).
     """
-    candidates = [spec.paths.run_dir, spec.cwd, *spec.binds]
+    candidates = [spec.paths.run_dir, spec.cwd, *spec.binds, *extra]
     paths = _outermost(os.path.abspath(os.path.expanduser(p)) for p in candidates)
     for path in paths:
         _check_bind_source(path, path, "a job directory")
@@ -172,22 +217,61 @@ def env_flag_value(key: str, value: str) -> str:
 
 
 def image_sha256(path: Path) -> str:
-    """The SHA-256 hex digest of the image file at ``path`` (``~`` expanded), streamed.
+    """The SHA-256 hex digest of the image at ``path`` (``~`` expanded), streamed.
+
+    For an image file, the digest of its bytes. For a sandbox image (a directory),
+    the digest of each file's relative path, NUL, and the digest of its bytes (a
+    symlink: of its target), in sorted path order.
 
     Raises:
         LaunchError: The image does not exist or cannot be read.
     """
     image = _image_path(path)
-    digest = hashlib.sha256()
     try:
-        with image.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
-                digest.update(chunk)
+        if image.is_dir():
+            return _tree_sha256(image)
+        return _file_sha256(image)
     except FileNotFoundError as exc:
         raise LaunchError(f"singularity.image: image {str(image)!r} does not exist") from exc
     except OSError as exc:
         raise LaunchError(f"singularity.image: cannot read image {str(image)!r}: {exc}") from exc
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b""):
+            digest.update(chunk)
     return digest.hexdigest()
+
+
+def _tree_sha256(root: Path) -> str:
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            if path.is_symlink():
+                digest.update(hashlib.sha256(os.readlink(path).encode()).digest())
+            else:
+                digest.update(bytes.fromhex(_file_sha256(path)))
+    return digest.hexdigest()
+
+
+def configured_image(section_image: Path | None, fixed_params: Mapping[str, Any]) -> Path | None:
+    """The image a run uses: the ``singularity`` section's, else ``fixed_params``'
+    ``singularity.image`` (the ``wrappers/run_singularity.py`` route); None for none
+    or a remote (``scheme://``) image."""
+    if section_image is not None:
+        return section_image
+    value = fixed_params.get("singularity.image")
+    nested = fixed_params.get("singularity")
+    if value is None and isinstance(nested, Mapping):
+        value = nested.get("image")
+    if not isinstance(value, str) or "://" in value:
+        return None
+    return Path(value)
 
 
 def _image_path(image: Path | str) -> Path:

@@ -1,15 +1,15 @@
 """Driver-side check of ``config.*`` parameters against run_learning.py's templates.
 
 The patching rules live in the job-side wrapper ``wrappers/run_learning.py`` (shipped as
-``hpoptim._wrappers.run_learning``); this module loads that file and calls its pure
+``hpoptim._wrappers.run_learning``); this module imports that module and calls its pure
 ``find_problems``, so the rules are written once and a typo in a parameter name fails
 the run before any job starts.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
+import logging
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -17,26 +17,19 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import ConfigProblem
-from hpoptim.shipped import wrapper_path
 
 if TYPE_CHECKING:
     from hpoptim.config import RunConfig
 
 WRAPPER_NAME = "run_learning.py"
 TEMPLATES_PARAM = "config.config_templates"
+_log = logging.getLogger(__name__)
 
 
 @cache
 def wrapper_module() -> ModuleType:
-    """The run_learning.py wrapper, imported from its file."""
-    path = wrapper_path(WRAPPER_NAME)
-    spec = importlib.util.spec_from_file_location("hpoptim_run_learning", path)
-    if spec is None or spec.loader is None:  # pragma: no cover - the file ships with hpoptim
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    """The run_learning.py wrapper, shipped as the module ``hpoptim._wrappers.run_learning``."""
+    return importlib.import_module("hpoptim._wrappers.run_learning")
 
 
 def uses_templates(script_relative_path: str, fixed_params: Mapping[str, Any]) -> bool:
@@ -51,6 +44,7 @@ def template_problems(
     optimized: Sequence[str],
     root: Path,
     metric: str | None = None,
+    in_image: bool = False,
 ) -> list[ConfigProblem]:
     """Problems with the learner settings and every fixed and optimised ``config.*`` name.
 
@@ -59,6 +53,8 @@ def template_problems(
         optimized: The optimised parameters' names, in config order.
         root: Where jobs run; ``config.config_templates`` is relative to it.
         metric: ``metric_to_optimize``, which the wrapper must report.
+        in_image: Jobs run in a container, where templates at absolute paths missing
+            on this host may exist; those are logged as unchecked instead.
 
     Returns:
         One problem per offending parameter, at its config path
@@ -67,7 +63,17 @@ def template_problems(
     wrapper = wrapper_module()
     positions = {name: i for i, name in enumerate(optimized)}
     names = [*wrapper.flatten(fixed_params), *optimized]
-    found = wrapper.find_problems(fixed_params, names, root, metric)
+    found = wrapper.find_problems(fixed_params, names, root, metric, in_image)
+    if in_image:
+        index = wrapper.templates_file(fixed_params, root)
+        for name, path in wrapper.image_only_templates(index).items():
+            _log.warning(
+                "fixed_params.%s: template %r at %s does not exist on this host; it could "
+                "not be checked here and is checked inside the job's container",
+                TEMPLATES_PARAM,
+                name,
+                path,
+            )
     problems = []
     for param, message in found:
         if param in positions:
@@ -83,4 +89,7 @@ def check_learning(cfg: RunConfig, root: Path) -> list[ConfigProblem]:
     if not uses_templates(cfg.script_relative_path, cfg.fixed_params):
         return []
     names = [str(entry.get("param", "")) for entry in cfg.optimized_params]
-    return template_problems(cfg.fixed_params, names, root, cfg.metric_to_optimize)
+    in_image = cfg.singularity is not None or "singularity.image" in wrapper_module().flatten(
+        cfg.fixed_params
+    )
+    return template_problems(cfg.fixed_params, names, root, cfg.metric_to_optimize, in_image)

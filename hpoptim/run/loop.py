@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim.errors import LaunchError, RunStoppedError
+from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState, JobStatus, Resources
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
@@ -117,6 +118,7 @@ class Optimization:
         self._best: tuple[float, int] | None = None
         self._sampler_exhausted = False
         self._failure_base = (0, 0)  # (finished, failed) settings before this driver ran
+        self._setup_error: str | None = None  # a job that could not set itself up stops the run
 
     # -- resume ------------------------------------------------------------------
     def resume_from(self, events: Sequence[Mapping[str, Any]]) -> None:
@@ -149,7 +151,8 @@ class Optimization:
         """Run until the budget is spent; returns the history.
 
         Raises:
-            RunStoppedError: ``stop`` was set, or too many settings failed.
+            RunStoppedError: ``stop`` was set, too many settings failed, or a job could
+                not set itself up (exit code 78).
         """
         stop = stop or threading.Event()
         self.journal.open()
@@ -259,6 +262,13 @@ class Optimization:
             stderr=tail,
             t=status.time or time.time(),
         )
+        if status.exit_code == SETUP_ERROR_EXIT_CODE and self._setup_error is None:
+            last = tail.strip().splitlines()[-1] if tail.strip() else "no stderr"
+            self._setup_error = (
+                f"job {status.job_id} could not set itself up (exit code "
+                f"{SETUP_ERROR_EXIT_CODE}): {last}; every job would fail the same way. "
+                f"Fix it, then `hpoptim resume` starts that run again (log: {spec.paths.stderr})"
+            )
         setting = self.history.settings[rec.setting_id]
         rerun = setting.reruns[rec.rerun]
         if rerun.failures > failures_before:
@@ -309,6 +319,8 @@ class Optimization:
         )
 
     def _check_failures(self) -> None:
+        if self._setup_error is not None:
+            raise RunStoppedError(self._setup_error)
         s = self.settings
         base_done, base_failed = self._failure_base
         n_done = self.history.n_finished - base_done
@@ -374,6 +386,8 @@ class Optimization:
             "iteration": rerun.iteration,
             "attempt": attempt,
             "n_iterations": self.history.lifecycle.training_iterations,
+            "n_reruns": self.history.lifecycle.n_reruns,
+            "metric": self.history.lifecycle.metric,
             "seed": self.job_seed(setting.setting_id, rerun_idx),
             "run_dir": str(spec.paths.run_dir),
             "setting_dir": str(spec.paths.run_dir.parent),

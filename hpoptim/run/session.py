@@ -188,11 +188,11 @@ class Session:
         return info.to_dict(), seed
 
     def _journal_start(self, checkout: dict[str, Any], seed: int) -> dict[str, Any]:
-        image = None
-        if self.cfg.singularity is not None:
-            from hpoptim.launchers.container import image_sha256
+        from hpoptim.launchers.container import configured_image, image_sha256
 
-            image = image_sha256(self.cfg.singularity.image)
+        section = self.cfg.singularity
+        path = configured_image(section.image if section else None, self.cfg.fixed_params)
+        image = image_sha256(path) if path is not None else None
         return _append(
             self.layout,
             "run_started",

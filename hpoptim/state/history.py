@@ -26,8 +26,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import JobState
 from hpoptim.state.setting import SettingResult, SettingState
+
+MAX_OPEN_RESUMES = 100
+"""How often a job is started again after exit code 3 when ``training_iterations`` is
+not set (cluster_utils' ``exit_for_resume``); the last time, exit code 3 counts as
+finished (with its metrics), as at the last of the configured training iterations."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,8 @@ class RunHistory:
     def _advance(self, rec: JobRecord, rerun: RerunState, state: JobState, problem: str) -> None:
         lc = self.lifecycle
         last_iteration = rec.iteration + 1 >= lc.training_iterations
+        if lc.training_iterations == 1:  # no chain configured: exit 3 asks to be started again
+            last_iteration = rec.iteration + 1 >= MAX_OPEN_RESUMES
         if state is JobState.RESUME and not last_iteration:
             rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
             rerun.iteration += 1
@@ -216,6 +224,12 @@ class RunHistory:
         if state in (JobState.COMPLETED, JobState.RESUME) and not problem:
             rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
             rerun.done = True
+            return
+        if rec.exit_code == SETUP_ERROR_EXIT_CODE:
+            # The job could not set itself up: every attempt would fail the same way, so
+            # the loop stops the run; it is not a failed attempt, and `hpoptim resume`
+            # (after the fix) starts this run again.
+            self.ready.append((rec.setting_id, rec.rerun))
             return
         rerun.failures += 1
         why = problem if state in (JobState.COMPLETED, JobState.RESUME) else rec.reason

@@ -27,7 +27,9 @@ from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec
 from hpoptim.launchers.container import (
     container_argv,
     env_flag_value,
+    evaluation_safe,
     image_sha256,
+    job_side_paths,
     resolve_executable,
 )
 from tests.conftest import FAKES_DIR, FakeContainerRuntime
@@ -123,7 +125,8 @@ def test_argv_matches_golden_file(
     }
     resolved.setdefault("executable", "apptainer")
     argv = container_argv(_spec(tmp_path, image, **resolved))
-    text = "\n".join(argv).replace(str(tmp_path), "<TMP>") + "\n"
+    source = str(job_side_paths()[0].parent)  # where hpoptim is installed or checked out
+    text = "\n".join(argv).replace(str(tmp_path), "<TMP>").replace(source, "<SRC>") + "\n"
     golden = GOLDEN_DIR / f"{name}.txt"
     if os.environ.get("HPOPTIM_UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
@@ -223,7 +226,8 @@ def test_binds_drop_nested_and_duplicate_paths(
     spec = dataclasses.replace(spec, binds=(*spec.binds, spec.cwd, tmp_path / "results" / "jobs"))
     argv = container_argv(spec)
     binds = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
-    assert binds == [str(tmp_path / "checkout"), str(tmp_path / "results")]
+    job_side = [str(p) for p in job_side_paths()]
+    assert binds == [str(tmp_path / "checkout"), str(tmp_path / "results"), *job_side]
 
 
 @pytest.mark.parametrize(
@@ -274,8 +278,9 @@ def test_env_values_reach_the_payload_unchanged(
 ) -> None:
     out = tmp_path / "env.json"
     code = "import json, os, sys; json.dump(os.environ.get(sys.argv[2]), open(sys.argv[1], 'w'))"
-    argv = ["apptainer", "exec", "--cleanenv", "--env", env_flag_value(key, value)]
-    argv += [str(fake_container_runtime.image), sys.executable, "-c", code, str(out), key]
+    encoded = env_flag_value(key, evaluation_safe(value))
+    argv = ["apptainer", "exec", "--cleanenv", "--env", encoded]
+    argv += [str(fake_container_runtime.image), "python3", "-c", code, str(out), key]
     subprocess.run(argv, check=True, timeout=60)
     assert json.loads(out.read_text(encoding="utf-8")) == value
 
@@ -286,12 +291,11 @@ def test_invalid_env_name_is_rejected() -> None:
 
 
 def _probe_spec(root: Path, image: Path, args: tuple[str, ...], **options: Any) -> JobSpec:
-    probe = root / "probe.py"
-    probe.parent.mkdir(parents=True, exist_ok=True)
-    probe.write_text(PROBE, encoding="utf-8")
     keys = ["HPOPTIM_RUN_DIR", "HPOPTIM_JOB_ID", "HOSTILE", "HOST_ONLY"]
     env = {"HOSTILE": HOSTILE, "PROBE_KEYS": json.dumps(keys)}
     spec = _spec(root, image, argv=(), env=env, **options)
+    probe = spec.cwd / "probe.py"  # in the checkout, which the job binds
+    probe.write_text(PROBE, encoding="utf-8")
     out = spec.paths.run_dir / "probe.json"
     return dataclasses.replace(spec, argv=(sys.executable, str(probe), str(out), *args))
 
@@ -335,8 +339,8 @@ def test_hostile_values_pass_through_the_double_unharmed(
         pytest.param("raise SystemExit(3)", 3, id="resume"),
         pytest.param("raise SystemExit(1)", 1, id="failure"),
         pytest.param("raise SystemExit(77)", 77, id="other"),
-        pytest.param("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", -15, id="sigterm"),
-        pytest.param("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", -9, id="sigkill"),
+        pytest.param("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", 143, id="sigterm"),
+        pytest.param("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", 137, id="sigkill"),
     ],
 )
 def test_exit_code_and_signal_death_pass_through(
@@ -453,7 +457,8 @@ class TestDoubleCli:
         code = "import json, os; print(json.dumps([os.getcwd(), dict(os.environ)]))"
         env = {**os.environ, "KEEP_ME": "host", "APPTAINERENV_FROM_PREFIX": "p", "TERM": "t"}
         base = ["apptainer", "exec", "--pwd", str(tmp_path), "--env", "A=1,B=x=y"]
-        tail = [str(fake_container_runtime.image), sys.executable, "-c", code]
+        base += ["--bind", str(tmp_path)]  # -C hides the host's /tmp
+        tail = [str(fake_container_runtime.image), "python3", "-c", code]
         results = {}
         for flags in ([], ["--cleanenv"], ["-C"]):
             proc = subprocess.run(
@@ -521,3 +526,100 @@ class TestRealRuntime:
 def _with_runtime(spec: JobSpec) -> ContainerOptions:
     assert spec.container is not None
     return dataclasses.replace(spec.container, executable=_real_runtime())
+
+
+# -- the double isolates what the runtime isolates ----------------------------------------------
+JOB_SIDE = (
+    "import json, os, sys, hpoptim.job\n"
+    "open(os.path.join(os.environ['HPOPTIM_RUN_DIR'], 'inside.json'), 'w').write(\n"
+    "    json.dumps([sys.executable, hpoptim.job.RESUME_EXIT_CODE]))\n"
+)
+
+
+def _without_bind(argv: list[str], source: str) -> list[str]:
+    at = argv.index(source)
+    assert argv[at - 1] == "--bind"
+    return argv[: at - 1] + argv[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    "options", [pytest.param({}, id="exec"), pytest.param({"containall": True}, id="containall")]
+)
+def test_job_side_module_is_visible_inside_the_image(
+    options: dict[str, Any], tmp_path: Path, fake_container_runtime: FakeContainerRuntime
+) -> None:
+    spec = _spec(tmp_path, fake_container_runtime.image, argv=(sys.executable, "-c", JOB_SIDE))
+    spec = dataclasses.replace(
+        spec, container=ContainerOptions(image=spec.container.image, **options)
+    )  # type: ignore[union-attr]
+    argv = container_argv(spec)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads((spec.paths.run_dir / "inside.json").read_text(encoding="utf-8"))
+    assert seen == ["/usr/bin/python3", 3]  # the image's interpreter, not the driver's
+
+
+@pytest.mark.parametrize(
+    ("options", "removed", "expected"),
+    [
+        pytest.param({}, "package", "No module named 'hpoptim'", id="hpoptim-package"),
+        pytest.param({"containall": True}, "run_dir", "No such file", id="run-dir-containall"),
+    ],
+)
+def test_a_job_fails_when_a_required_bind_is_removed(
+    options: dict[str, Any],
+    removed: str,
+    expected: str,
+    tmp_path: Path,
+    fake_container_runtime: FakeContainerRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the runtime binds its working directory; not the source tree
+    argv = (sys.executable, "-c", JOB_SIDE)
+    spec = _spec(tmp_path, fake_container_runtime.image, argv=argv, **options)
+    source = str(job_side_paths()[0]) if removed == "package" else str(tmp_path / "results")
+    proc = subprocess.run(
+        _without_bind(container_argv(spec), source), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert expected in proc.stderr
+
+
+def test_the_drivers_interpreter_is_not_in_the_image(
+    tmp_path: Path, fake_container_runtime: FakeContainerRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["apptainer", "exec", str(fake_container_runtime.image), sys.executable, "-c", "1"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if Path(sys.executable).is_relative_to("/usr"):  # no virtualenv: the path is the image's too
+        pytest.skip("the driver runs the system python, which the stand-in image holds")
+    assert proc.returncode == 255
+    assert proc.stderr == f"FATAL:   stat {sys.executable}: no such file or directory\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        pytest.param([], "/inside/home", id="evaluated"),
+        pytest.param(["--no-eval"], "$HOME", id="no-eval"),
+    ],
+)
+def test_env_values_are_evaluated_like_apptainer(
+    flags: list[str], expected: str, fake_container_runtime: FakeContainerRuntime
+) -> None:
+    code = "import os; print(os.environ['A'])"
+    argv = ["apptainer", "exec", *flags, "--env", "HOME=/inside/home", "--env", "A=$HOME"]
+    argv += [str(fake_container_runtime.image), "python3", "-c", code]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout == expected + "\n"
+
+
+def test_unescaped_env_values_would_be_expanded(
+    tmp_path: Path, fake_container_runtime: FakeContainerRuntime
+) -> None:
+    out = tmp_path / "env.json"
+    code = "import json, os, sys; json.dump(os.environ['A'], open(sys.argv[1], 'w'))"
+    argv = ["apptainer", "exec", "--env", env_flag_value("A", "x$HOME`true`")]
+    argv += [str(fake_container_runtime.image), "python3", "-c", code, str(out)]
+    subprocess.run(argv, check=True, timeout=60)
+    assert json.loads(out.read_text(encoding="utf-8")) == f"x{os.path.expanduser('~')}"

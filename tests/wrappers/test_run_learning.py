@@ -24,7 +24,13 @@ FAKE_LEARNER = """\
 import json, os, signal, sys, time
 from pathlib import Path
 
-main = json.loads(Path(sys.argv[-1]).read_text(encoding="utf-8"))
+assert Path(sys.argv[-1]).parent == Path.cwd()  # the learner runs in its run directory
+text = Path(sys.argv[-1]).read_text(encoding="utf-8")
+yaml_main = sys.argv[-1].endswith(".yaml")
+main = __import__("yaml").safe_load(text) if yaml_main else json.loads(text)
+assert all(isinstance(v, str) for v in main.values())  # the index's flat shape
+main.update(json.loads(Path("run_info.json").read_text(encoding="utf-8")))
+assert main["output_dir"] == os.environ["HPOPTIM_OUTPUT_DIR"]
 run_dir = Path(main["run_dir"])
 argv = [sys.executable, *sys.argv]
 (run_dir / "learner_started.json").write_text(json.dumps(argv), encoding="utf-8")
@@ -155,7 +161,7 @@ def test_index_path_relative_to_working_dir_or_absolute(checkout: Path) -> None:
     proc, run_dir = _run(checkout, _fixed(**{"config.config_templates": absolute}))
     assert proc.returncode == 0, proc.stderr
     main = json.loads((run_dir / "main_config.json").read_text(encoding="utf-8"))
-    assert sorted(main["configs"]) == ["env", "rl_config"]
+    assert sorted(main) == ["env", "rl_config"]
     assert _config(run_dir, "env") == ENV_TEMPLATE
 
 
@@ -289,7 +295,7 @@ def test_bad_parameters_fail_before_the_learner_starts(
     checkout: Path, fixed: dict[str, Any], sampled: dict[str, Any], message: str
 ) -> None:
     proc, run_dir = _run(checkout, _fixed(**fixed), sampled)
-    assert proc.returncode == 2
+    assert proc.returncode == 78
     assert message in proc.stderr
     assert not (run_dir / "learner_started.json").exists()
     assert not (run_dir / "metrics.json").exists()
@@ -298,7 +304,7 @@ def test_bad_parameters_fail_before_the_learner_starts(
 def test_all_problems_are_reported_at_once(checkout: Path) -> None:
     sampled = {"config.nope.a": 1, "config.rl_config.policy.net_arch:99": 2}
     proc, _ = _run(checkout, _fixed(), sampled)
-    assert proc.returncode == 2
+    assert proc.returncode == 78
     assert "config.nope.a: unknown config" in proc.stderr
     assert "config.rl_config.policy.net_arch:99: index :99 out of range" in proc.stderr
 
@@ -443,14 +449,19 @@ def test_output_paths(checkout: Path, user: dict[str, str], expected: dict[str, 
     proc, run_dir = _run(checkout, _fixed(**user))
     assert proc.returncode == 0, proc.stderr
     main = json.loads((run_dir / "main_config.json").read_text(encoding="utf-8"))
-    assert {k: main[k] for k in expected} == {
+    info = json.loads((run_dir / "run_info.json").read_text(encoding="utf-8"))
+    assert {k: info[k] for k in expected} == {
         k: str(run_dir) if v == "RUN" else v for k, v in expected.items()
     }
     argv = json.loads((run_dir / "learner_started.json").read_text(encoding="utf-8"))
-    assert argv == [sys.executable, "learner.py", str(run_dir / "main_config.json")]
-    assert main["configs"]["rl_config"] == str(run_dir / "config" / "rl_config.json")
-    assert main["resume_from"] is None
-    assert (main["seed"], main["iteration"]) == (42, 0)
+    learner = str(checkout / "learner.py")  # absolute: the learner runs in its run directory
+    assert argv == [sys.executable, learner, str(run_dir / "main_config.json")]
+    assert main == {  # the template index's flat shape
+        "rl_config": str(run_dir / "config" / "rl_config.json"),
+        "env": str(run_dir / "config" / "env.json"),
+    }
+    assert info["resume_from"] is None
+    assert (info["seed"], info["iteration"]) == (42, 0)
 
 
 @pytest.mark.parametrize(
@@ -466,7 +477,7 @@ def test_next_iteration_resumes_from_the_previous_checkpoint(
     job = {"iteration": 1, "n_iterations": 2, "previous_run_dir": str(first_dir)}
     second, second_dir = _run(checkout, _fixed(**extra), job=job, run_name="run_0.1-0")
     assert second.returncode == 0, second.stderr
-    main = json.loads((second_dir / "main_config.json").read_text(encoding="utf-8"))
+    main = json.loads((second_dir / "run_info.json").read_text(encoding="utf-8"))
     assert main["resume_from"] == (
         str(first_dir) if checkpoint_dir is None else extra["learner.checkpoint_dir"]
     )
@@ -505,7 +516,7 @@ def _nested_fixed(**extra: Any) -> dict[str, Any]:
         ),
         pytest.param({}, ["config.envv.obs_dim"], None,
                      [("optimized_params[0].param", "unknown config 'envv'")], id="config-name"),
-        pytest.param({}, [], "loss",
+        pytest.param({"learner.metric_name": "reward"}, [], "loss",
                      [("fixed_params.learner.metric_name", "metric_to_optimize is 'loss'")],
                      id="metric-mismatch"),
         pytest.param({"config.config_templates": "nowhere.json"}, [], None,
@@ -567,3 +578,68 @@ def test_cli_check_reports_template_typos(checkout: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "fixed_params.config.rl_config.optimizer.lrr: unknown key 'lrr'" in proc.stderr
     assert "optimized_params[0].param: 'config.rl_config.policy.net_arch:12'" in proc.stderr
+
+
+# -- formats, the default learner, templates inside the image ---------------------------------
+
+
+def test_yaml_templates_are_written_back_as_yaml(checkout: Path) -> None:
+    yaml = pytest.importorskip("yaml")
+    (checkout / "tpl" / "env.yaml").write_text(yaml.safe_dump(ENV_TEMPLATE), encoding="utf-8")
+    (checkout / "idx" / "index.yaml").write_text(
+        yaml.safe_dump({"rl_config": "../tpl/rl.json", "env": "../tpl/env.yaml"}), "utf-8"
+    )
+    fixed = _fixed(**{"config.config_templates": "idx/index.yaml"})
+    proc, run_dir = _run(checkout, fixed, {"config.env.obs_dim": 9})
+    assert proc.returncode == 0, proc.stderr
+    main = yaml.safe_load((run_dir / "main_config.yaml").read_text(encoding="utf-8"))
+    assert main == {
+        "rl_config": str(run_dir / "config" / "rl_config.json"),
+        "env": str(run_dir / "config" / "env.yaml"),
+    }
+    assert yaml.safe_load(Path(main["env"]).read_text(encoding="utf-8"))["obs_dim"] == 9
+    assert json.loads(Path(main["rl_config"]).read_text(encoding="utf-8"))["optimizer"] == {
+        "lr": 0.01,
+        "betas": [0.9, 0.999],
+    }
+
+
+def test_without_a_learner_command_hysr_one_ball_rl_runs_from_path(
+    checkout: Path, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "image_bin"
+    bin_dir.mkdir()
+    hysr = bin_dir / "hysr_one_ball_rl"
+    hysr.write_text(f"#!{sys.executable}\n{FAKE_LEARNER}", encoding="utf-8")
+    hysr.chmod(0o755)
+    fixed = _fixed()
+    del fixed["learner.command"]
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    proc, run_dir = _run(checkout, fixed, env={"PATH": path})
+    assert proc.returncode == 0, proc.stderr
+    argv = json.loads((run_dir / "learner_started.json").read_text(encoding="utf-8"))
+    assert argv[1:] == [str(hysr), str(run_dir / "main_config.json")]
+
+
+def test_setup_problems_exit_with_the_code_hpoptim_does_not_retry(checkout: Path) -> None:
+    from hpoptim.job import SETUP_ERROR_EXIT_CODE
+
+    proc, _ = _run(checkout, _fixed(**{"config.config_templates": "idx/none.json"}))
+    assert proc.returncode == SETUP_ERROR_EXIT_CODE
+
+
+@pytest.mark.parametrize("in_image", [True, False], ids=["in-image", "on-host"])
+def test_a_template_only_in_the_image_is_left_to_the_job(
+    checkout: Path, in_image: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = {"rl_config": "../tpl/rl.json", "pam_config": "/opt/mpi-is/pam_models/hill.json"}
+    _write_json(checkout / "idx" / "index.json", index)
+    fixed = _nested_fixed(**{"config.pam_config.a": 1})
+    problems = template_problems(fixed, ["config.rl_config.train_steps"], checkout, None, in_image)
+    if in_image:
+        assert problems == []
+        (record,) = [r for r in caplog.records if "pam_config" in r.getMessage()]
+        assert "could not be checked here" in record.getMessage()
+    else:
+        assert [p.path for p in problems] == ["fixed_params.config.config_templates"]
+        assert "/opt/mpi-is/pam_models/hill.json" in problems[0].message

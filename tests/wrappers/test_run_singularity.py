@@ -17,7 +17,7 @@ from tests.conftest import FakeContainerRuntime
 
 WRAPPER = Path(__file__).resolve().parents[2] / "wrappers" / "run_singularity.py"
 
-INNER = f"""#!{sys.executable}
+INNER = """#!/usr/bin/env python3
 import json, os, signal, sys, time
 params = json.load(open(sys.argv[-1]))["params"]
 print("inner stdout", json.dumps(sys.argv[1:]))
@@ -129,8 +129,10 @@ def test_setup_problems_fail_clearly(
     data = json.loads(params.read_text(encoding="utf-8"))
     if breakage == "missing-script":
         script.unlink()
-    elif breakage == "not-executable":
-        script.chmod(0o644)
+    elif breakage == "not-executable":  # a .py file would run with the image's python3
+        script.rename(script.with_suffix(".sh"))
+        script.with_suffix(".sh").chmod(0o644)
+        data["params"]["singularity"]["script"] = "scripts/train.sh"
     elif breakage == "missing-image":
         data["params"]["singularity"]["image"] = str(tmp_path / "gone.sif")
     elif breakage == "no-settings":
@@ -146,7 +148,7 @@ def test_setup_problems_fail_clearly(
         env["PATH"] = str(tmp_path)
     params.write_text(json.dumps(data), encoding="utf-8")
     proc = subprocess.run(argv, env=env, cwd=work, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2
+    assert proc.returncode == 78
     assert proc.stderr.startswith("run_singularity: ")
     assert message in proc.stderr
     assert fake_container_runtime.calls() == []
