@@ -153,14 +153,28 @@ def test_lttfs_setup_runs_through_the_shipped_wrappers_in_a_container(
     fake_container_runtime: FakeContainerRuntime,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
+    run_lttfs_setup(tmp_path, monkeypatch, fake_container_runtime, capfd, overrides=())
+
+
+def run_lttfs_setup(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_container_runtime: FakeContainerRuntime,
+    capfd: pytest.CaptureFixture[str],
+    overrides: tuple[str, ...],
+) -> None:
+    """Check, then run the mock LTTFS config with ``overrides``; check what the jobs saw.
+
+    Also run on the real Slurm cluster by ``tests/slurm/test_lttfs_slurm.py``.
+    """
     image = _sandbox_image(tmp_path)
     repo = _mock_lttfs(tmp_path, image)
     monkeypatch.chdir(repo)
-    assert main(["check", "hp_optim/hp_optim_ppo.json"]) == 0
+    assert main(["check", "hp_optim/hp_optim_ppo.json", *overrides]) == 0
     err = capfd.readouterr().err
     assert "cluster_requirements.bid: ignored: only means something on HTCondor" in err
 
-    assert main(["hp_optim/hp_optim_ppo.json"]) == 0
+    assert main(["hp_optim/hp_optim_ppo.json", *overrides]) == 0
     # templates are checked in the checkout, once it exists; the image-only one is not
     err = capfd.readouterr().err
     assert "/opt/mpi-is/pam_models/hill.json does not exist on this host" in err
