@@ -107,7 +107,11 @@ def test_non_literal_override_is_a_usage_error(
     ("script", "reason"),
     [
         pytest.param("import sys; sys.exit(2)", "exit code 2", id="exit-2"),
-        pytest.param("raise RuntimeError('boom')", "exit code 1", id="crash"),
+        pytest.param(
+            "print('loading')\nraise RuntimeError('boom')",
+            "exit code 1: RuntimeError: boom",
+            id="crash-says-why",
+        ),
         pytest.param(
             "import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "signal 9", id="killed"
         ),
@@ -126,7 +130,11 @@ def test_failing_jobs_are_seen_at_once_and_recorded(
     assert all(reason in r for r in jobs["reason"])
     settings = pd.read_csv(root / "settings.csv")
     assert set(settings["status"]) == {"failed"}
-    assert "no setting completed" in capsys.readouterr().out
+    assert all(reason in r for r in settings["reason"])
+    assert reason in (root / "report.md").read_text()
+    captured = capsys.readouterr()
+    assert "no setting completed" in captured.out
+    assert reason in captured.err
 
 
 def test_too_many_failures_stop_the_run(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,7 @@ from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState, JobStatus, Resources
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
+from hpoptim.results.failure import with_cause
 from hpoptim.results.output import metric_problem, read_metrics, stderr_tail
 from hpoptim.samplers.base import BaseSampler
 from hpoptim.space import flatten, nest
@@ -246,10 +247,10 @@ class Optimization:
         failures_before = self.history.settings[rec.setting_id].reruns[rec.rerun].failures
         output = read_metrics(spec.paths)
         problem = metric_problem(output, self.history.lifecycle.metric)
-        reason = status.reason or _describe(status)
         tail = (
             "" if status.state in (JobState.COMPLETED, JobState.RESUME) else stderr_tail(spec.paths)
         )
+        reason = with_cause(status.reason or _describe(status), tail)
         self._journal(
             "ended",
             job=status.job_id,
