@@ -1,4 +1,5 @@
-"""Command line: ``hpoptim [run] CONFIG [OVERRIDE ...]``, ``resume``, ``report``, ``check``.
+"""Command line: ``hpoptim [run] CONFIG [OVERRIDE ...]``, ``resume``, ``report``, ``check``,
+``status``, ``ls``.
 
 The only module that prints, exits, handles signals or configures logging, and
 the only one that picks concrete samplers and launchers.
@@ -30,7 +31,7 @@ from hpoptim.launchers import available
 from hpoptim.run.session import Session, open_session
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
-COMMANDS = ("run", "resume", "report", "check", "migrate")
+COMMANDS = ("run", "resume", "report", "check", "migrate", "status", "ls")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
     report = sub.add_parser("report", help="rewrite CSVs, best params and report from the journal")
     report.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
-    for p in (run, check, resume, report, migrate):
+    status = sub.add_parser("status", help="where a run stands (read-only, also while it runs)")
+    status.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
+    ls = sub.add_parser("ls", help="list the runs under a results directory")
+    ls.add_argument(
+        "results_dir", type=Path, nargs="?", default=Path("results"), help="default: results"
+    )
+    for p in (run, check, resume, report, migrate, status, ls):
         p.add_argument("-v", "--verbose", action="count", default=0, help="more output")
         p.add_argument("-q", "--quiet", action="count", default=0, help="less output")
         p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -151,6 +158,8 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
 
         print(migrate_text(args.config, args.overrides), end="")
         return EXIT_OK
+    if args.command in ("status", "ls"):
+        return _show_status(args)
     if args.command == "report":
         session = open_session(results=args.results, for_report=True)
         try:
@@ -174,6 +183,18 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         print(session.describe())
         return EXIT_OK
     return _run(session, stop)
+
+
+def _show_status(args: argparse.Namespace) -> int:
+    from hpoptim.results.status import list_runs, render_runs, render_status, run_status
+
+    if args.command == "status":
+        print(render_status(run_status(args.results)))
+        return EXIT_OK
+    if not args.results_dir.is_dir():
+        raise StorageError(f"{args.results_dir} is not a directory", args.results_dir)
+    print(render_runs(list_runs(args.results_dir)))
+    return EXIT_OK
 
 
 def _run(session: Session, stop: _Stop) -> int:

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -157,7 +158,7 @@ class Session:
             if started is None:
                 loop.history.apply(self._journal_start(checkout, seed))
             else:
-                _append(layout, "driver_started", pid=_pid(), t=time.time())
+                _append(layout, "driver_started", pid=_pid(), host=_host(), t=time.time())
             history = loop.run(stop)
         reporter.write_all(history)
         return summary(history, reporter)
@@ -202,6 +203,7 @@ class Session:
             hpoptim_version=__version__,
             python=sys.version.split()[0],
             pid=_pid(),
+            host=_host(),
             t=time.time(),
         )
 
@@ -253,6 +255,10 @@ def _work_dir(started: dict[str, Any] | None) -> Path:
 
 def _pid() -> int:
     return os.getpid()
+
+
+def _host() -> str:
+    return socket.gethostname()
 
 
 def _append(layout: ResultsLayout, event: str, **fields: Any) -> dict[str, Any]:
