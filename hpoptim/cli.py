@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from hpoptim import __version__, log
 from hpoptim.errors import (
@@ -29,6 +30,9 @@ from hpoptim.errors import (
 )
 from hpoptim.launchers import available
 from hpoptim.run.session import Session, open_session
+
+if TYPE_CHECKING:
+    from hpoptim.progress import Progress
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 COMMANDS = ("run", "resume", "report", "check", "migrate", "status", "ls")
@@ -182,7 +186,7 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
     if args.command == "check":
         print(session.describe())
         return EXIT_OK
-    return _run(session, stop)
+    return _run(session, stop, args.verbose - args.quiet)
 
 
 def _show_status(args: argparse.Namespace) -> int:
@@ -197,15 +201,36 @@ def _show_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run(session: Session, stop: _Stop) -> int:
+def _progress(session: Session, verbosity: int) -> Progress | None:
+    """The console display of the run (none with ``-q``)."""
+    if verbosity < 0:
+        return None
+    from hpoptim.progress import Progress, ProgressOptions
+
+    cfg = session.cfg
+    options = ProgressOptions(
+        n_samples=cfg.number_of_samples,
+        metric=cfg.metric_to_optimize,
+        minimize=cfg.minimize,
+        live=sys.stderr.isatty(),
+    )
+    return Progress(options, sys.stderr)
+
+
+def _run(session: Session, stop: _Stop, verbosity: int = 0) -> int:
     if session.already_finished:
         try:
             print(f"this run is already complete; nothing to do\n{session.write_reports()}")
         finally:
             session.close()
         return EXIT_OK
+    progress = _progress(session, verbosity)
     try:
-        text = session.run(stop)
+        if progress is None:
+            text = session.run(stop)
+        else:
+            with progress.shown():
+                text = session.run(stop, progress)
     except RunStoppedError as stopped:
         exc = RunStoppedError(f"interrupted by {stop.signame}") if stop.is_set() else stopped
         session.write_reports(quiet=True)

@@ -34,7 +34,7 @@ from hpoptim.run.assembly import (
     script_command,
     start_checks,
 )
-from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan
+from hpoptim.run.loop import EventHook, JobTemplate, LoopSettings, Optimization, RunPlan
 from hpoptim.state.history import Lifecycle, RunHistory
 from hpoptim.state.storage import Journal, ResultsLayout, RunLock, read_journal, write_json_atomic
 
@@ -118,10 +118,15 @@ class Session:
         reporter.write_all(history)
         return "" if quiet else summary(history, reporter)
 
-    def run(self, stop: threading.Event) -> str:
-        """Run or continue the optimisation; return the end-of-run summary."""
+    def run(self, stop: threading.Event, on_event: EventHook | None = None) -> str:
+        """Run or continue the optimisation; return the end-of-run summary.
+
+        Args:
+            stop: Set to stop submitting, cancel the running jobs and return.
+            on_event: Told of every event the loop journals (progress display).
+        """
         try:
-            return self._run(stop)
+            return self._run(stop, on_event)
         except (CheckoutError, ConfigError):
             self._discard_if_unstarted()
             raise
@@ -136,7 +141,7 @@ class Session:
         self.close()
         shutil.rmtree(self.layout.root, ignore_errors=True)
 
-    def _run(self, stop: threading.Event) -> str:
+    def _run(self, stop: threading.Event, on_event: EventHook | None) -> str:
         from hpoptim.samplers import make_sampler
 
         cfg, layout = self.cfg, self.layout
@@ -153,7 +158,9 @@ class Session:
         )
         reporter = self.reporter
         with make_launcher(cfg, layout) as launcher:
-            loop = Optimization(plan, sampler, launcher, layout, reporter.on_setting_finished)
+            loop = Optimization(
+                plan, sampler, launcher, layout, reporter.on_setting_finished, on_event
+            )
             loop.resume_from(self.events)
             if started is None:
                 loop.history.apply(self._journal_start(checkout, seed))
