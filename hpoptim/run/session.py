@@ -25,6 +25,7 @@ from hpoptim.config.schema import signal_number
 from hpoptim.errors import CheckoutError, ConfigError, StorageError
 from hpoptim.jobspec import Resources
 from hpoptim.log import add_log_file, get_logger, remove_log_file
+from hpoptim.results.html import HtmlReporter
 from hpoptim.results.report import Reporter, summary
 from hpoptim.run.assembly import (
     config_checks,
@@ -35,7 +36,7 @@ from hpoptim.run.assembly import (
     start_checks,
 )
 from hpoptim.run.loop import EventHook, JobTemplate, LoopSettings, Optimization, RunPlan
-from hpoptim.state.history import Lifecycle, RunHistory
+from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
 from hpoptim.state.storage import Journal, ResultsLayout, RunLock, read_journal, write_json_atomic
 
 logger = get_logger(__name__)
@@ -116,6 +117,7 @@ class Session:
                 "result files up to date; nothing was rewritten)"
             )
         reporter.write_all(history)
+        HtmlReporter(self.layout.root).write()
         return "" if quiet else summary(history, reporter)
 
     def run(self, stop: threading.Event, on_event: EventHook | None = None) -> str:
@@ -157,10 +159,14 @@ class Session:
             settings=cfg.optimizer_settings,
         )
         reporter = self.reporter
+        html = HtmlReporter(layout.root)
+
+        def on_setting_finished(history: RunHistory, setting: SettingRecord) -> None:
+            reporter.on_setting_finished(history, setting)
+            html.on_setting_finished(history, setting)
+
         with make_launcher(cfg, layout) as launcher:
-            loop = Optimization(
-                plan, sampler, launcher, layout, reporter.on_setting_finished, on_event
-            )
+            loop = Optimization(plan, sampler, launcher, layout, on_setting_finished, on_event)
             loop.resume_from(self.events)
             if started is None:
                 loop.history.apply(self._journal_start(checkout, seed))
@@ -168,6 +174,7 @@ class Session:
                 _append(layout, "driver_started", pid=_pid(), host=_host(), t=time.time())
             history = loop.run(stop)
         reporter.write_all(history)
+        html.write()
         return summary(history, reporter)
 
     def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:

@@ -1,0 +1,193 @@
+"""``report.html``: one self-contained page with the run's plots, best settings and failures.
+
+Images are embedded as base64 PNG and also saved under ``plots/``; the page loads
+nothing from anywhere (no scripts, no fonts, no network). The driver rewrites it
+as the run goes (:class:`HtmlReporter`, throttled so that its cost stays a small,
+bounded share of the run's time however many settings there are) and at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from hpoptim.log import get_logger
+from hpoptim.results.load import RunData, load_run
+from hpoptim.state.history import RunHistory, SettingRecord
+from hpoptim.state.storage import write_text_atomic
+
+logger = get_logger(__name__)
+
+HTML_NAME = "report.html"
+PLOTS_DIR = "plots"
+N_ROWS = 15
+_CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.8em; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f7f7f7; padding: 4px 8px; margin: 0; white-space: pre-wrap; }
+"""
+
+
+def write_html_report(root: Path) -> Path:
+    """Read the run in ``root`` (read-only) and write ``report.html`` and ``plots/*.png``."""
+    run = load_run(root)
+    images = _draw(run, root / PLOTS_DIR)
+    path = root / HTML_NAME
+    write_text_atomic(path, render(run, images))
+    return path
+
+
+def _draw(run: RunData, plots_dir: Path) -> dict[str, tuple[str, bytes]]:
+    from matplotlib import rcParams
+
+    from hpoptim.results.plots import PLOTS
+
+    rcParams["svg.fonttype"] = "none"
+    images: dict[str, tuple[str, bytes]] = {}
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    for stem, (title, draw) in PLOTS.items():
+        fig = draw(run)
+        target = plots_dir / f"{stem}.png"
+        if fig is None:
+            target.unlink(missing_ok=True)
+            continue
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        data = buf.getvalue()
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        images[stem] = (title, data)
+    return images
+
+
+def render(run: RunData, images: dict[str, tuple[str, bytes]]) -> str:
+    """The page's HTML."""
+    e = html.escape
+    settings = run.settings
+    n_failed = int((settings["status"] == "failed").sum())
+    n_done = int(settings["status"].isin(["complete", "failed"]).sum())
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(run.root.name)} · hpoptim report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{e(run.root.name)}</h1>",
+        "<p>",
+        f"{n_done} of {run.config.get('number_of_samples', len(settings))} settings finished "
+        f"({n_failed} failed), {len(run.jobs)} jobs; metric <code>{e(run.metric)}</code> "
+        f"({'minimised' if run.minimize else 'maximised'}). ",
+        f"Written {e(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}.</p>",
+    ]
+    parts += _best_table(run)
+    for stem, (title, data) in images.items():
+        encoded = base64.b64encode(data).decode("ascii")
+        parts += [
+            f"<h2>{e(title)}</h2>",
+            f'<img alt="{e(title)}" src="data:image/png;base64,{encoded}">',
+            f"<p><small>{e(PLOTS_DIR)}/{e(stem)}.png</small></p>",
+        ]
+    parts += _failures_table(run)
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _fmt(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _best_table(run: RunData) -> list[str]:
+    done = run.settings[run.settings["status"] == "complete"]
+    if done.empty:
+        return ["<p>No setting has completed yet.</p>"]
+    from hpoptim.results.plots import param_names
+
+    best = done.sort_values(run.metric, ascending=run.minimize).head(N_ROWS)
+    names = param_names(run)
+    cols = ["setting_id", run.metric, f"{run.metric}_std", "n_ok", *names]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["rank", *cols])
+    rows = []
+    for rank, (_, row) in enumerate(best.iterrows(), start=1):
+        cells = "".join(f'<td class="num">{html.escape(_fmt(row[c]))}</td>' for c in cols)
+        rows.append(f'<tr><td class="num">{rank}</td>{cells}</tr>')
+    return ["<h2>Best settings</h2>", f"<table><tr>{head}</tr>", *rows, "</table>"]
+
+
+def _failures_table(run: RunData) -> list[str]:
+    jobs = run.jobs
+    failed = jobs[~jobs["status"].isin(["completed", "resume", "pending", "abandoned"])]
+    if failed.empty:
+        return ["<h2>Failures</h2>", "<p>No job failed.</p>"]
+    rows = [
+        f"<tr><td>{html.escape(str(r['job_id']))}</td><td class='num'>{r['setting_id']}</td>"
+        f"<td>{html.escape(str(r['status']))}</td><td><pre>{html.escape(str(r['reason']))}</pre>"
+        f"</td><td>{html.escape(str(r['job_dir']))}</td></tr>"
+        for _, r in failed.tail(N_ROWS * 2).iterrows()
+    ]
+    note = f" (the last {N_ROWS * 2} of {len(failed)})" if len(failed) > N_ROWS * 2 else ""
+    return [
+        f"<h2>Failures{html.escape(note)}</h2>",
+        "<table><tr><th>job</th><th>setting</th><th>state</th><th>reason</th><th>directory</th>"
+        "</tr>",
+        *rows,
+        "</table>",
+    ]
+
+
+class HtmlReporter:
+    """Rewrites ``report.html`` as settings finish, at a throttled pace.
+
+    A rewrite costs time proportional to the run's size. It happens only when at
+    least ``min_interval_s`` passed and at least ``cost_factor`` times the last
+    rewrite's duration: the report's share of the driver's time stays below about
+    ``1 / cost_factor``, however many settings the run has (never quadratic).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        min_interval_s: float = 60.0,
+        cost_factor: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.root = root
+        self.min_interval_s = min_interval_s
+        self.cost_factor = cost_factor
+        self.clock = clock
+        self._last = clock()
+        self._last_cost = 0.0
+        self.n_writes = 0
+
+    def on_setting_finished(self, history: RunHistory, setting: SettingRecord) -> None:
+        wait = max(self.min_interval_s, self.cost_factor * self._last_cost)
+        if self.clock() - self._last >= wait:
+            self.write()
+
+    def write(self) -> Path | None:
+        """Rewrite the report now; a failure is logged, never raised (it is a view)."""
+        start = self.clock()
+        try:
+            path: Path | None = write_html_report(self.root)
+        except Exception as exc:  # noqa: BLE001 - a broken plot must not stop the run
+            logger.warning("could not write %s: %s", self.root / HTML_NAME, exc)
+            path = None
+        self._last = self.clock()
+        self._last_cost = self._last - start
+        self.n_writes += 1
+        logger.debug("wrote %s in %.2fs", HTML_NAME, self._last_cost)
+        return path
