@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
     report = sub.add_parser("report", help="rewrite CSVs, best params and report from the journal")
     report.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
+    report.add_argument(
+        "--html-only",
+        action="store_true",
+        help="only redraw report.html and plots/ (safe while a driver runs the run)",
+    )
     status = sub.add_parser("status", help="where a run stands (read-only, also while it runs)")
     status.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
     ls = sub.add_parser("ls", help="list the runs under a results directory")
@@ -164,6 +169,11 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         return EXIT_OK
     if args.command in ("status", "ls"):
         return _show_status(args)
+    if args.command == "report" and args.html_only:
+        from hpoptim.results.html import write_html_report
+
+        print(write_html_report(args.results))
+        return EXIT_OK
     if args.command == "report":
         session = open_session(results=args.results, for_report=True)
         try:

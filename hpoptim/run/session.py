@@ -25,7 +25,7 @@ from hpoptim.config.schema import signal_number
 from hpoptim.errors import CheckoutError, ConfigError, StorageError
 from hpoptim.jobspec import Resources
 from hpoptim.log import add_log_file, get_logger, remove_log_file
-from hpoptim.results.html import HtmlReporter
+from hpoptim.results.html import HTML_NAME, HtmlReporter, write_html_report
 from hpoptim.results.report import Reporter, summary
 from hpoptim.run.assembly import (
     config_checks,
@@ -117,7 +117,7 @@ class Session:
                 "result files up to date; nothing was rewritten)"
             )
         reporter.write_all(history)
-        HtmlReporter(self.layout.root).write()
+        write_html_report(self.layout.root)
         return "" if quiet else summary(history, reporter)
 
     def run(self, stop: threading.Event, on_event: EventHook | None = None) -> str:
@@ -174,8 +174,9 @@ class Session:
                 _append(layout, "driver_started", pid=_pid(), host=_host(), t=time.time())
             history = loop.run(stop)
         reporter.write_all(history)
-        html.write()
-        return summary(history, reporter)
+        html.finish()
+        drawn = f"plots: {layout.root / HTML_NAME} (being drawn in the background)"
+        return f"{summary(history, reporter)}\n{drawn}"
 
     def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
         from hpoptim.source.checkout import prepare_checkout

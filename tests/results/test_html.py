@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ import pytest
 from matplotlib.image import imread
 
 from hpoptim.cli import main
-from hpoptim.results import html as html_module
 from hpoptim.results.html import HtmlReporter
 from hpoptim.results.plots import PLOTS
 
@@ -63,7 +63,11 @@ def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp)
         assert main([str(tmp / "c.json"), "-q"]) == 0
-    return tmp / "results" / "h"
+    root = tmp / "results" / "h"
+    copy = tmp / "drawn"  # a copy drawn at once, while the run's own drawing may go on
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("report.html", "plots"))
+    assert main(["report", str(copy), "--html-only"]) == 0
+    return copy
 
 
 def test_every_plot_is_embedded_and_saved(run_root: Path) -> None:
@@ -75,6 +79,7 @@ def test_every_plot_is_embedded_and_saved(run_root: Path) -> None:
     assert page.count("data:image/png;base64,") == len(PLOTS)
     assert "MemoryError: width 3 does not fit" in page  # the failures table
     assert "[report.html](report.html)" in (run_root / "report.md").read_text()
+    assert "12 of 12 settings finished (3 failed)" in page
 
 
 def test_self_contained(run_root: Path) -> None:
@@ -161,26 +166,65 @@ class Clock:
         return self.t
 
 
-def test_rewrites_are_throttled_by_time_and_by_their_own_cost(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class TimedDrawing:
+    """A drawing that runs for ``duration_s`` of the fake clock."""
+
+    def __init__(self, clock: Clock, duration_s: float) -> None:
+        self.clock, self.end = clock, clock.t + duration_s
+
+    def poll(self) -> int | None:
+        return 0 if self.clock.t >= self.end else None
+
+    def wait(self) -> int:
+        self.clock.t = max(self.clock.t, self.end)
+        return 0
+
+
+def test_drawings_are_throttled_by_time_and_by_their_own_cost(tmp_path: Path) -> None:
     clock = Clock()
-    written: list[float] = []
+    started: list[float] = []
 
-    def slow_write(root: Path) -> Path:  # a rewrite that takes 4 s of the fake clock
-        written.append(clock.t)
-        clock.t += 4.0
-        return root / "report.html"
+    def spawn(root: Path) -> TimedDrawing:
+        started.append(clock.t)
+        return TimedDrawing(clock, 4.0 + len(started))  # each drawing takes longer
 
-    monkeypatch.setattr(html_module, "write_html_report", slow_write)
-    reporter = HtmlReporter(tmp_path, min_interval_s=60, cost_factor=20, clock=clock)
+    reporter = HtmlReporter(tmp_path, min_interval_s=60, cost_factor=20, clock=clock, spawn=spawn)
     for _ in range(400):  # a setting finishes every second
         clock.t += 1.0
         reporter.on_setting_finished(None, None)  # type: ignore[arg-type]
-    # first after 60 s; then each waits 20 x 4 s = 80 s after the previous one ended
-    assert written == [60.0, 144.0, 228.0, 312.0, 396.0]
-    assert reporter.n_writes == len(written)
-    assert 4.0 * len(written) / clock.t < 1 / 20 + 0.01
+    # The first after 60 s; each next one 60 s after the previous started and
+    # 20 x its duration after it was seen to end (5 s -> 100 s, 6 s -> 120 s).
+    assert started == [60.0, 165.0, 291.0]
+    clock.t += 0.5
+    reporter.finish()
+    assert started[-1] == 400.5
+    busy_s = sum(4.0 + i for i in range(1, len(started)))
+    assert busy_s / clock.t < 1 / 20 + 0.02
+
+
+def test_finish_waits_for_a_drawing_under_way(tmp_path: Path) -> None:
+    clock = Clock()
+    started: list[float] = []
+
+    def spawn(root: Path) -> TimedDrawing:
+        started.append(clock.t)
+        return TimedDrawing(clock, 10.0)
+
+    reporter = HtmlReporter(tmp_path, min_interval_s=60, clock=clock, spawn=spawn)
+    clock.t = 61.0
+    reporter.on_setting_finished(None, None)  # type: ignore[arg-type]
+    clock.t = 63.0
+    reporter.finish()
+    assert started == [61.0, 71.0]  # not two drawings at once
+
+
+def test_the_run_draws_it_at_the_end_in_the_background(run_root: Path) -> None:
+    """The module's run ended without waiting; the drawing it started finishes."""
+    page = run_root.parent / "results" / "h" / "report.html"
+    deadline = time.monotonic() + 60
+    while not page.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "12 of 12 settings finished (3 failed)" in page.read_text()
 
 
 def test_report_command_writes_it(run_root: Path, tmp_path: Path) -> None:
