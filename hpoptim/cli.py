@@ -52,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("config", type=Path, help="config file (.json, .yaml, .yml or .toml)")
         p.add_argument("overrides", nargs="*", help="dotted.key=value, +new.key=value, ~key")
         p.add_argument("--launcher", choices=available(), help="override 'launcher'")
+    check.add_argument(
+        "--show",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also show the first N settings the sampler proposes and the first job's "
+        "command, working directory and container argv",
+    )
     run.add_argument(
         "--overwrite",
         action="store_true",
@@ -195,6 +203,8 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         )
     if args.command == "check":
         print(session.describe())
+        if args.show > 0:
+            print(session.preview(args.show))
         return EXIT_OK
     return _run(session, stop, args.verbose - args.quiet)
 

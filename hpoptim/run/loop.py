@@ -378,6 +378,13 @@ class Optimization:
             binds=(*t.binds, self.layout.root),
         )
 
+    def preview_spec(self, params: Mapping[str, Any]) -> JobSpec:
+        """The spec the first job of a run proposing ``params`` first would get (setting
+        0, rerun 0, attempt 0); nothing is journaled or written."""
+        scratch = RunHistory(self.history.lifecycle)
+        scratch.apply({"e": "asked", "sid": 0, "params": dict(params)})
+        return self._build_spec(scratch.settings[0], 0, 0)
+
     def job_seed(self, setting_id: int, rerun: int) -> int:
         """Seed of a rerun: fixed by the run seed, the setting and the rerun index."""
         key = f"{self.settings.seed}:{setting_id}:{rerun}".encode()
