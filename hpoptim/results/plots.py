@@ -37,6 +37,14 @@ def param_names(run: RunData) -> list[str]:
     return [n for n in names if n in run.settings.columns]
 
 
+def _metric_scale(ax: Any, values: Any) -> None:
+    """A log axis for a positive metric spanning more than two orders of magnitude."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) and (v > 0).all() and v.max() / v.min() > 100:
+        ax.set_yscale("log")
+
+
 def _complete(run: RunData) -> pd.DataFrame:
     done = run.settings[run.settings["status"] == "complete"]
     return done[done[run.metric].notna()]
@@ -72,6 +80,7 @@ def best_over_time(run: RunData) -> Figure | None:
         ax.step(x, best, where="post", color="tab:blue", label="best so far")
         ax.set_xlabel(label)
         ax.set_ylabel(run.metric)
+        _metric_scale(ax, values)
     left.legend(loc="best", fontsize="small")
     fig.suptitle(f"best {run.metric} so far")
     fig.tight_layout()
@@ -95,6 +104,7 @@ def params_vs_metric(run: RunData) -> Figure | None:
             ax.set_xscale("log")
         ax.set_xlabel(name)
         ax.set_ylabel(run.metric)
+        _metric_scale(ax, done[run.metric])
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     fig.tight_layout()
