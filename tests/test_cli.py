@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from hpoptim.cli import main
+from hpoptim.state.storage import read_journal
 
 REPO = Path(__file__).resolve().parent.parent
 ZERO_WORK = """\
@@ -399,7 +400,11 @@ def test_report_while_a_driver_runs_rewrites_nothing(
     )
     try:
         deadline = time.monotonic() + 60
-        while not list(root.glob("jobs/*/*/params.json")) and time.monotonic() < deadline:
+        # both jobs started (the driver journals their pids, then only waits for them)
+        while time.monotonic() < deadline and not any(
+            e["e"] == "native_ids" and len([n for n in e["ids"].values() if n]) == 2
+            for e in read_journal(root / "journal.jsonl")
+        ):
             time.sleep(0.05)
         before = {p.name: p.stat().st_mtime_ns for p in root.iterdir()}
         assert main(["report", str(root)]) == 0
