@@ -23,6 +23,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from hpoptim.results.status import format_duration
 from hpoptim.run.loop import format_params
 from hpoptim.state.history import RunHistory
 from hpoptim.state.setting import is_better
@@ -191,7 +192,7 @@ class Progress:
             f"{n_finished}/{self.options.n_samples} settings done ({n_failed} failed), "
             f"{n_running} running, {n_queued} queued"
         )
-        timing = duration(elapsed) + ("" if eta is None else f", ETA {duration(eta)}")
+        timing = format_duration(elapsed) + ("" if eta is None else f", ETA {format_duration(eta)}")
         return counts, timing, best
 
     def _eta(self, elapsed: float) -> float | None:
@@ -217,7 +218,7 @@ class Progress:
             lines.append(
                 Text(
                     f"  {job_id}: setting {job.setting_id}, iteration {job.iteration}, "
-                    f"attempt {job.attempt}, {duration(now - job.submitted_at)}{native}",
+                    f"attempt {job.attempt}, {format_duration(now - job.submitted_at)}{native}",
                     style="dim",
                 )
             )
@@ -277,13 +278,3 @@ class _ConsoleWriter:
 
     def flush(self) -> None:
         pass
-
-
-def duration(seconds: float) -> str:
-    """``42s``, ``3m05s``, ``2h07m``."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
-    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"

@@ -187,7 +187,7 @@ def render_status(status: RunStatus, now: float | None = None) -> str:
     s = status
     now = time.time() if now is None else now
     if s.driver is not None:
-        since = "" if s.driver.since is None else f", for {_age(now - s.driver.since)}"
+        since = "" if s.driver.since is None else f", for {format_duration(now - s.driver.since)}"
         driver = f"driver running: {s.driver.describe()}{since}"
     else:
         last = f" (last driver: {s.last_driver.describe()})" if s.last_driver else ""
@@ -205,7 +205,8 @@ def render_status(status: RunStatus, now: float | None = None) -> str:
         lines.append(f"{title}:")
         lines += [
             f"  {j.job_id}: setting {j.setting_id}, rerun {j.rerun}, iteration {j.iteration}, "
-            f"attempt {j.attempt}, age {_age(j.age_s)}, id {j.native_id or 'not started yet'}"
+            f"attempt {j.attempt}, age {format_duration(j.age_s)}, "
+            f"id {j.native_id or 'not started yet'}"
             for j in s.active
         ]
     if s.failures:
@@ -241,7 +242,8 @@ def render_runs(runs: list[RunStatus]) -> str:
     ).rstrip()
 
 
-def _age(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
     seconds = max(0.0, seconds)
     if seconds < 60:
         return f"{seconds:.0f}s"
