@@ -204,7 +204,9 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
     if args.command == "check":
         print(session.describe())
         if args.show > 0:
-            print(session.preview(args.show))
+            from hpoptim.run.preview import preview
+
+            print(preview(session, args.show))
         return EXIT_OK
     return _run(session, stop, args.verbose - args.quiet)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shlex
 import shutil
 import socket
 import sys
@@ -18,12 +17,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from hpoptim import __version__
 from hpoptim.config import RunConfig, load_config, load_config_dict
 from hpoptim.config.schema import signal_number
-from hpoptim.errors import CheckoutError, ConfigError, LaunchError, StorageError
+from hpoptim.errors import CheckoutError, ConfigError, StorageError
 from hpoptim.jobspec import Resources
 from hpoptim.log import add_log_file, get_logger, remove_log_file
 from hpoptim.results.html import HTML_NAME, HtmlReporter, write_html_report
@@ -36,19 +35,9 @@ from hpoptim.run.assembly import (
     script_command,
     start_checks,
 )
-from hpoptim.run.loop import (
-    EventHook,
-    JobTemplate,
-    LoopSettings,
-    Optimization,
-    RunPlan,
-    format_params,
-)
+from hpoptim.run.loop import EventHook, JobTemplate, LoopSettings, Optimization, RunPlan
 from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
 from hpoptim.state.storage import Journal, ResultsLayout, RunLock, read_journal, write_json_atomic
-
-if TYPE_CHECKING:
-    from hpoptim.launchers.base import BaseLauncher
 
 logger = get_logger(__name__)
 
@@ -114,69 +103,6 @@ class Session:
         found = f"commit {sha}" if sha else "resolved when cloned"
         return f"{text}\ngit OK: {source.describe_ref()} of {source.url}: {found}"
 
-    def preview(self, n_settings: int) -> str:
-        """What ``hpoptim check --show N`` prints: the sampler's first settings, the grid's
-        size, and the first job's command, working directory and container argv.
-
-        Nothing is written, cloned or started.
-        """
-        from hpoptim.samplers import make_sampler
-
-        cfg = self.cfg
-        seed = cfg.seed if cfg.seed is not None else 0
-        sampler = make_sampler(
-            cfg.optimizer_str,
-            cfg.search_space(),
-            minimize=cfg.minimize,
-            seed=seed,
-            settings=cfg.optimizer_settings,
-        )
-        proposed = []
-        for _ in range(min(n_settings, cfg.number_of_samples)):
-            params = sampler.ask()
-            if params is None:
-                break
-            proposed.append(params)
-        how = f"seed {seed}" if cfg.seed is not None else "seed 0 (no seed set: a run draws one)"
-        lines = [f"first {len(proposed)} setting(s) from {cfg.optimizer_str} with {how}:"]
-        lines += [f"  {i}: {format_params(p)}" for i, p in enumerate(proposed)]
-        lines += _grid_note(sampler.n_settings(), cfg.number_of_samples)
-        if proposed:
-            lines += self._first_job(proposed[0], seed)
-        return "\n".join(lines)
-
-    def _first_job(self, params: dict[str, Any], seed: int) -> list[str]:
-        from hpoptim.samplers import make_sampler
-
-        cfg = self.cfg
-        root = Path.cwd() if cfg.run_in_working_dir else self.layout.checkout_dir
-        plan = self._plan({"root": str(root)}, seed, check=cfg.run_in_working_dir)
-        sampler = make_sampler(
-            cfg.optimizer_str,
-            cfg.search_space(),
-            minimize=cfg.minimize,
-            seed=seed,
-            settings=cfg.optimizer_settings,
-        )
-        loop = Optimization(plan, sampler, cast("BaseLauncher", None), self.layout)
-        spec = loop.preview_spec(params)
-        lines = [
-            "first job:",
-            f"  command: {shlex.join(spec.argv)}",
-            f"  working directory: {spec.cwd}",
-            f"  run directory: {spec.paths.run_dir}",
-        ]
-        if not cfg.run_in_working_dir:
-            lines.append("  (the checkout is cloned there when the run starts)")
-        if spec.container is not None:
-            from hpoptim.launchers.container import container_argv
-
-            try:
-                lines.append(f"  container argv: {shlex.join(container_argv(spec))}")
-            except LaunchError as exc:
-                lines.append(f"  container argv: cannot be built yet: {exc}")
-        return lines
-
     def write_reports(self, quiet: bool = False) -> str:
         """Rewrite the CSVs, best params, best jobs and report; return the summary.
 
@@ -224,7 +150,7 @@ class Session:
         add_log_file(layout.log_file)
         started = next((e for e in self.events if e["e"] == "run_started"), None)
         checkout, seed = self._prepare(started)
-        plan = self._plan(checkout, seed)
+        plan = self.plan(checkout, seed)
         sampler = make_sampler(
             cfg.optimizer_str,
             cfg.search_space(),
@@ -296,9 +222,9 @@ class Session:
             t=time.time(),
         )
 
-    def _plan(self, checkout: dict[str, Any], seed: int, *, check: bool = True) -> RunPlan:
-        """The loop's plan; ``check=False`` (a preview before the checkout exists) skips
-        the checks that need the checkout's files."""
+    def plan(self, checkout: dict[str, Any], seed: int, *, check: bool = True) -> RunPlan:
+        """The loop's plan for a checkout at ``checkout["root"]``; ``check=False`` (a
+        preview before the checkout exists) skips the checks that need its files."""
         cfg = self.cfg
         root = Path(checkout["root"])
         if check and not cfg.run_in_working_dir:
@@ -306,7 +232,7 @@ class Session:
 
             if found := check_learning(cfg, root):
                 raise ConfigError(found)
-        command = script_command(cfg, root) if check else _unchecked_command(cfg, root)
+        command = script_command(cfg, root) if check else unchecked_command(cfg, root)
         timeout = cfg.job_timeout_min
         if cfg.launcher == "slurm" and cfg.slurm.time_limit_min is not None:
             timeout = cfg.slurm.time_limit_min
@@ -338,23 +264,12 @@ class Session:
         return RunPlan(settings, self.lifecycle(), template)
 
 
-def _unchecked_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:
+def unchecked_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:
     """The job command before the checkout exists (its script cannot be looked at yet)."""
     script = root / cfg.script_relative_path
     if cfg.interpreter is not None:
         return (*cfg.interpreter, str(script))
     return (sys.executable, str(script)) if script.suffix == ".py" else (str(script),)
-
-
-def _grid_note(n_grid: int | None, n_samples: int) -> list[str]:
-    if n_grid is None:
-        return []
-    if n_samples >= n_grid:
-        return [f"grid: {n_grid} setting(s); number_of_samples={n_samples} runs all of them"]
-    return [
-        f"grid: {n_grid} setting(s); number_of_samples={n_samples} CUTS it: only the first "
-        f"{n_samples} are run, {n_grid - n_samples} never"
-    ]
 
 
 def _work_dir(started: dict[str, Any] | None) -> Path:
