@@ -190,3 +190,36 @@ def test_compact_lines_at_most_every_interval(tmp_path: Path) -> None:
         "[hpoptim] 2/4 settings done (1 failed), 1 running, 1 queued; 1m10s, ETA 1m10s; "
         "best loss=2 (setting 0)",
     ]
+
+
+def test_the_live_area_lists_running_jobs_with_their_ages() -> None:
+    import io
+
+    from rich.console import Console
+
+    clock = FakeClock()
+    options = ProgressOptions(n_samples=10, metric="acc", minimize=False, live=True)
+    progress = Progress(options, io.StringIO(), clock)
+    history = RunHistory(Lifecycle("acc"))
+
+    def event(e: str, **fields: Any) -> None:
+        record = {"e": e, **fields}
+        history.apply(record)
+        progress(history, record)
+
+    event("asked", sid=0, params={"lr": 0.1})
+    event("asked", sid=1, params={"lr": 0.2})
+    event("submitted", job="0_0.0-0", sid=0, rerun=0, it=0, att=0, dir="d0", t=clock.t)
+    event("native_ids", ids={"0_0.0-0": "4242"})
+    clock.t += 65
+    event("submitted", job="1_0.0-1", sid=1, rerun=0, it=2, att=1, dir="d1", t=clock.t)
+    clock.t += 5
+    screen = Console(file=io.StringIO(), width=120, record=True)
+    screen.print(progress)
+    assert screen.export_text().splitlines() == [
+        "0/10 settings done (0 failed), 2 running, 0 queued",
+        "1m10s; best acc: none yet",
+        "  0_0.0-0: setting 0, iteration 0, attempt 0, 1m10s id 4242",
+        "  1_0.0-1: setting 1, iteration 2, attempt 1, 5s waiting for a slot",
+    ]
+    assert progress.stream.getvalue() == ""  # type: ignore[attr-defined]  # live: no lines
