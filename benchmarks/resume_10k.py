@@ -39,7 +39,7 @@ s = open_session(results=Path(sys.argv[1]), for_report=True)
 cfg = s.cfg
 sampler = make_sampler(cfg.optimizer_str, cfg.search_space(), minimize=cfg.minimize, seed=0,
                        settings=cfg.optimizer_settings)
-plan = s._plan({"root": str(Path.cwd())}, 0)
+plan = s.plan({"root": str(Path.cwd())}, 0)
 loop = Optimization(plan, sampler, LocalLauncher(n_parallel_jobs=1), s.layout)
 loop.resume_from(s.events)
 t2 = time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from hpoptim.errors import (
     CheckoutError,
     ConfigError,
@@ -12,6 +14,9 @@ from hpoptim.errors import (
     StorageError,
 )
 
+if TYPE_CHECKING:
+    from hpoptim.results.load import RunData, load_run
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -21,6 +26,18 @@ __all__ = [
     "JobFailedError",
     "LaunchError",
     "OverrideError",
+    "RunData",
     "StorageError",
     "__version__",
+    "load_run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``load_run`` and ``RunData`` are imported on first use: they need pandas, and
+    ``hpoptim.job`` (imported by every job) must stay cheap to import."""
+    if name in ("load_run", "RunData"):
+        from hpoptim.results import load
+
+        return getattr(load, name)
+    raise AttributeError(f"module 'hpoptim' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""Command line: ``hpoptim [run] CONFIG [OVERRIDE ...]``, ``resume``, ``report``, ``check``.
+"""Command line: ``hpoptim [run] CONFIG [OVERRIDE ...]``, ``resume``, ``report``, ``check``,
+``status``, ``ls``.
 
 The only module that prints, exits, handles signals or configures logging, and
 the only one that picks concrete samplers and launchers.
@@ -16,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from hpoptim import __version__, log
 from hpoptim.errors import (
@@ -29,8 +31,11 @@ from hpoptim.errors import (
 from hpoptim.launchers import available
 from hpoptim.run.session import Session, open_session
 
+if TYPE_CHECKING:
+    from hpoptim.progress import Progress
+
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
-COMMANDS = ("run", "resume", "report", "check", "migrate")
+COMMANDS = ("run", "resume", "report", "check", "migrate", "status", "ls")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("config", type=Path, help="config file (.json, .yaml, .yml or .toml)")
         p.add_argument("overrides", nargs="*", help="dotted.key=value, +new.key=value, ~key")
         p.add_argument("--launcher", choices=available(), help="override 'launcher'")
+    check.add_argument(
+        "--show",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also show the first N settings the sampler proposes and the first job's "
+        "command, working directory and container argv",
+    )
     run.add_argument(
         "--overwrite",
         action="store_true",
@@ -62,7 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
     report = sub.add_parser("report", help="rewrite CSVs, best params and report from the journal")
     report.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
-    for p in (run, check, resume, report, migrate):
+    report.add_argument(
+        "--html-only",
+        action="store_true",
+        help="only redraw report.html and plots/ (safe while a driver runs the run)",
+    )
+    status = sub.add_parser("status", help="where a run stands (read-only, also while it runs)")
+    status.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
+    ls = sub.add_parser("ls", help="list the runs under a results directory")
+    ls.add_argument(
+        "results_dir", type=Path, nargs="?", default=Path("results"), help="default: results"
+    )
+    for p in (run, check, resume, report, migrate, status, ls):
         p.add_argument("-v", "--verbose", action="count", default=0, help="more output")
         p.add_argument("-q", "--quiet", action="count", default=0, help="less output")
         p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -151,6 +175,13 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
 
         print(migrate_text(args.config, args.overrides), end="")
         return EXIT_OK
+    if args.command in ("status", "ls"):
+        return _show_status(args)
+    if args.command == "report" and args.html_only:
+        from hpoptim.results.html import write_html_report
+
+        print(write_html_report(args.results))
+        return EXIT_OK
     if args.command == "report":
         session = open_session(results=args.results, for_report=True)
         try:
@@ -172,19 +203,56 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         )
     if args.command == "check":
         print(session.describe())
+        if args.show > 0:
+            from hpoptim.run.preview import preview
+
+            print(preview(session, args.show))
         return EXIT_OK
-    return _run(session, stop)
+    return _run(session, stop, args.verbose - args.quiet)
 
 
-def _run(session: Session, stop: _Stop) -> int:
+def _show_status(args: argparse.Namespace) -> int:
+    from hpoptim.results.status import list_runs, render_runs, render_status, run_status
+
+    if args.command == "status":
+        print(render_status(run_status(args.results)))
+        return EXIT_OK
+    if not args.results_dir.is_dir():
+        raise StorageError(f"{args.results_dir} is not a directory", args.results_dir)
+    print(render_runs(list_runs(args.results_dir)))
+    return EXIT_OK
+
+
+def _progress(session: Session, verbosity: int) -> Progress | None:
+    """The console display of the run (none with ``-q``)."""
+    if verbosity < 0:
+        return None
+    from hpoptim.progress import Progress, ProgressOptions
+
+    cfg = session.cfg
+    options = ProgressOptions(
+        n_samples=cfg.number_of_samples,
+        metric=cfg.metric_to_optimize,
+        minimize=cfg.minimize,
+        live=sys.stderr.isatty(),
+    )
+    return Progress(options, sys.stderr)
+
+
+def _run(session: Session, stop: _Stop, verbosity: int = 0) -> int:
     if session.already_finished:
         try:
             print(f"this run is already complete; nothing to do\n{session.write_reports()}")
         finally:
             session.close()
         return EXIT_OK
+    progress = _progress(session, verbosity)
     try:
-        text = session.run(stop)
+        if progress is None:
+            text = session.run(stop)
+        else:
+            with progress.shown():
+                text = session.run(stop, progress)
     except RunStoppedError as stopped:
         exc = RunStoppedError(f"interrupted by {stop.signame}") if stop.is_set() else stopped
         session.write_reports(quiet=True)

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "source": 2,
     "run": 3,
     "cli": 4,
+    "progress": 4,
     "__main__": 4,
 }
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from hpoptim.cli import main
+from hpoptim.state.storage import read_journal
 
 REPO = Path(__file__).resolve().parent.parent
 ZERO_WORK = """\
@@ -107,7 +108,11 @@ def test_non_literal_override_is_a_usage_error(
     ("script", "reason"),
     [
         pytest.param("import sys; sys.exit(2)", "exit code 2", id="exit-2"),
-        pytest.param("raise RuntimeError('boom')", "exit code 1", id="crash"),
+        pytest.param(
+            "print('loading')\nraise RuntimeError('boom')",
+            "exit code 1: RuntimeError: boom",
+            id="crash-says-why",
+        ),
         pytest.param(
             "import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "signal 9", id="killed"
         ),
@@ -126,7 +131,11 @@ def test_failing_jobs_are_seen_at_once_and_recorded(
     assert all(reason in r for r in jobs["reason"])
     settings = pd.read_csv(root / "settings.csv")
     assert set(settings["status"]) == {"failed"}
-    assert "no setting completed" in capsys.readouterr().out
+    assert all(reason in r for r in settings["reason"])
+    assert reason in (root / "report.md").read_text()
+    captured = capsys.readouterr()
+    assert "no setting completed" in captured.out
+    assert reason in captured.err
 
 
 def test_too_many_failures_stop_the_run(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -391,7 +400,11 @@ def test_report_while_a_driver_runs_rewrites_nothing(
     )
     try:
         deadline = time.monotonic() + 60
-        while not list(root.glob("jobs/*/*/params.json")) and time.monotonic() < deadline:
+        # both jobs started (the driver journals their pids, then only waits for them)
+        while time.monotonic() < deadline and not any(
+            e["e"] == "native_ids" and len([n for n in e["ids"].values() if n]) == 2
+            for e in read_journal(root / "journal.jsonl")
+        ):
             time.sleep(0.05)
         before = {p.name: p.stat().st_mtime_ns for p in root.iterdir()}
         assert main(["report", str(root)]) == 0

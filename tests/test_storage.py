@@ -4,14 +4,23 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from hpoptim.errors import StorageError
-from hpoptim.state.storage import Journal, RunLock, read_journal, write_text_atomic
+from hpoptim.state.storage import (
+    Journal,
+    LockHolder,
+    RunLock,
+    probe_lock,
+    read_journal,
+    write_text_atomic,
+)
 
 
 def test_journal_appends_and_reads_in_order(tmp_path: Path) -> None:
@@ -87,13 +96,43 @@ def test_second_driver_is_refused_until_the_holder_dies(tmp_path: Path) -> None:
     holder.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(StorageError, match=rf"another hpoptim driver \(pid {holder.pid}\)"):
+        host = socket.gethostname()
+        with pytest.raises(
+            StorageError, match=rf"another hpoptim driver \(pid {holder.pid}\) on {host} "
+        ):
             RunLock(lock_path).acquire()
+        seen = probe_lock(lock_path)
+        assert seen is not None
+        assert (seen.pid, seen.host) == (holder.pid, host)
+        assert seen.since == pytest.approx(time.time(), abs=60)
     finally:
         os.kill(holder.pid, signal.SIGKILL)  # type: ignore[arg-type]
         holder.join()
+    assert probe_lock(lock_path) is None  # the holder died; its file is still there
     with RunLock(lock_path):  # released by the holder's death
-        assert lock_path.read_text() == str(os.getpid())
+        assert LockHolder.parse(lock_path.read_text()).pid == os.getpid()
+        assert probe_lock(lock_path) == LockHolder.parse(lock_path.read_text())
+
+
+@pytest.mark.parametrize(
+    ("text", "holder"),
+    [
+        pytest.param("4242", LockHolder(4242), id="bare-pid-of-older-versions"),
+        pytest.param('{"pid": 7, "host": "n1", "since": 5}', LockHolder(7, "n1", 5.0), id="json"),
+        pytest.param("", LockHolder(None), id="empty"),
+    ],
+)
+def test_lock_file_content(text: str, holder: LockHolder) -> None:
+    assert LockHolder.parse(text) == holder
+
+
+def test_probe_lock_holds_nothing(tmp_path: Path) -> None:
+    assert probe_lock(tmp_path / "missing") is None
+    lock_path = tmp_path / ".lock"
+    lock_path.write_text("1")  # an old-format file naming a pid, nobody holds it
+    assert probe_lock(lock_path) is None
+    with RunLock(lock_path):  # probing left no lock behind
+        pass
 
 
 def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:

@@ -249,6 +249,7 @@ def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -
         f"- settings finished: {history.n_finished} of {history.n_asked} asked ({n_failed} failed)",
         f"- jobs run: {len(history.jobs)}",
         f"- metric: `{reporter.metric}` ({'minimised' if reporter.minimize else 'maximised'})",
+        "- plots, best settings and failures: [report.html](report.html)",
     ]
     commit = _checkout_fields(history)["commit"]
     if commit:

@@ -22,6 +22,7 @@ from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState, JobStatus, Resources
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
+from hpoptim.results.failure import with_cause
 from hpoptim.results.output import metric_problem, read_metrics, stderr_tail
 from hpoptim.samplers.base import BaseSampler
 from hpoptim.space import flatten, nest
@@ -83,6 +84,9 @@ class RunPlan:
 
 
 ProgressHook = Callable[[RunHistory, SettingRecord], None]
+EventHook = Callable[[RunHistory, Mapping[str, Any]], None]
+"""Told of every event the loop journals, after the history has applied it (the
+console's progress display); it must be cheap, it runs inside the loop."""
 
 
 class Optimization:
@@ -95,6 +99,7 @@ class Optimization:
         launcher: Runs the jobs.
         layout: The results directory.
         on_setting_finished: Called after each finished setting (reports, best jobs).
+        on_event: Called after each journaled event (progress display).
     """
 
     def __init__(
@@ -104,6 +109,7 @@ class Optimization:
         launcher: BaseLauncher,
         layout: ResultsLayout,
         on_setting_finished: ProgressHook | None = None,
+        on_event: EventHook | None = None,
     ) -> None:
         self.settings = plan.settings
         self.template = plan.template
@@ -113,6 +119,7 @@ class Optimization:
         self.history = RunHistory(plan.lifecycle)
         self.journal = Journal(layout.journal)
         self._hook = on_setting_finished
+        self._on_event = on_event
         self._specs: dict[str, JobSpec] = {}
         self._finished_since_refill = 0
         self._best: tuple[float, int] | None = None
@@ -246,10 +253,10 @@ class Optimization:
         failures_before = self.history.settings[rec.setting_id].reruns[rec.rerun].failures
         output = read_metrics(spec.paths)
         problem = metric_problem(output, self.history.lifecycle.metric)
-        reason = status.reason or _describe(status)
         tail = (
             "" if status.state in (JobState.COMPLETED, JobState.RESUME) else stderr_tail(spec.paths)
         )
+        reason = with_cause(status.reason or _describe(status), tail)
         self._journal(
             "ended",
             job=status.job_id,
@@ -300,20 +307,21 @@ class Optimization:
                 self._hook(self.history, setting)
 
     def _log_finished(self, setting: SettingRecord, result: SettingResult) -> None:
+        """One DEBUG line per finished setting: shown with ``-v`` and in the log file."""
         done = f"[{self.history.n_finished}/{self.settings.n_samples}]"
         if result.value is None:
-            logger.info("%s setting %d failed: %s", done, setting.setting_id, result.reason)
+            logger.debug("%s setting %d failed: %s", done, setting.setting_id, result.reason)
             return
         best = self._best
-        logger.info(
-            "%s setting %d: %s=%.6g (std %.3g, n=%d) params=%s; best so far %.6g (setting %d)",
+        logger.debug(
+            "%s setting %d: %s=%.6g (std %.3g, n=%d) %s; best %.6g (setting %d)",
             done,
             setting.setting_id,
             self.history.lifecycle.metric,
             result.value,
             result.std or 0.0,
             result.n_ok,
-            setting.params,
+            format_params(setting.params),
             best[0] if best else float("nan"),
             best[1] if best else -1,
         )
@@ -370,6 +378,13 @@ class Optimization:
             binds=(*t.binds, self.layout.root),
         )
 
+    def preview_spec(self, params: Mapping[str, Any]) -> JobSpec:
+        """The spec the first job of a run proposing ``params`` first would get (setting
+        0, rerun 0, attempt 0); nothing is journaled or written."""
+        scratch = RunHistory(self.history.lifecycle)
+        scratch.apply({"e": "asked", "sid": 0, "params": dict(params)})
+        return self._build_spec(scratch.settings[0], 0, 0)
+
     def job_seed(self, setting_id: int, rerun: int) -> int:
         """Seed of a rerun: fixed by the run seed, the setting and the rerun index."""
         key = f"{self.settings.seed}:{setting_id}:{rerun}".encode()
@@ -403,7 +418,10 @@ class Optimization:
         write_text_atomic(spec.paths.params_file, json.dumps(document, indent=1))
 
     def _journal(self, event: str, **fields: Any) -> None:
-        self.history.apply(self.journal.append(event, **fields))
+        record = self.journal.append(event, **fields)
+        self.history.apply(record)
+        if self._on_event is not None:
+            self._on_event(self.history, record)
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -415,6 +433,13 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
         else:
             merged[key] = value
     return merged
+
+
+def format_params(params: Mapping[str, Any]) -> str:
+    """``a=0.0123, b=4, c='relu'``: floats with 4 significant digits."""
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in params.items()
+    )
 
 
 def _describe(status: JobStatus) -> str:

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from hpoptim.config.schema import signal_number
 from hpoptim.errors import CheckoutError, ConfigError, StorageError
 from hpoptim.jobspec import Resources
 from hpoptim.log import add_log_file, get_logger, remove_log_file
+from hpoptim.results.html import HTML_NAME, HtmlReporter, write_html_report
 from hpoptim.results.report import Reporter, summary
 from hpoptim.run.assembly import (
     config_checks,
@@ -33,8 +35,8 @@ from hpoptim.run.assembly import (
     script_command,
     start_checks,
 )
-from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan
-from hpoptim.state.history import Lifecycle, RunHistory
+from hpoptim.run.loop import EventHook, JobTemplate, LoopSettings, Optimization, RunPlan
+from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
 from hpoptim.state.storage import Journal, ResultsLayout, RunLock, read_journal, write_json_atomic
 
 logger = get_logger(__name__)
@@ -115,12 +117,18 @@ class Session:
                 "result files up to date; nothing was rewritten)"
             )
         reporter.write_all(history)
+        write_html_report(self.layout.root)
         return "" if quiet else summary(history, reporter)
 
-    def run(self, stop: threading.Event) -> str:
-        """Run or continue the optimisation; return the end-of-run summary."""
+    def run(self, stop: threading.Event, on_event: EventHook | None = None) -> str:
+        """Run or continue the optimisation; return the end-of-run summary.
+
+        Args:
+            stop: Set to stop submitting, cancel the running jobs and return.
+            on_event: Told of every event the loop journals (progress display).
+        """
         try:
-            return self._run(stop)
+            return self._run(stop, on_event)
         except (CheckoutError, ConfigError):
             self._discard_if_unstarted()
             raise
@@ -135,14 +143,14 @@ class Session:
         self.close()
         shutil.rmtree(self.layout.root, ignore_errors=True)
 
-    def _run(self, stop: threading.Event) -> str:
+    def _run(self, stop: threading.Event, on_event: EventHook | None) -> str:
         from hpoptim.samplers import make_sampler
 
         cfg, layout = self.cfg, self.layout
         add_log_file(layout.log_file)
         started = next((e for e in self.events if e["e"] == "run_started"), None)
         checkout, seed = self._prepare(started)
-        plan = self._plan(checkout, seed)
+        plan = self.plan(checkout, seed)
         sampler = make_sampler(
             cfg.optimizer_str,
             cfg.search_space(),
@@ -151,16 +159,24 @@ class Session:
             settings=cfg.optimizer_settings,
         )
         reporter = self.reporter
+        html = HtmlReporter(layout.root)
+
+        def on_setting_finished(history: RunHistory, setting: SettingRecord) -> None:
+            reporter.on_setting_finished(history, setting)
+            html.on_setting_finished(history, setting)
+
         with make_launcher(cfg, layout) as launcher:
-            loop = Optimization(plan, sampler, launcher, layout, reporter.on_setting_finished)
+            loop = Optimization(plan, sampler, launcher, layout, on_setting_finished, on_event)
             loop.resume_from(self.events)
             if started is None:
                 loop.history.apply(self._journal_start(checkout, seed))
             else:
-                _append(layout, "driver_started", pid=_pid(), t=time.time())
+                _append(layout, "driver_started", pid=_pid(), host=_host(), t=time.time())
             history = loop.run(stop)
         reporter.write_all(history)
-        return summary(history, reporter)
+        html.finish()
+        drawn = f"plots: {layout.root / HTML_NAME} (being drawn in the background)"
+        return f"{summary(history, reporter)}\n{drawn}"
 
     def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
         from hpoptim.source.checkout import prepare_checkout
@@ -202,18 +218,21 @@ class Session:
             hpoptim_version=__version__,
             python=sys.version.split()[0],
             pid=_pid(),
+            host=_host(),
             t=time.time(),
         )
 
-    def _plan(self, checkout: dict[str, Any], seed: int) -> RunPlan:
+    def plan(self, checkout: dict[str, Any], seed: int, *, check: bool = True) -> RunPlan:
+        """The loop's plan for a checkout at ``checkout["root"]``; ``check=False`` (a
+        preview before the checkout exists) skips the checks that need its files."""
         cfg = self.cfg
         root = Path(checkout["root"])
-        if not cfg.run_in_working_dir:
+        if check and not cfg.run_in_working_dir:
             from hpoptim.run.learning import check_learning
 
             if found := check_learning(cfg, root):
                 raise ConfigError(found)
-        command = script_command(cfg, root)
+        command = script_command(cfg, root) if check else unchecked_command(cfg, root)
         timeout = cfg.job_timeout_min
         if cfg.launcher == "slurm" and cfg.slurm.time_limit_min is not None:
             timeout = cfg.slurm.time_limit_min
@@ -245,6 +264,14 @@ class Session:
         return RunPlan(settings, self.lifecycle(), template)
 
 
+def unchecked_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:
+    """The job command before the checkout exists (its script cannot be looked at yet)."""
+    script = root / cfg.script_relative_path
+    if cfg.interpreter is not None:
+        return (*cfg.interpreter, str(script))
+    return (sys.executable, str(script)) if script.suffix == ".py" else (str(script),)
+
+
 def _work_dir(started: dict[str, Any] | None) -> Path:
     """Where a run without checkout runs: the cwd of its start, also when resumed elsewhere."""
     root = None if started is None else (started.get("checkout") or {}).get("root")
@@ -253,6 +280,10 @@ def _work_dir(started: dict[str, Any] | None) -> Path:
 
 def _pid() -> int:
     return os.getpid()
+
+
+def _host() -> str:
+    return socket.gethostname()
 
 
 def _append(layout: ResultsLayout, event: str, **fields: Any) -> dict[str, Any]:

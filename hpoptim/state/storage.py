@@ -11,7 +11,9 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +99,83 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds (or last held) a results directory's lock, from the lock file.
+
+    Attributes:
+        pid: The driver's process id (None if the file does not say).
+        host: The machine it runs on ("" for lock files written by hpoptim before
+            0.2, which held only the pid).
+        since: When it took the lock (epoch seconds; None if unknown).
+    """
+
+    pid: int | None
+    host: str = ""
+    since: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> LockHolder:
+        """Read a lock file's content: a JSON object, or a bare pid (older versions)."""
+        text = text.strip()
+        with contextlib.suppress(ValueError):
+            data = json.loads(text)
+            if isinstance(data, Mapping):
+                pid, since = data.get("pid"), data.get("since")
+                return cls(
+                    int(pid) if isinstance(pid, int) else None,
+                    str(data.get("host") or ""),
+                    float(since) if isinstance(since, (int, float)) else None,
+                )
+        return cls(int(text) if text.isdigit() else None)
+
+    def describe(self) -> str:
+        pid = "pid unknown" if self.pid is None else f"pid {self.pid}"
+        return f"{pid} on {self.host}" if self.host else pid
+
+    def on_this_host(self) -> bool:
+        return self.host == socket.gethostname()
+
+
+def probe_lock(path: Path) -> LockHolder | None:
+    """The driver that holds the lock at ``path`` now, or None if none does.
+
+    Writes nothing and never keeps the lock. A holder on this machine whose process
+    is gone is known dead without touching the lock; otherwise a non-blocking shared
+    lock is tried and at once released.
+    """
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with fh:
+        holder = LockHolder.parse(fh.read())
+        if holder.on_this_host() and holder.pid is not None and not _pid_alive(holder.pid):
+            return None
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return holder
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 class RunLock:
-    """An exclusive lock on a results directory, released when the holder dies."""
+    """An exclusive lock on a results directory, released when the holder dies.
+
+    The lock file says who holds it: ``{"pid": ..., "host": ..., "since": ...}``
+    (see :class:`LockHolder`, which also reads the bare pid older versions wrote).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -112,16 +189,19 @@ class RunLock:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
-            holder = fh.read().strip() or "unknown"
+            holder = LockHolder.parse(fh.read())
             fh.close()
+            pid = "unknown" if holder.pid is None else holder.pid
+            host = f" on {holder.host}" if holder.host else ""
             raise StorageError(
-                f"another hpoptim driver (pid {holder}) is using {self.path.parent}; "
+                f"another hpoptim driver (pid {pid}){host} is using {self.path.parent}; "
                 "wait for it to finish or stop it first",
                 self.path.parent,
             ) from None
         fh.seek(0)
         fh.truncate()
-        fh.write(str(os.getpid()))
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        fh.write(json.dumps(me))
         fh.flush()
         self._fh = fh
 

@@ -1,0 +1,240 @@
+"""``report.html``: one self-contained page with the run's plots, best settings and failures.
+
+Images are embedded as base64 PNG and also saved under ``plots/``; the page loads
+nothing from anywhere (no scripts, no fonts, no network). During a run a child
+process redraws it now and then (:class:`HtmlReporter`, throttled so that its cost
+stays a small, bounded share of the machine however many settings there are) and
+once more at the end; ``hpoptim report`` draws it at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from hpoptim.results.load import RunData, load_run
+from hpoptim.state.history import RunHistory, SettingRecord
+from hpoptim.state.storage import write_text_atomic
+
+HTML_NAME = "report.html"
+PLOTS_DIR = "plots"
+N_ROWS = 15
+_CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.8em; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f7f7f7; padding: 4px 8px; margin: 0; white-space: pre-wrap; }
+"""
+
+
+def write_html_report(root: Path) -> Path:
+    """Read the run in ``root`` (read-only) and write ``report.html`` and ``plots/*.png``."""
+    run = load_run(root)
+    images = _draw(run, root / PLOTS_DIR)
+    path = root / HTML_NAME
+    write_text_atomic(path, render(run, images))
+    return path
+
+
+def _draw(run: RunData, plots_dir: Path) -> dict[str, tuple[str, bytes]]:
+    from matplotlib import rcParams
+
+    from hpoptim.results.plots import PLOTS
+
+    rcParams["svg.fonttype"] = "none"
+    images: dict[str, tuple[str, bytes]] = {}
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    for stem, (title, draw) in PLOTS.items():
+        fig = draw(run)
+        target = plots_dir / f"{stem}.png"
+        if fig is None:
+            target.unlink(missing_ok=True)
+            continue
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        data = buf.getvalue()
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        images[stem] = (title, data)
+    return images
+
+
+def render(run: RunData, images: dict[str, tuple[str, bytes]]) -> str:
+    """The page's HTML."""
+    e = html.escape
+    settings = run.settings
+    n_failed = int((settings["status"] == "failed").sum())
+    n_done = int(settings["status"].isin(["complete", "failed"]).sum())
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(run.root.name)} · hpoptim report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{e(run.root.name)}</h1>",
+        "<p>",
+        f"{n_done} of {run.config.get('number_of_samples', len(settings))} settings finished "
+        f"({n_failed} failed), {len(run.jobs)} jobs; metric <code>{e(run.metric)}</code> "
+        f"({'minimised' if run.minimize else 'maximised'}). ",
+        f"Written {e(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}.</p>",
+    ]
+    parts += _best_table(run)
+    for stem, (title, data) in images.items():
+        encoded = base64.b64encode(data).decode("ascii")
+        parts += [
+            f"<h2>{e(title)}</h2>",
+            f'<img alt="{e(title)}" src="data:image/png;base64,{encoded}">',
+            f"<p><small>{e(PLOTS_DIR)}/{e(stem)}.png</small></p>",
+        ]
+    parts += _failures_table(run)
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _fmt(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _best_table(run: RunData) -> list[str]:
+    done = run.settings[run.settings["status"] == "complete"]
+    if done.empty:
+        return ["<p>No setting has completed yet.</p>"]
+    from hpoptim.results.plots import param_names
+
+    best = done.sort_values(run.metric, ascending=run.minimize).head(N_ROWS)
+    names = param_names(run)
+    cols = ["setting_id", run.metric, f"{run.metric}_std", "n_ok", *names]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["rank", *cols])
+    rows = []
+    for rank, (_, row) in enumerate(best.iterrows(), start=1):
+        cells = "".join(f'<td class="num">{html.escape(_fmt(row[c]))}</td>' for c in cols)
+        rows.append(f'<tr><td class="num">{rank}</td>{cells}</tr>')
+    return ["<h2>Best settings</h2>", f"<table><tr>{head}</tr>", *rows, "</table>"]
+
+
+def _failures_table(run: RunData) -> list[str]:
+    jobs = run.jobs
+    failed = jobs[~jobs["status"].isin(["completed", "resume", "pending", "abandoned"])]
+    if failed.empty:
+        return ["<h2>Failures</h2>", "<p>No job failed.</p>"]
+    rows = [
+        f"<tr><td>{html.escape(str(r['job_id']))}</td><td class='num'>{r['setting_id']}</td>"
+        f"<td>{html.escape(str(r['status']))}</td><td><pre>{html.escape(str(r['reason']))}</pre>"
+        f"</td><td>{html.escape(str(r['job_dir']))}</td></tr>"
+        for _, r in failed.tail(N_ROWS * 2).iterrows()
+    ]
+    note = f" (the last {N_ROWS * 2} of {len(failed)})" if len(failed) > N_ROWS * 2 else ""
+    return [
+        f"<h2>Failures{html.escape(note)}</h2>",
+        "<table><tr><th>job</th><th>setting</th><th>state</th><th>reason</th><th>directory</th>"
+        "</tr>",
+        *rows,
+        "</table>",
+    ]
+
+
+class Drawing(Protocol):
+    """A drawing of the report under way: a child process (see :class:`HtmlReporter`)."""
+
+    def poll(self) -> int | None: ...
+
+    def wait(self) -> int: ...
+
+
+def spawn_drawing(root: Path) -> Drawing:
+    """Start ``hpoptim report --html-only ROOT`` in its own process (errors go to the log)."""
+    with open(root / "hpoptim.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hpoptim", "report", "--html-only", str(root), "-q"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+    # Reaped by a daemon thread: no zombie while the driver runs, and the driver
+    # may exit without waiting (the drawing then finishes on its own).
+    threading.Thread(target=proc.wait, name="report-drawing", daemon=True).start()
+    return proc
+
+
+class HtmlReporter:
+    """Keeps ``report.html`` current during a run, drawn by a child process.
+
+    Drawing takes a second or more (matplotlib, and more points as the run grows),
+    so a child process does it from the journal and the loop never waits for it.
+    A new drawing starts when a setting finishes, none is under way, at least
+    ``min_interval_s`` passed since the last one started, and ``cost_factor`` times
+    the last one's duration passed since it ended: drawing takes less than about
+    ``1 / cost_factor`` of the machine however many settings the run has, so a
+    long run never becomes quadratic.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        min_interval_s: float = 60.0,
+        cost_factor: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+        spawn: Callable[[Path], Drawing] = spawn_drawing,
+    ) -> None:
+        self.root = root
+        self.min_interval_s = min_interval_s
+        self.cost_factor = cost_factor
+        self.clock = clock
+        self.spawn = spawn
+        self._started = self._ended = clock()
+        self._cost = 0.0
+        self._drawing: Drawing | None = None
+        self.n_started = 0
+
+    def on_setting_finished(self, history: RunHistory, setting: SettingRecord) -> None:
+        """Start a drawing if none is under way and the throttle allows one."""
+        now = self.clock()
+        if self._busy(now):
+            return
+        if (
+            now - self._started >= self.min_interval_s
+            and now - self._ended >= self.cost_factor * self._cost
+        ):
+            self._start(now)
+
+    def _busy(self, now: float) -> bool:
+        if self._drawing is None:
+            return False
+        if self._drawing.poll() is None:
+            return True
+        self._drawing = None
+        self._ended, self._cost = now, now - self._started
+        return False
+
+    def _start(self, now: float) -> None:
+        self._started = now
+        self._drawing = self.spawn(self.root)
+        self.n_started += 1
+
+    def finish(self) -> Drawing:
+        """The last drawing, started once any drawing under way ended; not waited for."""
+        if self._drawing is not None:
+            self._drawing.wait()
+            self._drawing = None
+        self._start(self.clock())
+        assert self._drawing is not None
+        return self._drawing

@@ -1,0 +1,252 @@
+"""Where a run stands, read from its journal without disturbing it: ``hpoptim status``/``ls``.
+
+Nothing here takes the run's lock or writes a file; a driver (this user's or
+another's, on this machine or a Slurm node) may be running the run meanwhile.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpoptim.jobspec import JobState
+from hpoptim.results.load import lifecycle_of, read_saved_config
+from hpoptim.results.report import ranked
+from hpoptim.state.history import RunHistory
+from hpoptim.state.storage import LockHolder, ResultsLayout, probe_lock, read_journal
+
+N_FAILURES_SHOWN = 5
+N_STDERR_LINES = 3
+_SUCCESS = (JobState.COMPLETED.value, JobState.RESUME.value)
+
+
+class RunState(enum.Enum):
+    """What a run's driver is doing, as far as its directory tells."""
+
+    RUNNING = "running"  # a driver holds the run's lock
+    COMPLETE = "complete"  # the budget was spent
+    FAILED = "failed"  # stopped because too many settings failed
+    STOPPED = "stopped"  # interrupted, or its driver died; `hpoptim resume` continues it
+
+
+@dataclass(frozen=True)
+class ActiveJob:
+    """A job submitted and not ended (per the journal)."""
+
+    job_id: str
+    setting_id: int
+    rerun: int
+    iteration: int
+    attempt: int
+    age_s: float
+    native_id: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed attempt: its reason and the last meaningful lines of its stderr."""
+
+    job_id: str
+    setting_id: int
+    reason: str
+    stderr: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Counts, active jobs, failures, best value and driver of one run."""
+
+    root: Path
+    state: RunState
+    n_samples: int
+    n_complete: int
+    n_failed: int
+    n_running: int
+    n_queued: int
+    metric: str
+    best: tuple[float, int] | None
+    active: tuple[ActiveJob, ...]
+    failures: tuple[Failure, ...]
+    driver: LockHolder | None
+    last_driver: LockHolder | None
+    stop_reason: str
+
+    @property
+    def n_finished(self) -> int:
+        return self.n_complete + self.n_failed
+
+    def progress(self) -> str:
+        return f"{self.n_finished}/{self.n_samples}"
+
+    def best_text(self) -> str:
+        if self.best is None:
+            return "-"
+        return f"{self.best[0]:.6g} (setting {self.best[1]})"
+
+
+def run_status(root: Path, now: float | None = None) -> RunStatus:
+    """Read the status of the run in ``root``.
+
+    Raises:
+        StorageError: ``root`` holds no run, or its journal is corrupt.
+    """
+    layout = ResultsLayout(Path(root).resolve())
+    config = read_saved_config(layout)
+    events = list(read_journal(layout.journal))
+    history = RunHistory(lifecycle_of(config))
+    history.replay(events)
+    driver = probe_lock(layout.lock_file)
+    minimize = bool(config.get("minimize", True))
+    order = ranked(history, minimize=minimize)
+    best = None
+    if order and order[0].result is not None and order[0].result.value is not None:
+        best = (order[0].result.value, order[0].setting_id)
+    state, reason = _state(events, driver)
+    running = {j.setting_id for j in history.active_jobs()}
+    unfinished = [s for s in history.settings.values() if s.result is None]
+    return RunStatus(
+        root=layout.root,
+        state=state,
+        n_samples=int(config.get("number_of_samples", history.n_asked)),
+        n_complete=history.n_finished - history.n_failed_settings,
+        n_failed=history.n_failed_settings,
+        n_running=sum(1 for s in unfinished if s.setting_id in running),
+        n_queued=sum(1 for s in unfinished if s.setting_id not in running),
+        metric=str(config["metric_to_optimize"]),
+        best=best,
+        active=_active(history, time.time() if now is None else now),
+        failures=_failures(events),
+        driver=driver,
+        last_driver=_last_driver(events),
+        stop_reason=reason,
+    )
+
+
+def _state(events: list[dict[str, Any]], driver: LockHolder | None) -> tuple[RunState, str]:
+    if driver is not None:
+        return RunState.RUNNING, ""
+    for event in reversed(events):
+        kind = event["e"]
+        if kind == "finished":
+            return RunState.COMPLETE, ""
+        if kind == "stopped":
+            reason = str(event.get("reason", ""))
+            failed = "max_failed_fraction" in reason
+            return (RunState.FAILED if failed else RunState.STOPPED), reason
+        if kind in ("run_started", "driver_started"):
+            break
+    return RunState.STOPPED, "its driver ended without a word (killed, or its machine was lost)"
+
+
+def _active(history: RunHistory, now: float) -> tuple[ActiveJob, ...]:
+    return tuple(
+        ActiveJob(
+            j.job_id,
+            j.setting_id,
+            j.rerun,
+            j.iteration,
+            j.attempt,
+            now - j.submitted_at,
+            j.native_id,
+        )
+        for j in history.active_jobs()
+    )
+
+
+def _failures(events: Iterable[Mapping[str, Any]]) -> tuple[Failure, ...]:
+    found = []
+    for ev in events:
+        if ev["e"] != "ended" or (ev.get("state") in _SUCCESS and not ev.get("problem")):
+            continue
+        reason = str(ev.get("problem") or ev.get("reason") or ev.get("state"))
+        lines = [ln for ln in str(ev.get("stderr") or "").splitlines() if ln.strip()]
+        found.append(
+            Failure(
+                str(ev["job"]),
+                int(str(ev["job"]).split("_")[0]),
+                reason,
+                tuple(ln[:200] for ln in lines[-N_STDERR_LINES:]),
+            )
+        )
+    return tuple(found[-N_FAILURES_SHOWN:])
+
+
+def _last_driver(events: list[dict[str, Any]]) -> LockHolder | None:
+    for event in reversed(events):
+        if event["e"] in ("run_started", "driver_started") and isinstance(event.get("pid"), int):
+            return LockHolder(event["pid"], str(event.get("host") or ""), event.get("t"))
+    return None
+
+
+def render_status(status: RunStatus, now: float | None = None) -> str:
+    """The text ``hpoptim status`` prints."""
+    s = status
+    now = time.time() if now is None else now
+    if s.driver is not None:
+        since = "" if s.driver.since is None else f", for {format_duration(now - s.driver.since)}"
+        driver = f"driver running: {s.driver.describe()}{since}"
+    else:
+        last = f" (last driver: {s.last_driver.describe()})" if s.last_driver else ""
+        driver = f"no driver is running{last}"
+    head = f"{s.root}: {s.state.value}" + (f" ({s.stop_reason})" if s.stop_reason else "")
+    lines = [
+        head,
+        driver,
+        f"settings: {s.n_complete} complete, {s.n_failed} failed, {s.n_running} running, "
+        f"{s.n_queued} queued; {s.n_finished} of {s.n_samples} finished",
+        f"best {s.metric}: {s.best_text()}",
+    ]
+    if s.active:
+        title = "running jobs" if s.driver is not None else "jobs in flight when the driver stopped"
+        lines.append(f"{title}:")
+        lines += [
+            f"  {j.job_id}: setting {j.setting_id}, rerun {j.rerun}, iteration {j.iteration}, "
+            f"attempt {j.attempt}, age {format_duration(j.age_s)}, "
+            f"id {j.native_id or 'not started yet'}"
+            for j in s.active
+        ]
+    if s.failures:
+        lines.append("last failures:")
+        for f in s.failures:
+            lines.append(f"  {f.job_id} (setting {f.setting_id}): {f.reason}")
+            lines += [f"    | {line}" for line in f.stderr]
+    return "\n".join(lines)
+
+
+def list_runs(results_dir: Path) -> list[RunStatus]:
+    """The status of every run directly under ``results_dir`` (sorted by name)."""
+    found = []
+    for child in sorted(Path(results_dir).iterdir()):
+        if (child / "config.json").is_file() and (child / "journal.jsonl").is_file():
+            found.append(run_status(child))
+    return found
+
+
+def render_runs(runs: list[RunStatus]) -> str:
+    """The table ``hpoptim ls`` prints."""
+    if not runs:
+        return "no runs"
+    rows = [("run", "state", "progress", "failed", "best")]
+    rows += [
+        (r.root.name, r.state.value, r.progress(), str(r.n_failed), f"{r.metric} {r.best_text()}")
+        for r in runs
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        for row in rows
+    ).rstrip()
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
+    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"

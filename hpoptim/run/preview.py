@@ -1,0 +1,96 @@
+"""``hpoptim check CONFIG --show N``: what a run would do, before anything is spent.
+
+Part of the command-line layer, beside ``session``: the sampler's first settings, the
+grid's size, and the first job's command, working directory and container argv. Nothing
+is written, cloned or started.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from hpoptim.errors import LaunchError
+from hpoptim.run.loop import Optimization, format_params
+from hpoptim.run.session import Session
+
+if TYPE_CHECKING:
+    from hpoptim.launchers.base import BaseLauncher
+
+
+def preview(session: Session, n_settings: int) -> str:
+    """What ``hpoptim check --show N`` prints: the sampler's first settings, the grid's
+    size, and the first job's command, working directory and container argv.
+
+    Nothing is written, cloned or started.
+    """
+    from hpoptim.samplers import make_sampler
+
+    cfg = session.cfg
+    seed = cfg.seed if cfg.seed is not None else 0
+    sampler = make_sampler(
+        cfg.optimizer_str,
+        cfg.search_space(),
+        minimize=cfg.minimize,
+        seed=seed,
+        settings=cfg.optimizer_settings,
+    )
+    proposed = []
+    for _ in range(min(n_settings, cfg.number_of_samples)):
+        params = sampler.ask()
+        if params is None:
+            break
+        proposed.append(params)
+    how = f"seed {seed}" if cfg.seed is not None else "seed 0 (no seed set: a run draws one)"
+    lines = [f"first {len(proposed)} setting(s) from {cfg.optimizer_str} with {how}:"]
+    lines += [f"  {i}: {format_params(p)}" for i, p in enumerate(proposed)]
+    lines += _grid_note(sampler.n_settings(), cfg.number_of_samples)
+    if proposed:
+        lines += _first_job(session, proposed[0], seed)
+    return "\n".join(lines)
+
+
+def _first_job(session: Session, params: dict[str, Any], seed: int) -> list[str]:
+    from hpoptim.samplers import make_sampler
+
+    cfg = session.cfg
+    root = Path.cwd() if cfg.run_in_working_dir else session.layout.checkout_dir
+    plan = session.plan({"root": str(root)}, seed, check=cfg.run_in_working_dir)
+    sampler = make_sampler(
+        cfg.optimizer_str,
+        cfg.search_space(),
+        minimize=cfg.minimize,
+        seed=seed,
+        settings=cfg.optimizer_settings,
+    )
+    # only to build the spec: this loop never runs, so it needs no launcher
+    loop = Optimization(plan, sampler, cast("BaseLauncher", None), session.layout)
+    spec = loop.preview_spec(params)
+    lines = [
+        "first job:",
+        f"  command: {shlex.join(spec.argv)}",
+        f"  working directory: {spec.cwd}",
+        f"  run directory: {spec.paths.run_dir}",
+    ]
+    if not cfg.run_in_working_dir:
+        lines.append("  (the checkout is cloned there when the run starts)")
+    if spec.container is not None:
+        from hpoptim.launchers.container import container_argv
+
+        try:
+            lines.append(f"  container argv: {shlex.join(container_argv(spec))}")
+        except LaunchError as exc:
+            lines.append(f"  container argv: cannot be built yet: {exc}")
+    return lines
+
+
+def _grid_note(n_grid: int | None, n_samples: int) -> list[str]:
+    if n_grid is None:
+        return []
+    if n_samples >= n_grid:
+        return [f"grid: {n_grid} setting(s); number_of_samples={n_samples} runs all of them"]
+    return [
+        f"grid: {n_grid} setting(s); number_of_samples={n_samples} CUTS it: only the first "
+        f"{n_samples} are run, {n_grid - n_samples} never"
+    ]
