@@ -260,7 +260,8 @@ class RunConfig(_Section):
         rule_doc="non-empty",
     )
     optimizer_str: str = key(
-        "cem_metaoptimizer", "Sampler: cem_metaoptimizer, random or gridsearch."
+        "cem_metaoptimizer",
+        "Sampler: cem_metaoptimizer, tpe, cmaes, quasirandom, random or gridsearch.",
     )
     optimizer_settings: Mapping[str, Any] = key(factory=dict, doc="The sampler's settings.")
     number_of_samples: int = key(doc="Settings to evaluate in total.", ge=1)
@@ -274,6 +275,11 @@ class RunConfig(_Section):
         3, "Best settings whose job dirs are copied to best_jobs/.", ge=0
     )
     seed: int | None = key(None, "Seed of the sampler and jobs; null: random (recorded).")
+    deterministic_order: bool | None = key(
+        None,
+        "Tell the sampler results in ask order, so a seeded run repeats whatever order jobs "
+        "finish in; null: true when seed is set.",
+    )
     n_reruns: int = key(1, "Runs per setting (different seeds); the metric is their mean.", ge=1)
     max_attempts: int = key(3, "Tries per run before it counts as failed.", ge=1)
     training_iterations: int = key(1, "Chained processes per run (exit code 3 continues).", ge=1)

@@ -3,7 +3,12 @@
 The loop knows samplers and launchers only through their base classes. Every
 decision is first written to the journal and folded into a
 :class:`~hpoptim.state.history.RunHistory`; a driver killed at any point is resumed by
-replaying the journal (see :meth:`Optimization.resume_from`).
+folding the journal again and restoring the sampler from it in one pass (see
+:meth:`Optimization.resume_from`).
+
+With ``deterministic_order`` the sampler is told results in ask order, and setting
+``k`` is asked only once settings ``0 .. k - n_in_flight`` have been told: every
+proposal then depends on the seed and the results alone, whatever order jobs finish in.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
 from hpoptim.results.failure import with_cause
 from hpoptim.results.output import metric_problem, read_metrics, stderr_tail
-from hpoptim.samplers.base import BaseSampler
+from hpoptim.samplers.base import BaseSampler, SamplerHistory
 from hpoptim.space import flatten, nest
 from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
 from hpoptim.state.setting import SettingResult, is_better
@@ -45,6 +50,7 @@ class LoopSettings:
     n_settings_before_failure_check: int = 5
     poll_timeout_s: float = 0.5
     seed: int = 0
+    deterministic_order: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,21 +132,47 @@ class Optimization:
         self._sampler_exhausted = False
         self._failure_base = (0, 0)  # (finished, failed) settings before this driver ran
         self._setup_error: str | None = None  # a job that could not set itself up stops the run
+        self._n_told_in_order = 0  # deterministic_order: settings 0 .. n - 1 were told
 
     # -- resume ------------------------------------------------------------------
     def resume_from(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Rebuild history and sampler state from journaled events.
 
-        The sampler is replayed through the same asks and tells in their original
-        order, so it ends in the state the killed driver had.
+        The sampler is restored in one pass from the settings asked and the results
+        it had been told (in ask order with ``deterministic_order``, else in the order
+        they finished), without asking it again.
         """
-        for event in events:
-            self.history.apply(event)
-            if event["e"] == "asked":
-                self.sampler.ask()
-            elif event["e"] == "setting_finished":
-                setting = self.history.settings[int(event["sid"])]
-                self._note_finished(setting, log=False)
+        self.history.replay(events)
+        history = self.history
+        for sid in history.finished_order:
+            self._note_best(history.settings[sid])
+        order: Sequence[int] = history.finished_order
+        if self.settings.deterministic_order:
+            # what was due before the last ask (all finished then), the rest told later
+            n = self._n_due(history.n_asked - 1) if history.n_asked else 0
+            self._n_told_in_order = n
+            order = range(n)
+        self.sampler.restore(
+            SamplerHistory(
+                asked=tuple(history.settings[sid].params for sid in range(history.n_asked)),
+                told=tuple((sid, _value(history.settings[sid])) for sid in order),
+            )
+        )
+
+    def _n_due(self, n_asked: int) -> int:
+        """How many settings, in ask order, are told before setting ``n_asked`` is asked."""
+        return max(0, n_asked - self.settings.n_in_flight + 1)
+
+    def _tell_due(self) -> bool:
+        """Tell, in ask order, the results due before the next ask; False if one is missing."""
+        due = self._n_due(self.history.n_asked)
+        while self._n_told_in_order < due:
+            setting = self.history.settings[self._n_told_in_order]
+            if setting.result is None:
+                return False
+            self.sampler.tell(setting.params, setting.result.value)
+            self._n_told_in_order += 1
+        return True
 
     def _reattach_or_abandon(self) -> None:
         """Follow in-flight jobs of the previous driver again, or restart them."""
@@ -209,6 +241,8 @@ class Optimization:
             return
         self._finished_since_refill = 0
         while in_flight < s.n_in_flight and self.history.n_asked < s.n_samples:
+            if s.deterministic_order and not self._tell_due():
+                break
             params = self.sampler.ask()
             if params is None:
                 self._sampler_exhausted = True
@@ -290,21 +324,19 @@ class Optimization:
         self._journal("setting_finished", sid=sid, result=result.to_dict())
         setting = self.history.settings[sid]
         self._finished_since_refill += 1
-        self._note_finished(setting, log=True)
+        if not self.settings.deterministic_order:
+            self.sampler.tell(setting.params, result.value)
+        self._note_best(setting)
+        self._log_finished(setting, result)
+        if self._hook is not None:
+            self._hook(self.history, setting)
 
-    def _note_finished(self, setting: SettingRecord, *, log: bool) -> None:
-        result = setting.result
-        assert result is not None  # set by the setting_finished event just applied
-        self.sampler.tell(setting.params, result.value)
-        if result.value is not None and (
-            self._best is None
-            or is_better(result.value, self._best[0], minimize=self.settings.minimize)
+    def _note_best(self, setting: SettingRecord) -> None:
+        value = _value(setting)
+        if value is not None and (
+            self._best is None or is_better(value, self._best[0], minimize=self.settings.minimize)
         ):
-            self._best = (result.value, setting.setting_id)
-        if log:
-            self._log_finished(setting, result)
-            if self._hook is not None:
-                self._hook(self.history, setting)
+            self._best = (value, setting.setting_id)
 
     def _log_finished(self, setting: SettingRecord, result: SettingResult) -> None:
         """One DEBUG line per finished setting: shown with ``-v`` and in the log file."""
@@ -440,6 +472,10 @@ def format_params(params: Mapping[str, Any]) -> str:
     return ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in params.items()
     )
+
+
+def _value(setting: SettingRecord) -> float | None:
+    return None if setting.result is None else setting.result.value
 
 
 def _describe(status: JobStatus) -> str:

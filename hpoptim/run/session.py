@@ -260,6 +260,9 @@ class Session:
             max_failed_fraction=cfg.max_failed_fraction,
             n_settings_before_failure_check=cfg.n_settings_before_failure_check,
             seed=seed,
+            deterministic_order=(
+                cfg.seed is not None if cfg.deterministic_order is None else cfg.deterministic_order
+            ),
         )
         return RunPlan(settings, self.lifecycle(), template)
 

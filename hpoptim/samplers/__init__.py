@@ -6,6 +6,9 @@
 ``cem_metaoptimizer``  :class:`~hpoptim.samplers.cem.CEMSampler`
 ``random``             :class:`~hpoptim.samplers.random.RandomSampler`
 ``gridsearch``         :class:`~hpoptim.samplers.grid.GridSampler`
+``tpe``                :class:`~hpoptim.samplers.tpe.TPESampler`
+``cmaes``              :class:`~hpoptim.samplers.cmaes.CmaEsSampler`
+``quasirandom``        :class:`~hpoptim.samplers.qmc.QMCSampler`
 =====================  ==========================================
 """
 
@@ -15,22 +18,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpoptim.errors import ConfigError, ConfigProblem
-from hpoptim.samplers.base import BaseSampler
+from hpoptim.samplers.base import BaseSampler, SamplerHistory
 from hpoptim.samplers.cem import CEMSampler
+from hpoptim.samplers.cmaes import CmaEsSampler
 from hpoptim.samplers.grid import GridSampler
+from hpoptim.samplers.qmc import QMCSampler
 from hpoptim.samplers.random import RandomSampler
+from hpoptim.samplers.tpe import TPESampler
 from hpoptim.space import SearchSpace, did_you_mean
 
 SAMPLERS: Mapping[str, type[BaseSampler]] = {
-    cls.name: cls for cls in (CEMSampler, RandomSampler, GridSampler)
+    cls.name: cls
+    for cls in (CEMSampler, RandomSampler, GridSampler, TPESampler, CmaEsSampler, QMCSampler)
 }
 
 __all__ = [
     "SAMPLERS",
     "BaseSampler",
     "CEMSampler",
+    "CmaEsSampler",
     "GridSampler",
+    "QMCSampler",
     "RandomSampler",
+    "SamplerHistory",
+    "TPESampler",
     "make_sampler",
     "validate_optimizer",
 ]

@@ -1,21 +1,42 @@
-"""The sampler (optimiser) interface: ask for parameters, tell results."""
+"""The sampler (optimiser) interface: ask for parameters, tell results, restore from history."""
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import numpy as np
 
 from hpoptim.errors import ConfigProblem
 from hpoptim.space import SearchSpace
 
 
+@dataclass(frozen=True)
+class SamplerHistory:
+    """What a sampler had been through when its driver stopped, as the journal records it.
+
+    Attributes:
+        asked: The params of every setting asked, in ask order (index = setting id).
+        told: ``(setting id, value)`` of every setting told, in the order told;
+            a value of None is a failed setting.
+    """
+
+    asked: tuple[Mapping[str, Any], ...]
+    told: tuple[tuple[int, float | None], ...]
+
+
 class BaseSampler(ABC):
     """Proposes parameter settings and learns from their results.
 
-    A sampler is deterministic given its seed and the sequence of ask/tell calls,
-    which is how the driver rebuilds it on resume: it replays the journal's asks
-    and tells in their original order.
+    On resume the driver rebuilds a sampler with :meth:`restore` from the journal's
+    settings, in one pass and without asking again. A sampler whose
+    :attr:`restores_exactly` is true then proposes exactly what it would have
+    proposed had the driver never stopped: its proposals depend only on its seed,
+    the number of settings asked before and the results told, never on how asks and
+    tells interleaved.
 
     Args:
         space: The search space.
@@ -26,6 +47,8 @@ class BaseSampler(ABC):
     """
 
     name: ClassVar[str] = "base"
+    #: Whether :meth:`restore` gives the state of an uninterrupted run.
+    restores_exactly: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -39,6 +62,17 @@ class BaseSampler(ABC):
         self.minimize = minimize
         self.seed = seed
         self.settings = dict(settings or {})
+        self._entropy = secrets.randbits(63) if seed is None else seed % 2**63
+        #: Settings asked so far (restored ones included).
+        self.n_asked = 0
+
+    def rng_for(self, index: int) -> np.random.Generator:
+        """The random generator of ask number ``index``: fixed by the seed and the index."""
+        return np.random.default_rng([self._entropy, index])
+
+    def derived_seed(self, index: int) -> int:
+        """A 31-bit seed for ask number ``index``, for libraries that take an int seed."""
+        return int(self.rng_for(index).integers(2**31 - 1))
 
     @classmethod
     def validate_settings(
@@ -57,6 +91,17 @@ class BaseSampler(ABC):
     @abstractmethod
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Report the metric of a setting asked before (None: the setting failed)."""
+
+    def restore(self, history: SamplerHistory) -> None:
+        """Rebuild the state after ``history`` on a freshly built sampler.
+
+        The fallback asks as often as ``history`` did, then tells every result; samplers
+        override it with a single pass that asks nothing.
+        """
+        for _ in history.asked:
+            self.ask()
+        for sid, value in history.told:
+            self.tell(history.asked[sid], value)
 
     def n_settings(self) -> int | None:
         """Number of distinct settings this sampler can propose (None: unbounded)."""

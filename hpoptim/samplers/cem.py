@@ -18,10 +18,9 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-import numpy as np
-
 from hpoptim.errors import ConfigProblem
-from hpoptim.samplers.base import BaseSampler
+from hpoptim.samplers.base import BaseSampler, SamplerHistory
+from hpoptim.samplers.models import ParamModel, prior
 from hpoptim.space import SearchSpace, unknown_key_problems
 
 #: Elite size from which the distributions are refitted (cluster_utils' value).
@@ -73,6 +72,7 @@ class CEMSampler(BaseSampler):
     """
 
     name: ClassVar[str] = "cem_metaoptimizer"
+    restores_exactly: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -89,8 +89,10 @@ class CEMSampler(BaseSampler):
         self.restart_probability = float(options["restart_probability"])
         self.momentum = float(options["momentum"])
         self.min_spread = float(options["min_spread"])
-        self.distributions = space.distributions
-        self._rng = np.random.default_rng(seed)
+        #: Each parameter's model: its prior until the elite is large enough to fit.
+        self.models: dict[str, ParamModel] = {
+            name: prior(dist) for name, dist in space.distributions.items()
+        }
         self._elite: list[tuple[float, int, dict[str, Any]]] = []  # (loss, order, params)
         self._n_told = 0
 
@@ -117,15 +119,17 @@ class CEMSampler(BaseSampler):
         return [copy.deepcopy(params) for _, _, params in self._elite]
 
     def ask(self) -> dict[str, Any]:
-        """A sample of the current distributions, or with restarts sometimes an elite setting."""
+        """A sample of the current models, or with restarts sometimes an elite setting."""
+        rng = self.rng_for(self.n_asked)
+        self.n_asked += 1
         if (
             self.with_restarts
             and len(self._elite) >= self.n_elite
-            and float(self._rng.random()) < self.restart_probability
+            and float(rng.random()) < self.restart_probability
         ):
             better_half = self._elite[: max(1, len(self._elite) // 2)]
-            return copy.deepcopy(better_half[int(self._rng.integers(len(better_half)))][2])
-        return {name: dist.sample(self._rng) for name, dist in self.distributions.items()}
+            return copy.deepcopy(better_half[int(rng.integers(len(better_half)))][2])
+        return {name: model.sample(rng) for name, model in self.models.items()}
 
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Add a result; refit the distributions if it entered the elite."""
@@ -142,9 +146,19 @@ class CEMSampler(BaseSampler):
         if len(self._elite) >= min(MIN_ELITE_TO_FIT, self.n_elite):
             self._refit()
 
+    def restore(self, history: SamplerHistory) -> None:
+        """Tell ``history``'s results again in their order; asks only move the counter.
+
+        Every ask draws from its own generator (seed and ask index), so the state
+        depends on the results told and their order alone.
+        """
+        for sid, value in history.told:
+            self.tell(history.asked[sid], value)
+        self.n_asked = len(history.asked)
+
     def _refit(self) -> None:
-        for name, dist in self.distributions.items():
+        for name, model in self.models.items():
             values = [params[name] for _, _, params in self._elite]
-            self.distributions[name] = dist.fit(
+            self.models[name] = model.fit(
                 values, min_spread=self.min_spread, momentum=self.momentum
             )

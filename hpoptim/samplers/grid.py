@@ -16,12 +16,29 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hpoptim.errors import ConfigError, ConfigProblem
-from hpoptim.samplers.base import BaseSampler
-from hpoptim.space import SearchSpace, unknown_key_problems
+from hpoptim.samplers.base import BaseSampler, SamplerHistory
+from hpoptim.space import Bounded, Discrete, Distribution, SearchSpace, unknown_key_problems
 
 #: Largest grid that ``shuffle`` can permute.
 MAX_SHUFFLED_GRID = 10_000_000
 _VALID = ("n_grid_points", "shuffle")
+
+
+def grid_axis(dist: Distribution, n_points: int | None = None) -> tuple[Any, ...] | None:
+    """A parameter's values in the grid: its options, or ``n_points`` spread over its bounds.
+
+    Points are evenly spaced in the inner (log or linear) space; integer domains round
+    them and drop duplicates. Returns None for a bounded domain when ``n_points`` is None.
+    """
+    if isinstance(dist, Discrete):
+        return tuple(dist.option(i) for i in range(len(dist.options)))
+    if n_points is None or not isinstance(dist, Bounded):
+        return None
+    lo, hi = dist.inner_bounds()
+    if n_points == 1:
+        return (dist.from_inner((lo + hi) / 2),)
+    points = [dist.from_inner(lo + (hi - lo) * i / (n_points - 1)) for i in range(n_points)]
+    return tuple(dict.fromkeys(points))
 
 
 class GridSampler(BaseSampler):
@@ -42,6 +59,7 @@ class GridSampler(BaseSampler):
     """
 
     name: ClassVar[str] = "gridsearch"
+    restores_exactly: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -53,7 +71,7 @@ class GridSampler(BaseSampler):
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
         n_points = self.settings.get("n_grid_points")
-        axes = [space[name].grid(n_points) for name in space.names]
+        axes = [grid_axis(space[name], n_points) for name in space.names]
         continuous = [
             _continuous_problem(i, name, space[name].name)
             for i, (name, axis) in enumerate(zip(space.names, axes, strict=True))
@@ -66,7 +84,7 @@ class GridSampler(BaseSampler):
         self._order: np.ndarray[Any, Any] | None = None
         if self.settings.get("shuffle", False):
             self._order = np.random.default_rng(seed).permutation(self._size)
-        self._next = 0
+        self.n_asked = 0
 
     @classmethod
     def validate_settings(
@@ -94,7 +112,7 @@ class GridSampler(BaseSampler):
             )
         size = 1
         for i, name in enumerate(space.names):
-            axis = space[name].grid(n_points)
+            axis = grid_axis(space[name], n_points)
             if axis is None:
                 problems.append(_continuous_problem(i, name, space[name].name))
             else:
@@ -115,10 +133,10 @@ class GridSampler(BaseSampler):
 
     def ask(self) -> dict[str, Any] | None:
         """The next setting of the grid, or None when all were proposed."""
-        if self._next >= self._size:
+        if self.n_asked >= self._size:
             return None
-        index = self._next if self._order is None else int(self._order[self._next])
-        self._next += 1
+        index = self.n_asked if self._order is None else int(self._order[self.n_asked])
+        self.n_asked += 1
         params: dict[str, Any] = {}
         for name, axis in reversed(list(zip(self.space.names, self._axes, strict=True))):
             index, position = divmod(index, len(axis))
@@ -127,6 +145,10 @@ class GridSampler(BaseSampler):
 
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Ignored: the grid is fixed."""
+
+    def restore(self, history: SamplerHistory) -> None:
+        """Continue after the settings already asked."""
+        self.n_asked = min(len(history.asked), self._size)
 
 
 def _continuous_problem(index: int, name: str, distribution: str) -> ConfigProblem:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import numpy as np
-
 from hpoptim.errors import ConfigProblem
-from hpoptim.samplers.base import BaseSampler
+from hpoptim.samplers.base import BaseSampler, SamplerHistory
+from hpoptim.samplers.models import prior
 from hpoptim.space import SearchSpace, unknown_key_problems
 
 
@@ -23,6 +22,7 @@ class RandomSampler(BaseSampler):
     """
 
     name: ClassVar[str] = "random"
+    restores_exactly: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -33,7 +33,7 @@ class RandomSampler(BaseSampler):
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
-        self._rng = np.random.default_rng(seed)
+        self._priors = {name: prior(dist) for name, dist in space.distributions.items()}
 
     @classmethod
     def validate_settings(
@@ -44,7 +44,13 @@ class RandomSampler(BaseSampler):
 
     def ask(self) -> dict[str, Any]:
         """A fresh independent sample of every parameter."""
-        return self.space.sample(self._rng)
+        rng = self.rng_for(self.n_asked)
+        self.n_asked += 1
+        return {name: model.sample(rng) for name, model in self._priors.items()}
 
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Ignored: random search does not learn."""
+
+    def restore(self, history: SamplerHistory) -> None:
+        """Only the number of asks matters."""
+        self.n_asked = len(history.asked)

@@ -2,6 +2,40 @@
 
 from __future__ import annotations
 
+from hpoptim.space.distributions import (
+    DISTRIBUTIONS,
+    Bounded,
+    Discrete,
+    Distribution,
+    IntLogNormal,
+    IntLogUniform,
+    IntNormal,
+    IntUniform,
+    LogUniform,
+    TruncatedLogNormal,
+    TruncatedNormal,
+    Uniform,
+    canonical,
+)
 from hpoptim.space.search import SearchSpace, did_you_mean, flatten, nest, unknown_key_problems
 
-__all__ = ["SearchSpace", "did_you_mean", "flatten", "nest", "unknown_key_problems"]
+__all__ = [
+    "DISTRIBUTIONS",
+    "Bounded",
+    "Discrete",
+    "Distribution",
+    "IntLogNormal",
+    "IntLogUniform",
+    "IntNormal",
+    "IntUniform",
+    "LogUniform",
+    "SearchSpace",
+    "TruncatedLogNormal",
+    "TruncatedNormal",
+    "Uniform",
+    "canonical",
+    "did_you_mean",
+    "flatten",
+    "nest",
+    "unknown_key_problems",
+]

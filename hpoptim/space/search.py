@@ -17,15 +17,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.space.distributions import (
     DISTRIBUTIONS,
-    MIN_SPREAD,
+    Bounded,
     Discrete,
     Distribution,
     IntLogNormal,
+    IntLogUniform,
     IntNormal,
     IntUniform,
     LogUniform,
@@ -36,10 +35,11 @@ from hpoptim.space.distributions import (
 
 __all__ = [
     "DISTRIBUTIONS",
-    "MIN_SPREAD",
+    "Bounded",
     "Discrete",
     "Distribution",
     "IntLogNormal",
+    "IntLogUniform",
     "IntNormal",
     "IntUniform",
     "LogUniform",
@@ -182,10 +182,6 @@ class SearchSpace:
     def __repr__(self) -> str:
         return f"SearchSpace({self._dists!r})"
 
-    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
-        """One independent sample of every parameter: flat ``{name: value}``."""
-        return {name: dist.sample(rng) for name, dist in self._dists.items()}
-
     def contains(self, params: Mapping[str, Any]) -> bool:
         """Whether ``params`` has exactly this space's names, each with a possible value."""
         return set(params) == set(self._dists) and all(
@@ -193,7 +189,7 @@ class SearchSpace:
         )
 
     def to_config(self) -> list[dict[str, Any]]:
-        """The config entries that rebuild this space (fitted state is not kept)."""
+        """The config entries that rebuild this space."""
         return [
             {"param": name, "distribution": dist.name, **dist.to_entry()}
             for name, dist in self._dists.items()

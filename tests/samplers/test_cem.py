@@ -10,8 +10,8 @@ import pytest
 
 from hpoptim.samplers import make_sampler, validate_optimizer
 from hpoptim.samplers.cem import CEMSampler
+from hpoptim.samplers.models import CategoricalModel, prior
 from hpoptim.space import SearchSpace
-from hpoptim.space.distributions import Discrete
 from tests.contracts.sampler import SamplerContract
 
 
@@ -91,13 +91,13 @@ def test_the_elite_is_the_best_n_told_and_excludes_failures() -> None:
     assert all(p["x"] >= 0.5 for p in sampler.elite)
 
 
-def test_failures_alone_leave_the_distributions_as_configured() -> None:
+def test_failures_alone_leave_the_models_at_their_priors() -> None:
     space = SearchSpace.from_config(QUADRATIC)
     sampler = CEMSampler(space, minimize=True, seed=0)
     for _ in range(30):
         sampler.tell(sampler.ask(), None)
     assert sampler.elite == []
-    assert sampler.distributions == space.distributions
+    assert sampler.models == {name: prior(d) for name, d in space.distributions.items()}
 
 
 def test_refits_only_once_the_elite_has_five_settings() -> None:
@@ -105,7 +105,8 @@ def test_refits_only_once_the_elite_has_five_settings() -> None:
     sampler = CEMSampler(space, minimize=True, seed=0, settings={"num_jobs_in_elite": 8})
     for n in range(1, 7):
         sampler.tell(sampler.ask(), float(n))
-        assert (sampler.distributions == space.distributions) is (n < 5)
+        priors = {name: prior(d) for name, d in space.distributions.items()}
+        assert (sampler.models == priors) is (n < 5)
 
 
 def test_discrete_probabilities_follow_the_elite_and_keep_a_floor() -> None:
@@ -114,8 +115,8 @@ def test_discrete_probabilities_follow_the_elite_and_keep_a_floor() -> None:
     for _ in range(100):
         params = sampler.ask()
         sampler.tell(params, 1.0 if params["act"] == "elu" else 0.0)
-    dist = sampler.distributions["act"]
-    assert isinstance(dist, Discrete)
+    dist = sampler.models["act"]
+    assert isinstance(dist, CategoricalModel)
     assert dist.probs is not None
     assert dist.probs[2] == max(dist.probs)
     assert min(dist.probs) >= 0.3 / 3
@@ -202,7 +203,7 @@ def test_unknown_optimizer_is_reported_with_the_valid_ones() -> None:
     assert [(p.path, p.message) for p in problems] == [
         (
             "optimizer_str",
-            "unknown optimizer 'cem_metaoptimiser'; valid: cem_metaoptimizer, random, gridsearch; "
-            "did you mean 'cem_metaoptimizer'?",
+            "unknown optimizer 'cem_metaoptimiser'; valid: cem_metaoptimizer, random, "
+            "gridsearch, tpe, cmaes, quasirandom; did you mean 'cem_metaoptimizer'?",
         )
     ]

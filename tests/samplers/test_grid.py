@@ -9,8 +9,17 @@ import pytest
 
 from hpoptim.errors import ConfigError
 from hpoptim.samplers import make_sampler, validate_optimizer
-from hpoptim.samplers.grid import MAX_SHUFFLED_GRID, GridSampler
-from hpoptim.space import SearchSpace
+from hpoptim.samplers.grid import MAX_SHUFFLED_GRID, GridSampler, grid_axis
+from hpoptim.space import (
+    Discrete,
+    Distribution,
+    IntLogUniform,
+    IntUniform,
+    LogUniform,
+    SearchSpace,
+    TruncatedNormal,
+    Uniform,
+)
 from tests.contracts.sampler import SamplerContract
 
 
@@ -168,3 +177,22 @@ def test_a_huge_grid_cannot_be_shuffled() -> None:
     unshuffled = GridSampler(space, minimize=True, settings={"n_grid_points": 100})
     assert unshuffled.n_settings() == 100**4
     assert unshuffled.ask() == {"p0": 0, "p1": 0, "p2": 0, "p3": 0}
+
+
+@pytest.mark.parametrize(
+    ("dist", "n_points", "expected"),
+    [
+        pytest.param(Uniform(bounds=(0.0, 1.0)), 3, (0.0, 0.5, 1.0), id="uniform"),
+        pytest.param(LogUniform(bounds=(1e-2, 1.0)), 3, (1e-2, 0.1, 1.0), id="log"),
+        pytest.param(IntUniform(bounds=(0, 2)), 5, (0, 1, 2), id="int-dedup"),
+        pytest.param(IntLogUniform(bounds=(1, 100)), 3, (1, 10, 100), id="int-log"),
+        pytest.param(TruncatedNormal(bounds=(0.0, 1.0)), None, None, id="continuous"),
+        pytest.param(Discrete(options=("a", [1])), None, ("a", [1]), id="discrete"),
+    ],
+)
+def test_grid_values(dist: Distribution, n_points: int | None, expected: Any) -> None:
+    values = grid_axis(dist, n_points)
+    if expected is None or isinstance(dist, Discrete):
+        assert values == expected
+    else:
+        assert values == pytest.approx(expected)

@@ -1,0 +1,222 @@
+"""What the Optuna-based samplers share: the mapping of distributions, and a study.
+
+Each hpoptim distribution maps onto one Optuna distribution (:func:`to_optuna`):
+bounded ones onto ``FloatDistribution`` / ``IntDistribution`` with the same bounds
+and log flag, ``Discrete`` onto a ``CategoricalDistribution`` over the canonical JSON
+texts of its options, so any JSON option (lists and dicts too) is a category and
+comes back as a fresh copy of the configured value.
+
+The study lives in Optuna's in-memory storage and is driven through its ask/tell
+API; the journal stays the source of truth, and :meth:`OptunaSampler.restore` rebuilds
+the study from it in one pass (one trial per setting asked: complete, failed, or
+running if no result was told yet). Every ask uses an Optuna sampler seeded from the
+run seed and the ask index, so proposals depend only on the seed and the trials,
+and a restored study proposes what the uninterrupted one would.
+
+Priors: while fewer settings than ``n_startup_trials`` have finished, settings are
+drawn from hpoptim's prior of each parameter (truncated normals included) and given
+to the study as fixed parameters; after that the Optuna sampler's own model takes
+over, which knows only the bounds and the log flag of each parameter.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import warnings
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hpoptim.errors import ConfigProblem
+from hpoptim.samplers.base import BaseSampler, SamplerHistory
+from hpoptim.samplers.models import prior
+from hpoptim.space import Bounded, Discrete, Distribution, SearchSpace, canonical
+from hpoptim.space import unknown_key_problems as _unknown_keys
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+
+#: A setting's check: (test, rule shown when it fails).
+Check = tuple[Callable[[Any], bool], str]
+
+
+@functools.cache
+def load_optuna() -> Any:
+    """Import Optuna (on first use: it takes a second) with its logging at WARNING.
+
+    Optuna announces every study and trial at INFO; hpoptim's own log says what matters.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def to_optuna(dist: Distribution) -> BaseDistribution:
+    """The Optuna distribution of ``dist``'s domain (its prior is not part of it)."""
+    distributions = load_optuna().distributions
+    if isinstance(dist, Discrete):
+        return distributions.CategoricalDistribution(dist.keys())  # type: ignore[no-any-return]
+    if isinstance(dist, Bounded):
+        lo, hi = dist.bounds
+        if dist.integer:
+            return distributions.IntDistribution(  # type: ignore[no-any-return]
+                int(lo), int(hi), log=dist.log
+            )
+        return distributions.FloatDistribution(  # type: ignore[no-any-return]
+            float(lo), float(hi), log=dist.log
+        )
+    raise TypeError(f"no Optuna distribution for {type(dist).__name__}")
+
+
+def to_optuna_value(dist: Distribution, value: Any) -> Any:
+    """``value`` as Optuna stores it: options by their canonical JSON text."""
+    return canonical(value) if isinstance(dist, Discrete) else value
+
+
+def from_optuna_value(dist: Distribution, value: Any) -> Any:
+    """The hpoptim value of an Optuna parameter value: plain int, float or option copy."""
+    if isinstance(dist, Discrete):
+        return dist.option(dist.keys().index(value))
+    if isinstance(dist, Bounded) and dist.integer:
+        return int(value)
+    return float(value)
+
+
+def _key(params: Mapping[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+class OptunaSampler(BaseSampler):
+    """An Optuna sampler driving an in-memory study through ask and tell.
+
+    Subclasses set :attr:`checks` and :attr:`defaults` (their settings) and build the
+    Optuna sampler for one ask in :meth:`optuna_sampler`.
+    """
+
+    restores_exactly: ClassVar[bool] = True
+    #: Setting name -> (check, rule); every setting is optional.
+    checks: ClassVar[Mapping[str, Check]] = {}
+    #: Setting name -> default value.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        minimize: bool,
+        seed: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, minimize=minimize, seed=seed, settings=settings)
+        self._optuna = lib = load_optuna()
+        self.options = {**self.defaults, **self.settings}
+        self._dists = {name: to_optuna(dist) for name, dist in space.distributions.items()}
+        self._priors = {name: prior(dist) for name, dist in space.distributions.items()}
+        self._study: optuna.Study = lib.create_study(
+            storage=lib.storages.InMemoryStorage(),
+            sampler=lib.samplers.RandomSampler(seed=0),
+            direction="minimize" if minimize else "maximize",
+        )
+        self._running: dict[str, list[int]] = {}  # params key -> trial numbers, oldest first
+        self._n_finished = 0
+
+    @classmethod
+    def validate_settings(
+        cls, settings: Mapping[str, Any], space: SearchSpace
+    ) -> list[ConfigProblem]:
+        """Unknown keys (listed with the valid ones, closest first) and bad values."""
+        problems = _unknown_keys(settings, tuple(cls.checks), "optimizer_settings", repr(cls.name))
+        for key, (check, rule) in cls.checks.items():
+            if key in settings and not check(settings[key]):
+                problems.append(
+                    ConfigProblem(
+                        f"optimizer_settings.{key}", f"must be {rule}, got {settings[key]!r}"
+                    )
+                )
+        return problems
+
+    @property
+    def n_startup(self) -> int:
+        """Finished settings before the model takes over from the prior."""
+        return int(self.options.get("n_startup_trials", 0))
+
+    @abstractmethod
+    def optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        """The Optuna sampler that proposes one setting, seeded with ``seed``."""
+
+    def ask(self) -> dict[str, Any]:
+        """The study's next trial (a prior sample during the startup phase)."""
+        index = self.n_asked
+        self.n_asked += 1
+        if self._n_finished < self.n_startup:
+            rng = self.rng_for(index)
+            drawn = {name: model.sample(rng) for name, model in self._priors.items()}
+            self._study.enqueue_trial(
+                {n: to_optuna_value(self.space[n], v) for n, v in drawn.items()}
+            )
+        with warnings.catch_warnings():
+            # Optuna marks some of the samplers' arguments experimental; the choice is ours.
+            warnings.simplefilter("ignore", self._optuna.exceptions.ExperimentalWarning)
+            self._study.sampler = self.optuna_sampler(self.derived_seed(index))
+            trial = self._study.ask(self._dists)
+        params = {
+            name: from_optuna_value(self.space[name], trial.params[name]) for name in self._dists
+        }
+        self._running.setdefault(_key(params), []).append(trial.number)
+        return params
+
+    def tell(self, params: Mapping[str, Any], value: float | None) -> None:
+        """Complete (or fail, for None or a non-finite value) the trial of ``params``."""
+        failed = value is None or not math.isfinite(value)
+        TrialState = self._optuna.trial.TrialState
+        numbers = self._running.get(_key(params))
+        if numbers:
+            number = numbers.pop(0)
+            if failed:
+                self._study.tell(number, state=TrialState.FAIL)
+            else:
+                self._study.tell(number, value)
+        elif self.space.contains(params):  # told without an ask: a trial of its own
+            self._study.add_trial(self._trial(params, None if failed else value, done=True))
+        self._n_finished += 1
+
+    def restore(self, history: SamplerHistory) -> None:
+        """One trial per setting asked, in ask order; results as told."""
+        told = dict(history.told)
+        start = len(self._study.get_trials(deepcopy=False))
+        trials: list[optuna.trial.FrozenTrial] = []
+        for sid, params in enumerate(history.asked):
+            if not self.space.contains(params):
+                continue
+            done = sid in told
+            if not done:
+                self._running.setdefault(_key(params), []).append(start + len(trials))
+            trials.append(self._trial(params, told.get(sid), done=done))
+        self._study.add_trials(trials)
+        self._n_finished = len(told)
+        self.n_asked = len(history.asked)
+
+    def _trial(
+        self, params: Mapping[str, Any], value: float | None, *, done: bool
+    ) -> optuna.trial.FrozenTrial:
+        TrialState = self._optuna.trial.TrialState
+        ok = value is not None and math.isfinite(value)
+        state = (TrialState.COMPLETE if ok else TrialState.FAIL) if done else TrialState.RUNNING
+        return self._optuna.trial.create_trial(  # type: ignore[no-any-return]
+            state=state,
+            value=value if ok and done else None,
+            params={name: to_optuna_value(self.space[name], params[name]) for name in self._dists},
+            distributions=self._dists,
+        )
