@@ -9,6 +9,7 @@
 ``tpe``                :class:`~hpoptim.samplers.tpe.TPESampler`
 ``cmaes``              :class:`~hpoptim.samplers.cmaes.CmaEsSampler`
 ``quasirandom``        :class:`~hpoptim.samplers.qmc.QMCSampler`
+``tpe_cmaes``          :class:`~hpoptim.samplers.tpe_cmaes.TPECmaEsSampler`
 =====================  ==========================================
 """
 
@@ -25,11 +26,20 @@ from hpoptim.samplers.grid import GridSampler
 from hpoptim.samplers.qmc import QMCSampler
 from hpoptim.samplers.random import RandomSampler
 from hpoptim.samplers.tpe import TPESampler
+from hpoptim.samplers.tpe_cmaes import TPECmaEsSampler
 from hpoptim.space import SearchSpace, did_you_mean
 
 SAMPLERS: Mapping[str, type[BaseSampler]] = {
     cls.name: cls
-    for cls in (CEMSampler, RandomSampler, GridSampler, TPESampler, CmaEsSampler, QMCSampler)
+    for cls in (
+        CEMSampler,
+        RandomSampler,
+        GridSampler,
+        TPESampler,
+        CmaEsSampler,
+        QMCSampler,
+        TPECmaEsSampler,
+    )
 }
 
 __all__ = [
@@ -41,6 +51,7 @@ __all__ = [
     "QMCSampler",
     "RandomSampler",
     "SamplerHistory",
+    "TPECmaEsSampler",
     "TPESampler",
     "make_sampler",
     "validate_optimizer",

@@ -2,7 +2,9 @@
 
 CMA-ES samples a generation of settings from a multivariate normal over the
 parameters (scaled to the unit cube, log parameters in log space), then moves and
-reshapes that normal towards the generation's best settings. Discrete parameters are
+reshapes that normal towards the generation's best settings. It starts at the
+middle of the bounds (the truncated normal priors' mean) with a step size of a sixth
+of each range. Discrete parameters are
 outside its model: they are drawn uniformly at random. Settings in flight belong to
 the generation they were asked in; a generation is learnt from once ``popsize`` of
 its settings have finished.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hpoptim.samplers.optuna_study import Check, OptunaSampler, is_int, is_real, load_optuna
+from hpoptim.samplers.optuna_study import Check, OptunaSampler, is_int, load_optuna
 
 if TYPE_CHECKING:
     import optuna
@@ -28,8 +30,6 @@ class CmaEsSampler(OptunaSampler):
     Settings (all optional):
         n_startup_trials (int, default 1): finished settings drawn from the prior
             before CMA-ES takes over.
-        sigma0 (float in (0, 1], default unset): initial step size as a fraction of
-            each parameter's range; unset: Optuna's choice (1/6).
         popsize (int >= 2, default unset): settings per generation; unset:
             ``4 + 3 ln(n_params)``.
         use_separable_cma (bool, default false): a diagonal covariance (cheaper, for
@@ -48,7 +48,6 @@ class CmaEsSampler(OptunaSampler):
     restores_exactly: ClassVar[bool] = False
     checks: ClassVar[dict[str, Check]] = {
         "n_startup_trials": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
-        "sigma0": (lambda v: is_real(v) and 0 < v <= 1, "a number in (0, 1]"),
         "popsize": (lambda v: is_int(v) and v >= 2, "an integer >= 2"),
         "use_separable_cma": (lambda v: isinstance(v, bool), "true or false"),
         "with_margin": (lambda v: isinstance(v, bool), "true or false"),
@@ -60,7 +59,6 @@ class CmaEsSampler(OptunaSampler):
         o, lib = self.options, load_optuna()
         sampler: optuna.samplers.BaseSampler = lib.samplers.CmaEsSampler(
             n_startup_trials=int(o["n_startup_trials"]),
-            sigma0=o.get("sigma0"),
             popsize=o.get("popsize"),
             use_separable_cma=bool(o.get("use_separable_cma", False)),
             with_margin=bool(o.get("with_margin", False)),

@@ -204,6 +204,6 @@ def test_unknown_optimizer_is_reported_with_the_valid_ones() -> None:
         (
             "optimizer_str",
             "unknown optimizer 'cem_metaoptimiser'; valid: cem_metaoptimizer, random, "
-            "gridsearch, tpe, cmaes, quasirandom; did you mean 'cem_metaoptimizer'?",
+            "gridsearch, tpe, cmaes, quasirandom, tpe_cmaes; did you mean 'cem_metaoptimizer'?",
         )
     ]

@@ -40,6 +40,11 @@ class TestCmaEsContract(SamplerContract):
     settings = {"popsize": 4}
 
 
+class TestTPECmaEsContract(SamplerContract):
+    name = "tpe_cmaes"
+    settings = {"n_startup_trials": 5, "switch_after": 20}
+
+
 class TestQMCContract(SamplerContract):
     name = "quasirandom"
 
@@ -146,7 +151,7 @@ def _sphere(params: dict[str, Any]) -> float:
     return float((params["x"] - 0.7) ** 2 + (math.log10(params["lr"]) + 3) ** 2 / 4)
 
 
-@pytest.mark.parametrize("name", ["tpe", "cmaes"])
+@pytest.mark.parametrize("name", ["tpe", "cmaes", "tpe_cmaes"])
 def test_model_based_samplers_beat_random_search(name: str) -> None:
     space = SearchSpace.from_config(
         [
@@ -193,10 +198,10 @@ def test_model_based_samplers_beat_random_search(name: str) -> None:
         ),
         pytest.param(
             "cmaes",
-            {"sigma0": 0},
-            "optimizer_settings.sigma0",
-            "must be a number in (0, 1], got 0",
-            id="cmaes-sigma",
+            {"sigma": 0.1},
+            "optimizer_settings.sigma",
+            "unknown key 'sigma' for 'cmaes'",
+            id="cmaes-unknown",
         ),
         pytest.param(
             "cmaes",

@@ -1,0 +1,192 @@
+"""TPE first, then CMA-ES warm-started from what TPE found (the default sampler).
+
+On the benchmark (``benchmarks/optimizers.py``) no single sampler wins at every
+budget: TPE finds good regions fastest, CMA-ES closes in on an optimum best once a
+few hundred settings are known. This sampler runs Optuna's TPE (multivariate,
+constant liar) until ``switch_after`` settings have succeeded, then CMA-ES (the
+``cmaes`` package) over the numeric parameters in the unit cube of their inner (log
+or linear) space, warm-started from those settings (WS-CMA-ES: mean and covariance
+fitted to the best tenth). ``Discrete`` parameters are then drawn from their options'
+frequencies among the best settings so far, floored so every option stays possible.
+
+After the switch each proposal costs the same whatever the number of settings
+known, and a restore tells CMA-ES the journal's results again in their order
+without touching Optuna, so resuming a long run is quick and exact.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from hpoptim.samplers.base import SamplerHistory
+from hpoptim.samplers.models import prior
+from hpoptim.samplers.optuna_study import Check, OptunaSampler, is_int, load_optuna
+from hpoptim.space import Bounded, Discrete, SearchSpace
+
+if TYPE_CHECKING:
+    import cmaes
+    import optuna
+
+#: Best settings the options of ``Discrete`` parameters are fitted to after the switch.
+N_ELITE = 20
+#: Floor on each option's probability after the switch, as a share of the uniform one.
+MIN_OPTION_SHARE = 0.1
+
+
+class TPECmaEsSampler(OptunaSampler):
+    """TPE, then CMA-ES once ``switch_after`` settings have succeeded.
+
+    Settings (all optional):
+        n_startup_trials (int, default 10): finished settings drawn from the prior
+            before TPE takes over.
+        switch_after (int >= 2, default 100): successful settings after which
+            CMA-ES takes over from TPE.
+        popsize (int >= 2, default unset): CMA-ES settings per generation; unset:
+            ``4 + 3 ln(n_numeric_params)``.
+
+    Args:
+        space: The search space.
+        minimize: True if lower metric values are better.
+        seed: Seed of the proposals.
+        settings: ``optimizer_settings``, validated with :meth:`validate_settings`.
+    """
+
+    name: ClassVar[str] = "tpe_cmaes"
+    checks: ClassVar[dict[str, Check]] = {
+        "n_startup_trials": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+        "switch_after": (lambda v: is_int(v) and v >= 2, "an integer >= 2"),
+        "popsize": (lambda v: is_int(v) and v >= 2, "an integer >= 2"),
+    }
+    defaults: ClassVar[dict[str, Any]] = {"n_startup_trials": 10, "switch_after": 100}
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        minimize: bool,
+        seed: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, minimize=minimize, seed=seed, settings=settings)
+        self._numeric = {n: d for n, d in space.distributions.items() if isinstance(d, Bounded)}
+        self._successes: list[tuple[np.ndarray[Any, Any], float]] = []  # until the switch
+        self._elite: list[tuple[float, int, dict[str, Any]]] = []  # (loss, order, params)
+        self._generation: list[tuple[np.ndarray[Any, Any], float]] = []
+        self._cma: cmaes.CMA | None = None
+        self._n_recorded = 0
+
+    def optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        lib = load_optuna()
+        sampler: optuna.samplers.BaseSampler = lib.samplers.TPESampler(
+            n_startup_trials=self.n_startup, multivariate=True, constant_liar=True, seed=seed
+        )
+        return sampler
+
+    # -- ask / tell ------------------------------------------------------------------
+    def ask(self) -> dict[str, Any]:
+        """TPE's proposal before the switch; a CMA-ES sample after it."""
+        if self._cma is None:
+            return super().ask()
+        index = self.n_asked
+        self.n_asked += 1
+        rng = self.rng_for(index)
+        self._cma._rng = np.random.RandomState(self.derived_seed(index))
+        x = iter(self._cma.ask())
+        params: dict[str, Any] = {}
+        for name, dist in self.space.distributions.items():
+            if isinstance(dist, Bounded):
+                lo, hi = dist.inner_domain()
+                params[name] = dist.from_inner(lo + (hi - lo) * float(next(x)))
+            elif isinstance(dist, Discrete):
+                values = [elite[name] for _, _, elite in self._elite]
+                params[name] = prior(dist).fit(values, min_spread=MIN_OPTION_SHARE).sample(rng)
+        return params
+
+    def tell(self, params: Mapping[str, Any], value: float | None) -> None:
+        """Tell TPE before the switch, CMA-ES (a generation at a time) after it."""
+        loss = self._record(params, value)
+        if self._cma is None:
+            super().tell(params, value)
+            self._before_switch(params, loss)
+        else:
+            self._n_finished += 1
+            self._after_switch(params, loss)
+
+    def restore(self, history: SamplerHistory) -> None:
+        """Before the switch, the study's trials; after it, the results told again."""
+        switch_after = int(self.options["switch_after"])
+        outcomes = [(history.asked[sid], value) for sid, value in history.told]
+        n_ok = sum(1 for params, value in outcomes if self._ok(params, value))
+        if not self._numeric or n_ok < switch_after:
+            super().restore(history)
+            for params, value in outcomes:  # the elite and successes; no switch yet
+                self._before_switch(params, self._record(params, value))
+            return
+        for params, value in outcomes:  # as tell, without the study: never asked again
+            loss = self._record(params, value)
+            self._n_finished += 1
+            if self._cma is None:
+                self._before_switch(params, loss)
+            else:
+                self._after_switch(params, loss)
+        self.n_asked = len(history.asked)
+
+    # -- helpers ---------------------------------------------------------------------
+    def _ok(self, params: Mapping[str, Any], value: float | None) -> bool:
+        return value is not None and math.isfinite(value) and self.space.contains(params)
+
+    def _record(self, params: Mapping[str, Any], value: float | None) -> float | None:
+        """Enter a result into the elite; its loss (lower is better), None if it failed."""
+        if not self._ok(params, value):
+            return None
+        assert value is not None
+        loss = value if self.minimize else -value
+        bisect.insort(self._elite, (loss, self._n_recorded, dict(params)), key=lambda e: e[:2])
+        self._n_recorded += 1
+        del self._elite[N_ELITE:]
+        return loss
+
+    def _before_switch(self, params: Mapping[str, Any], loss: float | None) -> None:
+        if loss is None or not self._numeric:
+            return
+        self._successes.append((self._unit(params), loss))
+        if len(self._successes) >= int(self.options["switch_after"]):
+            self._switch()
+
+    def _after_switch(self, params: Mapping[str, Any], loss: float | None) -> None:
+        assert self._cma is not None
+        if loss is None:
+            return
+        self._generation.append((self._unit(params), loss))
+        if len(self._generation) == self._cma.population_size:
+            self._cma.tell(self._generation)
+            self._generation = []
+
+    def _switch(self) -> None:
+        """Start CMA-ES from the successful settings so far."""
+        import cmaes
+
+        mean, sigma, cov = cmaes.get_warm_start_mgd(self._successes, gamma=0.1, alpha=0.1)
+        self._cma = cmaes.CMA(
+            mean=np.clip(mean, 0.0, 1.0),
+            sigma=max(float(sigma), 1e-3),
+            cov=cov,
+            bounds=np.array([[0.0, 1.0]] * len(self._numeric)),
+            seed=self.derived_seed(2**40),
+            population_size=self.options.get("popsize"),
+        )
+        self._successes = []
+
+    def _unit(self, params: Mapping[str, Any]) -> np.ndarray[Any, Any]:
+        """The numeric parameters of ``params`` in the unit cube of their inner domain."""
+        units = []
+        for name, dist in self._numeric.items():
+            lo, hi = dist.inner_domain()
+            units.append((dist.to_inner(params[name]) - lo) / (hi - lo))
+        unit: np.ndarray[Any, Any] = np.clip(np.array(units), 0.0, 1.0)
+        return unit
