@@ -150,6 +150,7 @@ SAMPLER_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "cem": ("cem_metaoptimizer", {}),
     "tpe": ("tpe", {}),
     "cmaes": ("cmaes", {}),
+    "tpe_cmaes": ("tpe_cmaes", {}),
 }
 
 

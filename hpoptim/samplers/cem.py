@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from hpoptim.errors import ConfigProblem
 from hpoptim.samplers.base import BaseSampler, SamplerHistory
-from hpoptim.samplers.models import ParamModel, prior
+from hpoptim.samplers.models import MIN_SPREAD, ParamModel, prior
 from hpoptim.space import SearchSpace, unknown_key_problems
 
 #: Elite size from which the distributions are refitted (cluster_utils' value).
@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "with_restarts": False,
     "restart_probability": 0.2,
     "momentum": 0.75,
-    "min_spread": 0.05,
+    "min_spread": MIN_SPREAD,
 }
 
 
@@ -61,8 +61,9 @@ class CEMSampler(BaseSampler):
         restart_probability (float, default 0.2): how often, once the elite is full.
         momentum (float in [0, 1), default 0.75): mean extrapolation of normal
             distributions; 0 turns it off.
-        min_spread (float in (0, 1), default 0.05): floor on a refitted std as a
-            fraction of the bounds' width (and on option probabilities).
+        min_spread (float in (0, 1), default 0.03): floor on a refitted std as a
+            fraction of the bounds' width (and on option probabilities, as a
+            fraction of the uniform one).
 
     Args:
         space: The search space.
