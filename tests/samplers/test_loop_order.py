@@ -173,3 +173,55 @@ def test_resume_restores_the_sampler_and_proposes_as_an_uninterrupted_run(
 
 def events_params(events: Sequence[Mapping[str, Any]], sid: int) -> Any:
     return next(e["params"] for e in events if e["e"] == "asked" and e["sid"] == sid)
+
+
+JOB = """\
+import json, os, random, sys, time
+p = json.load(open(sys.argv[-1]))
+x = p["params"]["x"]
+time.sleep(random.Random(os.environ["ORDER"] + str(x)).uniform(0, 0.15))
+path = os.environ["HPOPTIM_METRICS_FILE"]
+with open(path + ".tmp", "w") as fh:
+    json.dump({"loss": (x - 0.3) ** 2 + p["params"]["lr"]}, fh)
+os.replace(path + ".tmp", path)
+"""
+
+
+def test_a_seeded_cli_run_on_the_local_launcher_repeats_under_other_job_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real subprocesses whose run times differ between the runs, so they finish in other orders."""
+    from hpoptim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text(JOB)
+    orders = []
+    for order in ("a", "b"):
+        cfg = {
+            "optimization_procedure_name": order,
+            "results_dir": str(tmp_path / "results"),
+            "run_in_working_dir": True,
+            "script_relative_path": "job.py",
+            "optimized_params": [
+                {"param": "x", "distribution": "TruncatedNormal", "bounds": [-1, 1]},
+                {"param": "lr", "distribution": "LogUniform", "bounds": [1e-4, 1]},
+            ],
+            "optimizer_str": "cem_metaoptimizer",
+            "optimizer_settings": {"num_jobs_in_elite": 5},
+            "number_of_samples": 24,
+            "n_jobs_per_iteration": 4,
+            "metric_to_optimize": "loss",
+            "minimize": True,
+            "seed": 9,
+            "environment": {"ORDER": order},
+            "local": {"n_parallel_jobs": 4},
+        }
+        (tmp_path / f"{order}.json").write_text(json.dumps(cfg))
+        assert main([str(tmp_path / f"{order}.json"), "-q"]) == 0
+        events = list(read_journal(tmp_path / "results" / order / "journal.jsonl"))
+        asked = [e["params"] for e in events if e["e"] == "asked"]
+        finished = [e["sid"] for e in events if e["e"] == "setting_finished"]
+        orders.append((asked, finished))
+    (asked_a, finished_a), (asked_b, finished_b) = orders
+    assert finished_a != finished_b  # the jobs did finish in other orders
+    assert asked_a == asked_b
