@@ -34,9 +34,9 @@ class BaseSampler(ABC):
     On resume the driver rebuilds a sampler with :meth:`restore` from the journal's
     settings, in one pass and without asking again. A sampler whose
     :attr:`restores_exactly` is true then proposes exactly what it would have
-    proposed had the driver never stopped: its proposals depend only on its seed,
-    the number of settings asked before and the results told, never on how asks and
-    tells interleaved.
+    proposed had the driver never stopped: its state depends only on its seed, the
+    settings asked and the results told (in their order), not on where the asks fell
+    between the tells. Every ask draws from its own generator (:meth:`rng_for`).
 
     Args:
         space: The search space.
