@@ -146,9 +146,11 @@ class TPECmaEsSampler(OptunaSampler):
             return None
         assert value is not None
         loss = value if self.minimize else -value
-        bisect.insort(self._elite, (loss, self._n_recorded, dict(params)), key=lambda e: e[:2])
+        order = self._n_recorded
         self._n_recorded += 1
-        del self._elite[N_ELITE:]
+        if len(self._elite) < N_ELITE or (loss, order) < self._elite[-1][:2]:
+            bisect.insort(self._elite, (loss, order, dict(params)), key=lambda e: e[:2])
+            del self._elite[N_ELITE:]
         return loss
 
     def _before_switch(self, params: Mapping[str, Any], loss: float | None) -> None:
