@@ -260,8 +260,8 @@ class RunConfig(_Section):
         rule_doc="non-empty",
     )
     optimizer_str: str = key(
-        "cem_metaoptimizer",
-        "Sampler: cem_metaoptimizer, tpe, cmaes, quasirandom, random or gridsearch.",
+        "tpe_cmaes",
+        "Sampler: tpe_cmaes, cem_metaoptimizer, tpe, cmaes, quasirandom, random or gridsearch.",
     )
     optimizer_settings: Mapping[str, Any] = key(factory=dict, doc="The sampler's settings.")
     number_of_samples: int = key(doc="Settings to evaluate in total.", ge=1)

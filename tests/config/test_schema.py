@@ -372,7 +372,7 @@ def test_defaults_and_conversions() -> None:
     assert cfg.slurm.use_job_arrays is True
     assert cfg.local.n_parallel_jobs is None
     assert cfg.singularity is None
-    assert cfg.optimizer_str == "cem_metaoptimizer"
+    assert cfg.optimizer_str == "tpe_cmaes"
     assert cfg.n_reruns == 1
     assert cfg.max_attempts == 3
     assert isinstance(cfg.signal_lead_s, float)
