@@ -4,7 +4,7 @@
    through the real CLI in a child process and reads the driver's peak RSS.
 2. Cuts the finished run's journal back to ~99 % of its events (as if the driver
    had been SIGKILLed near the end), then times ``hpoptim resume`` in a child
-   process: the replay of the journal alone (``replay``) and the whole command
+   process: the replay of the journal with the sampler's restore (``replay``) and the whole command
    that finishes the remaining settings (``resume total``).
 
 Goals: resume replay <= 2 s and peak driver memory <= 150 MB at N = 10,000.
@@ -61,7 +61,7 @@ def run(argv: list[str], cwd: Path) -> tuple[float, int]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    optimizer = sys.argv[2] if len(sys.argv) > 2 else "cem_metaoptimizer"
+    optimizer = sys.argv[2] if len(sys.argv) > 2 else "tpe_cmaes"  # the default sampler
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "job.sh").write_text(JOB)
