@@ -4,9 +4,11 @@ Every parameter keeps its own distribution. After each result the elite, the bes
 ``num_jobs_in_elite`` settings told so far, is updated; once it holds at least
 :data:`MIN_ELITE_TO_FIT` settings (or the whole elite if smaller), each distribution is
 refitted to the elite's values. Failed settings never enter the elite. Normal
-distributions sample around their mean pushed further along its last move
-(``momentum``), as cluster_utils does; every spread keeps a floor (``min_spread``) so
-exploration never collapses. With ``with_restarts``, a fraction of the asks re-proposes
+models sample around their mean pushed further along its last move (``momentum``).
+cluster_utils moves the mean once per batch of results; here the models are refitted
+whenever a single result enters the elite, so the move extrapolated is the one that
+result caused. Every spread keeps a floor (``min_spread``) so exploration never
+collapses. With ``with_restarts``, a fraction of the asks re-proposes
 a setting from the better half of the elite, to measure it again.
 """
 
@@ -59,8 +61,9 @@ class CEMSampler(BaseSampler):
         num_jobs_in_elite (int, default 10): size of the elite.
         with_restarts (bool, default False): re-propose elite settings now and then.
         restart_probability (float, default 0.2): how often, once the elite is full.
-        momentum (float in [0, 1), default 0.75): mean extrapolation of normal
-            distributions; 0 turns it off.
+        momentum (float in [0, 1), default 0.75): normal models sample around
+            ``mean + momentum / (1 - momentum) * (mean - previous mean)``, the previous
+            mean being the one before the last refit; 0 turns it off.
         min_spread (float in (0, 1), default 0.03): floor on a refitted std as a
             fraction of the bounds' width (and on option probabilities, as a
             fraction of the uniform one).
