@@ -149,7 +149,8 @@ class Optimization:
         order: Sequence[int] = history.finished_order
         if self.settings.deterministic_order:
             # what was due before the last ask (all finished then), the rest told later
-            n = self._n_due(history.n_asked - 1) if history.n_asked else 0
+            due = self._n_due(history.n_asked - 1) if history.n_asked else 0
+            n = next((i for i in range(due) if history.settings[i].result is None), due)
             self._n_told_in_order = n
             order = range(n)
         self.sampler.restore(
