@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hpoptim.results.html import HtmlReporter, write_html_report
+from hpoptim.results.drawing import HtmlReporter
+from hpoptim.results.html import write_html_report
 
 
 def synthetic_run(root: Path, n: int) -> None:

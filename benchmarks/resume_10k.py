@@ -59,6 +59,28 @@ def run(argv: list[str], cwd: Path) -> tuple[float, int]:
     return elapsed, max(before, after)
 
 
+def wait_for_drawings(results: Path, timeout_s: float = 300.0) -> None:
+    """Wait (untimed) until no ``hpoptim report --html-only`` child draws in ``results``.
+
+    The driver leaves report.html to a child process that may outlive it; waiting
+    keeps that drawing out of the next measurement and out of the clean-up.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        drawing = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = cmdline.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--html-only" in args and any(str(results).encode() in a for a in args):
+                drawing = True
+                break
+        if not drawing:
+            return
+        time.sleep(0.2)
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     optimizer = sys.argv[2] if len(sys.argv) > 2 else "tpe_cmaes"  # the default sampler
@@ -88,6 +110,7 @@ def main() -> None:
         (root / "config.json").write_text(json.dumps(config))
         cmd = [sys.executable, "-m", "hpoptim"]
         elapsed, peak_kb = run([*cmd, "config.json", "-q"], root)
+        wait_for_drawings(root / "results")
         print(
             f"run: {n} jobs in {elapsed:.1f} s ({n / elapsed:.0f} jobs/s); "
             f"driver peak RSS {peak_kb / 1024:.1f} MB (goal <= 150 MB)"
@@ -110,6 +133,7 @@ def main() -> None:
             f"{float(out[1]):.2f} s (+ {float(out[0]):.2f} s imports; goal <= 2 s)"
         )
         elapsed, _ = run([*cmd, "resume", str(root / "results" / "big"), "-q"], root)
+        wait_for_drawings(root / "results")
         with open(root / "results" / "big" / "settings.csv", encoding="utf-8") as fh:
             rows = sum(1 for _ in fh) - 1
         print(

@@ -25,7 +25,7 @@ from hpoptim.config.schema import signal_number
 from hpoptim.errors import CheckoutError, ConfigError, StorageError
 from hpoptim.jobspec import Resources
 from hpoptim.log import add_log_file, get_logger, remove_log_file
-from hpoptim.results.html import HTML_NAME, HtmlReporter, write_html_report
+from hpoptim.results.drawing import HTML_NAME, HtmlReporter
 from hpoptim.results.report import Reporter, summary
 from hpoptim.run.assembly import (
     config_checks,
@@ -117,6 +117,8 @@ class Session:
                 "result files up to date; nothing was rewritten)"
             )
         reporter.write_all(history)
+        from hpoptim.results.html import write_html_report  # pandas, matplotlib: only here
+
         write_html_report(self.layout.root)
         return "" if quiet else summary(history, reporter)
 

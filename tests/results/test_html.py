@@ -16,7 +16,7 @@ import pytest
 from matplotlib.image import imread
 
 from hpoptim.cli import main
-from hpoptim.results.html import HtmlReporter
+from hpoptim.results.drawing import HtmlReporter
 from hpoptim.results.plots import PLOTS
 
 # Two reruns, two chained iterations; lr is log-scaled; width == 3 fails.
