@@ -7,6 +7,7 @@ from the journal at any time.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -26,8 +27,11 @@ from hpoptim.state.storage import ResultsLayout, write_json_atomic, write_text_a
 def ranked(history: RunHistory, *, minimize: bool) -> list[SettingRecord]:
     """Completed settings, best first."""
     done = [s for s in history.settings.values() if s.state is SettingState.COMPLETE]
-    sign = 1.0 if minimize else -1.0
-    return sorted(done, key=lambda s: (sign * _value(s), s.setting_id))
+    return sorted(done, key=lambda s: _rank_key(s, minimize))
+
+
+def _rank_key(setting: SettingRecord, minimize: bool) -> tuple[float, int]:
+    return ((1.0 if minimize else -1.0) * _value(setting), setting.setting_id)
 
 
 def _value(setting: SettingRecord) -> float:
@@ -200,23 +204,46 @@ class Reporter:
         minimize: bool,
         n_best: int,
         csv_interval_s: float = 2.0,
+        csv_cost_factor: float = 20.0,
     ) -> None:
         self.layout = layout
         self.metric = metric
         self.minimize = minimize
         self.n_best = n_best
         self.csv_interval_s = csv_interval_s
+        self.csv_cost_factor = csv_cost_factor
         self._last_csv = 0.0
+        self._csv_cost_s = 0.0
         self._best_ids: list[int] = []
+        self._top: list[tuple[tuple[float, int], int]] | None = None  # (rank key, id), best first
 
     def on_setting_finished(self, history: RunHistory, setting: SettingRecord) -> None:
-        """Refresh best params/jobs when they change, CSVs at most every interval."""
-        top = [s.setting_id for s in ranked(history, minimize=self.minimize)[: self.n_best]]
+        """Refresh best params/jobs when they change, CSVs at most every interval.
+
+        The best settings are kept as they finish (no sort of the whole run per
+        setting), and a CSV rewrite waits at least ``csv_cost_factor`` times the
+        last one's duration: both CSVs grow with the run, so rewriting them every
+        interval would make a long run quadratic.
+        """
+        top = [sid for _, sid in self._update_top(history, setting)]
         if top != self._best_ids:
             self._best_ids = top
             self._write_best(history)
-        if time.monotonic() - self._last_csv >= self.csv_interval_s:
+        wait_s = max(self.csv_interval_s, self.csv_cost_factor * self._csv_cost_s)
+        if time.monotonic() - self._last_csv >= wait_s:
             self.write_csvs(history)
+
+    def _update_top(
+        self, history: RunHistory, setting: SettingRecord
+    ) -> list[tuple[tuple[float, int], int]]:
+        """The ``n_best`` best completed settings, with ``setting`` just finished."""
+        if self._top is None:  # first call of this driver: rank what the journal holds
+            done = ranked(history, minimize=self.minimize)[: self.n_best]
+            self._top = [(_rank_key(s, self.minimize), s.setting_id) for s in done]
+        elif setting.state is SettingState.COMPLETE and self.n_best > 0:
+            bisect.insort(self._top, (_rank_key(setting, self.minimize), setting.setting_id))
+            del self._top[self.n_best :]
+        return self._top
 
     def _write_best(self, history: RunHistory) -> None:
         best = best_params(history, self.layout, self.metric, minimize=self.minimize)
@@ -226,11 +253,13 @@ class Reporter:
             refresh_best_jobs(history, self.layout, self.n_best, minimize=self.minimize)
 
     def write_csvs(self, history: RunHistory) -> None:
-        self._last_csv = time.monotonic()
+        start = time.monotonic()
         _write_csv(self.layout.jobs_csv, job_rows(history), ["job_id", "setting_id"])
         _write_csv(
             self.layout.settings_csv, setting_rows(history, self.metric), ["setting_id", "status"]
         )
+        self._last_csv = time.monotonic()
+        self._csv_cost_s = self._last_csv - start
 
     def write_all(self, history: RunHistory) -> None:
         """Write every derived file now (end of run, ``hpoptim report``)."""
