@@ -1,20 +1,25 @@
-"""Run jobs as subprocesses of the driver, honouring Slurm's contract.
+"""Run jobs on this machine under a supervisor that outlives the driver.
 
-Each job runs in its own session (so its whole process group can be signalled),
-with stdout/stderr appended to the files of its run directory. A waiter thread
-per job blocks until the process exits and queues its terminal state, so
-:meth:`LocalLauncher.poll` wakes the moment a job ends. A job with a wall time
-gets a watchdog thread that sends ``spec.timeout_signal`` ``spec.signal_lead_s``
-before the limit and SIGKILL at it, as Slurm would.
+The launcher starts one supervisor process (:mod:`hpoptim.launchers.node`, in a
+session of its own) and asks it over a pipe to start jobs. The supervisor runs
+each job in its own session, with stdout/stderr appended to the files of its run
+directory; it sends the job ``spec.timeout_signal`` ``spec.signal_lead_s`` before
+the wall time and SIGKILL at it, as Slurm would, and records each job's exit
+status in the run directory the way the Slurm batch script does. When the driver
+dies, the supervisor keeps following its jobs until the last one ended, so a
+resumed driver (:meth:`LocalLauncher.reattach`) adopts what they finished and
+follows what still runs instead of running it again.
 """
 
 from __future__ import annotations
 
-import _thread
 import contextlib
+import json
 import os
+import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -25,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import ConfigError, LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
+from hpoptim.launchers import node
 from hpoptim.launchers.base import BaseLauncher, check_settings_keys
+from hpoptim.launchers.node import (
+    ProcessId,
+    Supervised,
+    read_exit_file,
+    read_process_file,
+    split_status,
+)
 from hpoptim.log import get_logger
 
 if TYPE_CHECKING:
@@ -36,23 +49,45 @@ logger = get_logger(__name__)
 JOB_ID_VAR = "HPOPTIM_JOB_ID"
 RUN_DIR_VAR = "HPOPTIM_RUN_DIR"
 _PROC = "/proc"
+_RECORD_WAIT_S = 5.0  # how long a supervisor may take to record the end of a job
 
 
 class _Job:
-    """A started job: its process and what the driver did to it."""
+    """A job this launcher follows, and what the driver did to it."""
 
-    def __init__(self, spec: JobSpec, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, spec: JobSpec, conn: SupervisorConnection | None = None) -> None:
         self.spec = spec
-        self.proc = proc
-        self.reaped = False  # once True the group id may be reused: never signal again
-        self.timed_out = False  # the timeout signal was sent
+        self.conn = conn  # None: followed after a restart, its supervisor is not ours
+        self.followed: Supervised | None = None
+        self.argv: Sequence[str] = ()
+        self.pid: int | None = None
+        self.error = ""  # why the supervisor could not start it
         self.cancelled = False
-        self.ended = threading.Event()
+        self.done = False
 
     @property
     def limit_s(self) -> float | None:
         minutes = self.spec.resources.timeout_min
         return None if minutes is None else minutes * 60.0
+
+    def request(self) -> dict[str, Any]:
+        """The supervisor's ``start`` request for this job."""
+        spec = self.spec
+        env = {**os.environ, JOB_ID_VAR: spec.job_id, RUN_DIR_VAR: str(spec.paths.run_dir)}
+        env.update(spec.env)
+        return {
+            "op": "start",
+            "job": spec.job_id,
+            "argv": list(self.argv),
+            "cwd": str(spec.cwd),
+            "env": env,
+            "stdout": str(spec.paths.stdout),
+            "stderr": str(spec.paths.stderr),
+            "run_dir": str(spec.paths.run_dir),
+            "limit_s": self.limit_s,
+            "lead_s": spec.signal_lead_s,
+            "signal": int(spec.timeout_signal),
+        }
 
 
 class LocalLauncher(BaseLauncher):
@@ -63,7 +98,8 @@ class LocalLauncher(BaseLauncher):
     gets ``spec.timeout_signal`` ``spec.signal_lead_s`` seconds before the limit
     and SIGKILL at it; unless it then exits with 0 or 3 it ends ``TIMEOUT``.
     Jobs submitted beyond the free slots wait in a queue and start as slots free
-    up. :meth:`close` kills jobs that still run.
+    up. :meth:`close` kills jobs that still run; a driver that dies without
+    closing leaves them to their supervisor, which ends them at their time limit.
 
     Args:
         n_parallel_jobs: How many jobs run at once (``None``: the number of CPUs).
@@ -84,8 +120,9 @@ class LocalLauncher(BaseLauncher):
         self._running: dict[str, _Job] = {}
         self._queued: deque[JobSpec] = deque()
         self._events: list[JobStatus] = []
-        self._n_threads = 0  # waiter and watchdog threads still running
-        self._finalizer = weakref.finalize(self, _kill_groups, self._running)
+        self._conn: SupervisorConnection | None = None
+        self._n_followers = 0
+        self._finalizer = weakref.finalize(self, _kill_all, self._running)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], *, work_dir: Path, name: str) -> Self:
@@ -102,7 +139,7 @@ class LocalLauncher(BaseLauncher):
 
     # -- BaseLauncher --------------------------------------------------------------
     def capacity(self) -> int:
-        """Free slots: ``n_parallel_jobs`` minus running and queued jobs."""
+        """Free slots: ``n_parallel_jobs`` minus running (or followed) and queued jobs."""
         with self._cond:
             return max(0, self.n_parallel_jobs - len(self._running) - len(self._queued))
 
@@ -113,7 +150,8 @@ class LocalLauncher(BaseLauncher):
         executable or directory) is reported ``FAILED`` by :meth:`poll`.
 
         Raises:
-            LaunchError: a job id is already active, or no job could be started.
+            LaunchError: a job id is already active, no job could be started, or
+                the supervisor could not be started.
         """
         with self._cond:
             seen = {*self._running, *(s.job_id for s in self._queued)}
@@ -124,7 +162,11 @@ class LocalLauncher(BaseLauncher):
                     )
                 seen.add(spec.job_id)
             self._queued.extend(specs)
-            started, errors = self._start_queued()
+            jobs, errors = self._take_queued()
+        self._send_starts(jobs)
+        with self._cond:
+            self._cond.wait_for(lambda: all(j.pid is not None or j.done for j in jobs))
+            errors.update({j.spec.job_id: j.error for j in jobs if j.error})
             if specs and all(s.job_id in errors for s in specs):
                 ours = {s.job_id for s in specs}
                 self._events = [e for e in self._events if e.job_id not in ours]
@@ -133,13 +175,15 @@ class LocalLauncher(BaseLauncher):
                     f"could not start job {spec.job_id}: {errors[spec.job_id]}", argv=spec.argv
                 )
         native = {s.job_id: "" for s in specs if s.job_id not in errors}
-        native.update(started)
+        native.update({j.spec.job_id: str(j.pid) for j in jobs if j.pid is not None})
         return native
 
     def poll(self, timeout_s: float) -> list[JobStatus]:
         """Return the jobs that ended since the last call, waiting up to ``timeout_s``."""
         with self._cond:
-            self._start_queued()
+            jobs, _ = self._take_queued()
+        self._send_starts(jobs)
+        with self._cond:
             if not self._events:
                 self._cond.wait_for(lambda: bool(self._events), timeout=max(0.0, timeout_s))
             events, self._events = self._events, []
@@ -166,47 +210,58 @@ class LocalLauncher(BaseLauncher):
             jobs = [j for k, j in self._running.items() if wanted is None or k in wanted]
             for job in jobs:
                 job.cancelled = True
-                self._signal(job, signal.SIGTERM)
-            if not self._cond.wait_for(lambda: all(j.reaped for j in jobs), self.cancel_grace_s):
-                for job in jobs:
-                    self._signal(job, signal.SIGKILL)
-                if not self._cond.wait_for(lambda: all(j.reaped for j in jobs), 30.0):
-                    left = [j.spec.job_id for j in jobs if not j.reaped]
-                    raise LaunchError(f"jobs {left} did not die after SIGKILL")
             self._cond.notify_all()
+        if not jobs:
+            return
+        _signal_jobs(jobs, signal.SIGTERM)
+        with self._cond:
+            if self._cond.wait_for(lambda: all(j.done for j in jobs), self.cancel_grace_s):
+                return
+        _signal_jobs(jobs, signal.SIGKILL)
+        with self._cond:
+            if not self._cond.wait_for(lambda: all(j.done for j in jobs), 30.0):
+                left = [j.spec.job_id for j in jobs if not j.done]
+                raise LaunchError(f"jobs {left} did not die after SIGKILL")
 
     def reattach(self, spec: JobSpec, native_id: str) -> bool:
-        """Make sure a job started by an earlier driver no longer runs; return False.
+        """Adopt or follow a job started by an earlier driver.
 
-        The earlier driver's processes are not our children, so their exit codes
-        are lost: the job is killed and the loop starts it afresh. Processes are
-        recognised by ``HPOPTIM_JOB_ID`` and ``HPOPTIM_RUN_DIR`` in their initial
-        environment, so a process that merely reused the pid is never touched.
+        A job whose supervisor recorded its end is adopted: :meth:`poll` reports
+        that end. A job that still runs under its supervisor is followed until it
+        ends (its supervisor still enforces its time limit). Processes are told
+        apart by pid, start time and boot id, so a process that merely reused the
+        pid is never mistaken for the job. Anything else left of the job (a job
+        whose supervisor is gone, so nobody would record its end) is killed, and
+        False is returned: the loop starts the job afresh.
 
         Raises:
             LaunchError: the old processes could not be stopped.
         """
-        marker = _marker(spec)
-        if not os.path.isdir(_PROC):
-            logger.warning("cannot look for old processes of job %s: no %s", spec.job_id, _PROC)
-            return False
-        hint = [int(native_id)] if native_id.isdigit() else []
-        pids = [p for p in hint if _environ_matches(p, marker)] or _find_processes(marker)
-        if not pids:
-            return False
-        logger.info("killing processes %s of job %s left by an earlier driver", pids, spec.job_id)
-        deadline = time.monotonic() + 10.0
-        while pids:
-            for pid in pids:
-                _kill_verified(pid, marker)
-            if time.monotonic() > deadline:
-                raise LaunchError(f"processes {pids} of job {spec.job_id} do not die")
-            time.sleep(0.01)
-            pids = _find_processes(marker)
+        run_dir = spec.paths.run_dir
+        who = read_process_file(run_dir)
+        if who is not None and read_exit_file(run_dir) is None:
+            if who.job.is_alive() and who.supervisor.is_alive():
+                self._follow(spec, who)
+                return True
+            if who.job.is_alive():  # nobody records its end or enforces its limit
+                logger.info("killing job %s: its supervisor is gone", spec.job_id)
+                _signal_verified(who.job, signal.SIGKILL)
+            elif who.supervisor.is_alive():  # it ended; its supervisor is recording that
+                _wait_for_record(run_dir, who.supervisor)
+        record = read_exit_file(run_dir)
+        if record is not None:
+            job = _Job(spec)
+            native = str(who.job.pid) if who is not None else native_id
+            with self._cond:
+                self._events.append(_final_status(job, record, native))
+                self._cond.notify_all()
+            logger.info("adopting the result of job %s, which ended meanwhile", spec.job_id)
+            return True
+        _kill_leftovers(spec, native_id)
         return False
 
     def close(self) -> None:
-        """Kill jobs that still run and wait for the helper threads to end."""
+        """Kill jobs that still run, then let the supervisor exit."""
         with self._cond:
             running = list(self._running)
             self._queued.clear()
@@ -214,111 +269,191 @@ class LocalLauncher(BaseLauncher):
             logger.warning("closing the local launcher: killing %d running job(s)", len(running))
             self.cancel(running)
         with self._cond:
-            self._cond.wait_for(lambda: self._n_threads == 0, timeout=5.0)
+            conn, self._conn = self._conn, None
+            self._cond.wait_for(lambda: self._n_followers == 0, timeout=5.0)
+        if conn is not None:
+            conn.close()
 
     # -- starting ------------------------------------------------------------------
-    def _start_queued(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Start queued jobs while slots are free (lock held); return pids and errors."""
-        started: dict[str, str] = {}
+    def _take_queued(self) -> tuple[list[_Job], dict[str, str]]:
+        """Move queued jobs to free slots (lock held); return them and refusals."""
+        jobs: list[_Job] = []
         errors: dict[str, str] = {}
         while self._queued and len(self._running) < self.n_parallel_jobs:
             spec = self._queued.popleft()
             try:
-                job = self._start(spec)
+                conn = self._connection()
+                job = _Job(spec, conn)
+                job.argv = _argv(spec)
             except (OSError, LaunchError) as exc:
                 errors[spec.job_id] = str(exc)
-                _note_start_failure(spec, exc)
-                self._events.append(
-                    JobStatus(
-                        spec.job_id,
-                        JobState.FAILED,
-                        "",
-                        reason=f"could not start: {exc}",
-                        time=time.time(),
-                    )
-                )
+                self._not_started(spec, str(exc))
                 continue
-            started[spec.job_id] = str(job.proc.pid)
-        return started, errors
+            self._running[spec.job_id] = job
+            jobs.append(job)
+        return jobs, errors
 
-    def _start(self, spec: JobSpec) -> _Job:
-        env = {**os.environ, JOB_ID_VAR: spec.job_id, RUN_DIR_VAR: str(spec.paths.run_dir)}
-        env.update(spec.env)
-        with open(spec.paths.stdout, "ab") as out, open(spec.paths.stderr, "ab") as err:
-            proc = subprocess.Popen(
-                _argv(spec),
-                cwd=spec.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-        job = _Job(spec, proc)
-        self._running[spec.job_id] = job
-        self._spawn(self._wait, job)
-        if job.limit_s is not None:
-            self._spawn(self._watch, job)
-        return job
+    def _send_starts(self, jobs: Sequence[_Job]) -> None:
+        by_conn: dict[SupervisorConnection, list[dict[str, Any]]] = {}
+        for job in jobs:
+            assert job.conn is not None  # set for every job this launcher starts
+            by_conn.setdefault(job.conn, []).append(job.request())
+        for conn, requests in by_conn.items():
+            conn.send(requests)
 
-    def _spawn(self, target: Callable[[_Job], None], job: _Job) -> None:
-        # A bare thread: threading.Thread.start() waits for the thread to run, which
-        # costs about a millisecond per job on a busy machine. Like a daemon thread
-        # it never holds up the driver's exit.
-        self._n_threads += 1
-        _thread.start_new_thread(self._run_thread, (target, job))
+    def _connection(self) -> SupervisorConnection:
+        if self._conn is None or not self._conn.alive:
+            self._conn = SupervisorConnection(self._on_message, self._on_supervisor_exit)
+        return self._conn
 
-    def _run_thread(self, target: Callable[[_Job], None], job: _Job) -> None:
+    def _not_started(self, spec: JobSpec, error: str) -> None:
+        _note_start_failure(spec, error)
+        reason = f"could not start: {error}"
+        self._events.append(
+            JobStatus(spec.job_id, JobState.FAILED, "", reason=reason, time=time.time())
+        )
+
+    # -- news from the supervisor (reader thread) -----------------------------------------
+    def _on_message(self, message: Mapping[str, Any]) -> None:
+        with self._cond:
+            job = self._running.get(str(message.get("job")))
+            kind = message.get("e")
+            if kind == "error" or job is None:
+                logger.error("local job supervisor: %s", message.get("message", message))
+            elif kind == "started":
+                job.pid = int(message["pid"])
+            elif kind == "not_started":
+                job.error = str(message["error"])
+                self._not_started(job.spec, job.error)
+                self._finish(job, None)
+            elif kind == "ended":
+                record = (int(message["status"]), bool(message["signalled"]))
+                self._finish(job, _final_status(job, record, str(job.pid)))
+            self._cond.notify_all()
+
+    def _on_supervisor_exit(self, conn: SupervisorConnection) -> None:
+        with self._cond:
+            if self._conn is conn:
+                self._conn = None
+            for job in [j for j in self._running.values() if j.conn is conn]:
+                if job.pid is None:
+                    job.error = "the job supervisor exited"
+                    self._not_started(job.spec, job.error)
+                    self._finish(job, None)
+                    continue
+                who = read_process_file(job.spec.paths.run_dir)
+                if who is not None:
+                    _signal_verified(who.job, signal.SIGKILL)
+                reason = "the job supervisor exited before the job ended"
+                self._finish(
+                    job,
+                    JobStatus(
+                        job.spec.job_id,
+                        JobState.LOST,
+                        str(job.pid),
+                        reason=reason,
+                        time=time.time(),
+                    ),
+                )
+            self._cond.notify_all()
+
+    def _finish(self, job: _Job, status: JobStatus | None) -> None:
+        """Report ``job`` ended (lock held)."""
+        if job.done:
+            return
+        job.done = True
+        self._running.pop(job.spec.job_id, None)
+        if status is not None:
+            self._events.append(status)
+
+    # -- jobs of an earlier driver -----------------------------------------------------------
+    def _follow(self, spec: JobSpec, who: Supervised) -> None:
+        job = _Job(spec)
+        job.pid = who.job.pid
+        job.followed = who
+        with self._cond:
+            self._running[spec.job_id] = job
+            self._n_followers += 1
+        logger.info("following job %s (pid %d) of an earlier driver", spec.job_id, who.job.pid)
+        threading.Thread(target=self._follow_until_end, args=(job, who), daemon=True).start()
+
+    def _follow_until_end(self, job: _Job, who: Supervised) -> None:
         try:
-            target(job)
-        except BaseException:
-            logger.exception("internal error while following job %s", job.spec.job_id)
+            _wait_until_gone(who.job)
+            record = _wait_for_record(job.spec.paths.run_dir, who.supervisor)
+            if record is None:
+                status = JobStatus(
+                    job.spec.job_id,
+                    JobState.LOST,
+                    str(job.pid),
+                    reason="its supervisor recorded no exit status",
+                    time=time.time(),
+                )
+            else:
+                status = _final_status(job, record, str(job.pid))
+            with self._cond:
+                self._finish(job, status)
         finally:
             with self._cond:
-                self._n_threads -= 1
+                self._n_followers -= 1
                 self._cond.notify_all()
 
-    # -- following -----------------------------------------------------------------
-    def _wait(self, job: _Job) -> None:
-        pid = job.proc.pid
-        with contextlib.suppress(ChildProcessError):
-            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # exited, not yet reaped
-        with self._cond:
-            # The unreaped leader keeps its group id reserved: kill what it left behind.
-            self._signal(job, signal.SIGKILL)
-            status = JobStatus(job.spec.job_id, JobState.LOST, str(pid), time=time.time())
-            try:
-                status = _final_status(job, job.proc.wait())
-            finally:  # whatever happens, the job is reported once
-                job.reaped = True
-                job.ended.set()
-                del self._running[job.spec.job_id]
-                self._events.append(status)
-                self._cond.notify_all()
 
-    def _watch(self, job: _Job) -> None:
-        limit = job.limit_s
-        assert limit is not None  # only started for jobs with a wall time
-        start = time.monotonic()
-        signal_at = max(0.0, limit - job.spec.signal_lead_s)
-        if job.ended.wait(signal_at):
-            return
-        with self._cond:
-            if not job.reaped:
-                job.timed_out = True
-                self._signal(job, job.spec.timeout_signal)
-        if job.ended.wait(max(0.0, start + limit - time.monotonic())):
-            return
-        with self._cond:
-            job.timed_out = True
-            self._signal(job, signal.SIGKILL)
+class SupervisorConnection:
+    """The driver's end of one supervisor process (:mod:`hpoptim.launchers.node`).
 
-    @staticmethod
-    def _signal(job: _Job, signum: int) -> None:
-        """Signal the job's process group (lock held, so the leader is not reaped meanwhile)."""
-        if not job.reaped:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(job.proc.pid, signum)
+    A reader thread passes each reply to ``on_message`` and, once the supervisor
+    has exited, calls ``on_exit`` with this connection.
+    """
+
+    def __init__(
+        self,
+        on_message: Callable[[Mapping[str, Any]], None],
+        on_exit: Callable[[SupervisorConnection], None],
+    ) -> None:
+        self._write_lock = threading.Lock()
+        self.alive = True
+        self.proc = subprocess.Popen(
+            [sys.executable, "-S", "-I", node.__file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal is for the driver alone
+        )
+        self._on_message, self._on_exit = on_message, on_exit
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def send(self, requests: Iterable[Mapping[str, Any]]) -> None:
+        """Send requests; a supervisor that died meanwhile is reported by the reader."""
+        data = b"".join(json.dumps(r).encode() + b"\n" for r in requests)
+        assert self.proc.stdin is not None  # a pipe
+        with self._write_lock, contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def close(self) -> None:
+        """End the input; the supervisor exits once its jobs have ended."""
+        assert self.proc.stdin is not None  # a pipe
+        with self._write_lock, contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        self._reader.join(timeout=30.0)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None  # a pipe
+        try:
+            for line in self.proc.stdout:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    logger.error("local job supervisor: unreadable reply %r", line[:200])
+                    continue
+                self._on_message(message)
+        finally:
+            self.proc.stdout.close()
+            self.proc.wait()
+            self.alive = False
+            self._on_exit(self)
 
 
 def _argv(spec: JobSpec) -> list[str]:
@@ -329,31 +464,104 @@ def _argv(spec: JobSpec) -> list[str]:
     return container_argv(spec)
 
 
-def _final_status(job: _Job, code: int) -> JobStatus:
-    exit_code, sig = (code, None) if code >= 0 else (None, -code)
-    state = JobState.from_exit_code(code) if code >= 0 else JobState.FAILED
+def _final_status(job: _Job, record: tuple[int, bool], native: str) -> JobStatus:
+    """The terminal status of ``job`` from its recorded ``(status, signalled)``."""
+    status, signalled = record
+    exit_code, sig = split_status(status)
+    state = JobState.FAILED if exit_code is None else JobState.from_exit_code(exit_code)
     reason = ""
     if job.cancelled:
         state, reason = JobState.CANCELLED, "cancelled"
-    elif job.timed_out and state not in (JobState.COMPLETED, JobState.RESUME):
+    elif signalled and state not in (JobState.COMPLETED, JobState.RESUME):
         state = JobState.TIMEOUT
-        reason = f"timeout: wall time limit of {job.limit_s:g} s reached"
-    native = str(job.proc.pid)
+        limit = job.limit_s
+        reason = "timeout: wall time limit" + (f" of {limit:g} s" if limit else "") + " reached"
     return JobStatus(job.spec.job_id, state, native, exit_code, sig, reason, time.time())
 
 
-def _note_start_failure(spec: JobSpec, exc: BaseException) -> None:
+def _note_start_failure(spec: JobSpec, error: str) -> None:
     with contextlib.suppress(OSError), open(spec.paths.stderr, "a", encoding="utf-8") as fh:
-        fh.write(f"hpoptim: could not start {list(spec.argv)}: {exc}\n")
+        fh.write(f"hpoptim: could not start {list(spec.argv)}: {error}\n")
 
 
-def _kill_groups(running: Mapping[str, _Job]) -> None:
+def _signal_jobs(jobs: Iterable[_Job], signum: int) -> None:
+    """Signal the jobs' process groups: through their supervisor, or directly if followed."""
+    by_conn: dict[SupervisorConnection, list[dict[str, Any]]] = {}
+    for job in jobs:
+        if job.conn is not None:
+            request = {"op": "signal", "job": job.spec.job_id, "signal": int(signum)}
+            by_conn.setdefault(job.conn, []).append(request)
+        elif job.followed is not None:
+            _signal_verified(job.followed.job, signum)
+    for conn, requests in by_conn.items():
+        conn.send(requests)
+
+
+def _kill_all(running: Mapping[str, _Job]) -> None:
     """Kill jobs left running when the driver exits without closing the launcher."""
-    for job in list(running.values()):
-        LocalLauncher._signal(job, signal.SIGKILL)
+    _signal_jobs(list(running.values()), signal.SIGKILL)
 
 
-# -- processes of earlier drivers -------------------------------------------------
+def _signal_verified(proc: ProcessId, signum: int) -> None:
+    """Signal the process group led by ``proc`` if ``proc`` still exists."""
+    if proc.is_alive():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signum)
+
+
+def _wait_until_gone(proc: ProcessId) -> None:
+    """Block until ``proc`` has exited."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except OSError:
+        fd = -1
+    try:
+        while proc.is_alive():
+            if fd >= 0:
+                select.select([fd], [], [], 1.0)
+            else:
+                time.sleep(0.05)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _wait_for_record(run_dir: Path, supervisor: ProcessId) -> tuple[int, bool] | None:
+    """The exit status recorded in ``run_dir``, waiting while ``supervisor`` may still write it."""
+    deadline = time.monotonic() + _RECORD_WAIT_S
+    while (record := read_exit_file(run_dir)) is None:
+        if not supervisor.is_alive() or time.monotonic() > deadline:
+            return read_exit_file(run_dir)
+        time.sleep(0.01)
+    return record
+
+
+# -- processes of earlier drivers without a supervisor record -------------------------------
+def _kill_leftovers(spec: JobSpec, native_id: str) -> None:
+    """Kill processes of ``spec`` that no supervisor recorded, found by their environment.
+
+    Raises:
+        LaunchError: they do not die.
+    """
+    marker = _marker(spec)
+    if not os.path.isdir(_PROC):
+        logger.warning("cannot look for old processes of job %s: no %s", spec.job_id, _PROC)
+        return
+    hint = [int(native_id)] if native_id.isdigit() else []
+    pids = [p for p in hint if _environ_matches(p, marker)] or _find_processes(marker)
+    if not pids:
+        return
+    logger.info("killing processes %s of job %s left by an earlier driver", pids, spec.job_id)
+    deadline = time.monotonic() + 10.0
+    while pids:
+        for pid in pids:
+            _kill_verified(pid, marker)
+        if time.monotonic() > deadline:
+            raise LaunchError(f"processes {pids} of job {spec.job_id} do not die")
+        time.sleep(0.01)
+        pids = _find_processes(marker)
+
+
 def _marker(spec: JobSpec) -> tuple[bytes, bytes]:
     job_id = spec.env.get(JOB_ID_VAR, spec.job_id)
     run_dir = spec.env.get(RUN_DIR_VAR, str(spec.paths.run_dir))

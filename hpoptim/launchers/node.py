@@ -1,0 +1,299 @@
+"""The node-side protocol: what runs next to a job and the files it leaves behind.
+
+Both launchers record a job's end in its run directory the same way, so that a
+driver learns it even when it was not there to see it:
+
+* :data:`EXIT_FILE_NAME` holds ``"<status> <signalled>"``: the job's exit status
+  (``128 + N`` for death by signal ``N``, as a shell reports it) and ``1`` if the
+  time-limit signal had been sent. The Slurm batch script writes it; so does the
+  local supervisor below.
+* :data:`PROCESS_FILE_NAME` (local jobs only) holds
+  ``"<job pid> <job start> <supervisor pid> <supervisor start> <boot id>"``: who
+  runs the job, with each process's start time in clock ticks since boot, so that
+  a recycled pid is never mistaken for the job.
+
+Run as a script, this module is the local supervisor: one process, in a session
+of its own, that starts the jobs a :class:`~hpoptim.launchers.local.LocalLauncher`
+asks for, each in its own session, enforces their time limits, passes signals on
+to their process groups and records their exit statuses. It outlives its driver:
+when the driver dies (end of input), it keeps following the jobs it started until
+the last one ended, then exits. Requests and replies are JSON lines on its stdin
+and stdout; nothing is unpickled.
+
+Standard library only, and no import of hpoptim: the supervisor is started as
+``python -S -I node.py``, which costs one small interpreter per driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EXIT_FILE_NAME = "slurm_exit_status"
+PROCESS_FILE_NAME = "job_process"
+_PROC = "/proc"
+_BOOT_ID = "/proc/sys/kernel/random/boot_id"
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+# -- the exit-status file -------------------------------------------------------------
+def read_exit_file(run_dir: Path) -> tuple[int, bool] | None:
+    """The ``(status, signalled)`` recorded in ``run_dir``, if a complete record is there."""
+    try:
+        words = (run_dir / EXIT_FILE_NAME).read_text(encoding="utf-8").split()
+        return int(words[0]), len(words) > 1 and words[1] == "1"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def write_exit_file(run_dir: Path, status: int, signalled: bool) -> None:
+    """Record a job's exit status in ``run_dir`` (atomically: complete or absent)."""
+    _write_atomic(run_dir / EXIT_FILE_NAME, f"{status} {int(signalled)}\n")
+
+
+def split_status(status: int) -> tuple[int | None, int | None]:
+    """``(exit code, signal)`` of a recorded status: ``128 + N`` is death by signal ``N``."""
+    if 128 < status <= 128 + 64:
+        return None, status - 128
+    return status, None
+
+
+def status_of(returncode: int) -> int:
+    """The recorded status of a :class:`subprocess.Popen` return code."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+# -- who runs a job ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProcessId:
+    """A process that cannot be confused with a later one of the same pid."""
+
+    pid: int
+    start: int  # clock ticks since boot
+    boot: str
+
+    def is_alive(self) -> bool:
+        """True while this very process exists (a zombie counts: it is not reaped yet)."""
+        return self.pid > 0 and identify(self.pid) == self
+
+
+def identify(pid: int) -> ProcessId | None:
+    """The identity of the process ``pid`` now has, or None if there is none."""
+    try:
+        stat = Path(f"{_PROC}/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        boot = Path(_BOOT_ID).read_text(encoding="ascii").strip()
+        return ProcessId(pid, int(stat.rsplit(")", 1)[1].split()[19]), boot)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass(frozen=True)
+class Supervised:
+    """The contents of :data:`PROCESS_FILE_NAME`: a job and its supervisor."""
+
+    job: ProcessId
+    supervisor: ProcessId
+
+
+def read_process_file(run_dir: Path) -> Supervised | None:
+    """Who runs (or ran) the job of ``run_dir``, if its supervisor started it."""
+    try:
+        words = (run_dir / PROCESS_FILE_NAME).read_text(encoding="utf-8").split()
+        job_pid, job_start, sup_pid, sup_start = (int(w) for w in words[:4])
+        boot = words[4]
+    except (OSError, ValueError, IndexError):
+        return None
+    return Supervised(ProcessId(job_pid, job_start, boot), ProcessId(sup_pid, sup_start, boot))
+
+
+def _write_process_file(run_dir: Path, job: ProcessId, supervisor: ProcessId) -> None:
+    text = f"{job.pid} {job.start} {supervisor.pid} {supervisor.start} {job.boot}\n"
+    _write_atomic(run_dir / PROCESS_FILE_NAME, text)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- the supervisor ------------------------------------------------------------------------
+class _Job:
+    def __init__(self, request: Mapping[str, Any], proc: subprocess.Popen[bytes]) -> None:
+        self.id: str = request["job"]
+        self.run_dir = Path(request["run_dir"])
+        self.proc = proc
+        self.started = time.monotonic()
+        limit = request.get("limit_s")
+        lead = float(request.get("lead_s") or 0.0)
+        self.signal_at = None if limit is None else self.started + max(0.0, limit - lead)
+        self.kill_at = None if limit is None else self.started + limit
+        self.timeout_signal = int(request.get("signal") or signal.SIGTERM)
+        self.signalled = False
+
+
+class Supervisor:
+    """Starts and follows jobs on behalf of one driver (see the module docstring).
+
+    Requests (one JSON object per line on ``fd_in``):
+
+    * ``{"op": "start", "job", "argv", "cwd", "env", "stdout", "stderr", "run_dir",
+      "limit_s", "lead_s", "signal"}``
+    * ``{"op": "signal", "job", "signal"}``: signal the job's process group.
+
+    Replies on ``fd_out``: ``{"e": "started", "job", "pid"}``,
+    ``{"e": "not_started", "job", "error"}``, ``{"e": "ended", "job", "status",
+    "signalled"}`` and ``{"e": "error", "message"}``.
+    """
+
+    def __init__(self, fd_in: int, fd_out: int) -> None:
+        self.fd_in, self.fd_out = fd_in, fd_out
+        self.jobs: dict[str, _Job] = {}
+        self.parent = os.getppid()
+        self.me = identify(os.getpid()) or ProcessId(os.getpid(), 0, "")
+        self.driver_gone = False
+        self.buffer = b""
+        self.received: list[int] = []
+
+    def run(self) -> int:
+        """Serve requests until the driver is gone and every job has ended."""
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        os.set_blocking(wake_r, False)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for signum in _FORWARDED:
+            signal.signal(signum, lambda signum, _: self.received.append(signum))
+        with selectors.DefaultSelector() as sel:
+            sel.register(wake_r, selectors.EVENT_READ)
+            sel.register(self.fd_in, selectors.EVENT_READ)
+            while not (self.driver_gone and not self.jobs):
+                for key, _ in sel.select(self._timeout()):
+                    if key.fd == wake_r:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(wake_r, 4096)
+                    elif not self._read_requests():
+                        sel.unregister(self.fd_in)
+                        self.driver_gone = True
+                self._forward_signals()
+                self._reap()
+                self._enforce_limits()
+        return 0
+
+    # -- requests ------------------------------------------------------------------
+    def _read_requests(self) -> bool:
+        data = os.read(self.fd_in, 1 << 16)
+        if not data:
+            return False
+        *lines, self.buffer = (self.buffer + data).split(b"\n")
+        for line in lines:
+            try:
+                self._handle(json.loads(line))
+            except Exception as exc:  # noqa: BLE001 - reported, and the other jobs go on
+                self._reply({"e": "error", "message": f"{type(exc).__name__}: {exc}"})
+        return True
+
+    def _handle(self, request: Mapping[str, Any]) -> None:
+        if request["op"] == "signal":
+            job = self.jobs.get(request["job"])
+            if job is not None:
+                _killpg(job, int(request["signal"]))
+        elif request["op"] == "start":
+            self._start(request)
+
+    def _start(self, request: Mapping[str, Any]) -> None:
+        if os.getppid() != self.parent:
+            return  # the driver died after asking: its successor decides about the job
+        run_dir = Path(request["run_dir"])
+        try:
+            for name in (EXIT_FILE_NAME, PROCESS_FILE_NAME):
+                (run_dir / name).unlink(missing_ok=True)
+            with open(request["stdout"], "ab") as out, open(request["stderr"], "ab") as err:
+                proc = subprocess.Popen(
+                    request["argv"],
+                    cwd=request["cwd"],
+                    env=request["env"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            self._reply({"e": "not_started", "job": request["job"], "error": str(exc)})
+            return
+        job = _Job(request, proc)
+        self.jobs[job.id] = job
+        ident = identify(proc.pid) or ProcessId(proc.pid, 0, self.me.boot)
+        with contextlib.suppress(OSError):
+            _write_process_file(run_dir, ident, self.me)
+        self._reply({"e": "started", "job": job.id, "pid": proc.pid})
+
+    def _reply(self, message: Mapping[str, Any]) -> None:
+        if self.fd_out < 0:
+            return
+        try:
+            os.write(self.fd_out, json.dumps(message).encode() + b"\n")
+        except OSError:  # the driver is gone; the exit files tell its successor
+            self.fd_out = -1
+
+    # -- following -------------------------------------------------------------------
+    def _timeout(self) -> float | None:
+        times = [t for j in self.jobs.values() for t in (j.signal_at, j.kill_at) if t is not None]
+        return None if not times else max(0.0, min(times) - time.monotonic())
+
+    def _forward_signals(self) -> None:
+        received, self.received = self.received, []
+        for signum in received:
+            for job in self.jobs.values():
+                _killpg(job, signum)
+
+    def _reap(self) -> None:
+        for job in list(self.jobs.values()):
+            with contextlib.suppress(ChildProcessError):  # not ours: cannot happen
+                if os.waitid(os.P_PID, job.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                    continue  # still running
+            # The unreaped leader keeps its group id reserved: kill what it left behind.
+            _killpg(job, signal.SIGKILL)
+            status = status_of(job.proc.wait())
+            del self.jobs[job.id]
+            with contextlib.suppress(OSError):
+                write_exit_file(job.run_dir, status, job.signalled)
+            self._reply({"e": "ended", "job": job.id, "status": status, "signalled": job.signalled})
+
+    def _enforce_limits(self) -> None:
+        now = time.monotonic()
+        for job in self.jobs.values():
+            if job.kill_at is not None and now >= job.kill_at:
+                job.signalled = True
+                _killpg(job, signal.SIGKILL)
+                job.kill_at = job.signal_at = None
+            elif job.signal_at is not None and now >= job.signal_at:
+                job.signalled = True
+                _killpg(job, job.timeout_signal)
+                job.signal_at = None
+
+
+def _killpg(job: _Job, signum: int) -> None:
+    """Signal the job's group; safe while the leader is unreaped (it holds the group id)."""
+    if job.proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(job.proc.pid, signum)
+
+
+def main() -> int:
+    """Run the supervisor on stdin/stdout (the driver's pipes)."""
+    return Supervisor(sys.stdin.fileno(), sys.stdout.fileno()).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
