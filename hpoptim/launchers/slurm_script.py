@@ -28,8 +28,8 @@ from pathlib import Path
 
 from hpoptim.errors import ConfigError, LaunchError
 from hpoptim.jobspec import JobSpec
+from hpoptim.launchers.node import EXIT_FILE_NAME as EXIT_FILE_NAME  # the shared protocol
 
-EXIT_FILE_NAME = "slurm_exit_status"
 LIMIT_SIGNAL = "USR2"  # what Slurm sends the batch shell before the time limit
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")

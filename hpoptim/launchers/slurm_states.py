@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
-from hpoptim.launchers.slurm_script import EXIT_FILE_NAME
+from hpoptim.launchers.node import read_exit_file, split_status
 
 SQUEUE_FORMAT = "JobArrayID:|,State:|,exit_code:|,Name:"
 
@@ -61,9 +61,7 @@ def _exit_of(
     """``(exit code, signal, signalled)`` from the exit file, else Slurm's wait status."""
     if record is not None:
         status, signalled = record
-        if 128 < status <= 128 + 64:  # bash reports death by signal N as 128 + N
-            return None, status - 128, signalled
-        return status, None, signalled
+        return (*split_status(status), signalled)
     if raw_exit is None:
         return None, None, False
     sig = raw_exit & 0x7F
@@ -124,8 +122,4 @@ def _int(text: str) -> int | None:
 
 def read_exit(spec: JobSpec) -> tuple[int, bool] | None:
     """The ``(status, signalled)`` the batch script recorded, if it did."""
-    try:
-        words = (spec.paths.run_dir / EXIT_FILE_NAME).read_text(encoding="utf-8").split()
-        return int(words[0]), len(words) > 1 and words[1] == "1"
-    except (OSError, ValueError, IndexError):
-        return None
+    return read_exit_file(spec.paths.run_dir)
