@@ -274,6 +274,23 @@ class LocalLauncher(BaseLauncher):
         if conn is not None:
             conn.close()
 
+    def detach(self) -> None:
+        """Stop following jobs but leave them running, as a driver that dies would.
+
+        Their supervisor ends them at their time limits and records their ends, so a
+        later launcher can :meth:`reattach` to them; this launcher reports nothing
+        more about them.
+        """
+        with self._cond:
+            conn, self._conn = self._conn, None
+            for job in self._running.values():
+                job.done = True
+            self._running.clear()
+            self._queued.clear()
+            self._events.clear()
+        if conn is not None:
+            conn.close(wait=False)
+
     # -- starting ------------------------------------------------------------------
     def _take_queued(self) -> tuple[list[_Job], dict[str, str]]:
         """Move queued jobs to free slots (lock held); return them and refusals."""
@@ -432,12 +449,16 @@ class SupervisorConnection:
             self.proc.stdin.write(data)
             self.proc.stdin.flush()
 
-    def close(self) -> None:
-        """End the input; the supervisor exits once its jobs have ended."""
+    def close(self, *, wait: bool = True) -> None:
+        """End the input; the supervisor exits once its jobs have ended.
+
+        With ``wait``, return once it has exited (at most 30 s).
+        """
         assert self.proc.stdin is not None  # a pipe
         with self._write_lock, contextlib.suppress(OSError):
             self.proc.stdin.close()
-        self._reader.join(timeout=30.0)
+        if wait:
+            self._reader.join(timeout=30.0)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None  # a pipe

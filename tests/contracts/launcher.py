@@ -33,6 +33,8 @@ from hpoptim.launchers.base import BaseLauncher
 PRELUDE = "import json, os, signal, sys, time\nfrom pathlib import Path\n"
 RUN_DIR = "Path(os.environ['CONTRACT_RUN_DIR'])"
 STARTED = f"{RUN_DIR}.joinpath('started').write_text(str(os.getpid()))\n"
+# Appends one line per start of the job, so a test can tell a job that ran twice.
+COUNT_START = f"{RUN_DIR}.joinpath('starts').open('a').write(str(os.getpid()) + '\\n')\n"
 HOSTILE_ARGS = (
     "two words",
     "'single'",
@@ -71,6 +73,13 @@ class LauncherContract:
     def make_launcher(self, tmp_path: Path) -> BaseLauncher:
         """Return a fresh launcher whose files (if any) live under ``tmp_path``."""
         raise NotImplementedError
+
+    def abandon(self, launcher: BaseLauncher) -> None:
+        """Forget ``launcher`` as a driver killed with SIGKILL would: its jobs run on.
+
+        The reattach cases need it; a launcher that cannot do it skips them.
+        """
+        pytest.skip(f"{type(self).__name__} does not say how to abandon a launcher")
 
     # -- fixtures and helpers ----------------------------------------------------------
     @pytest.fixture(autouse=True)
@@ -369,3 +378,90 @@ class LauncherContract:
             want = JobState.RESUME if i % 3 == 0 else JobState.COMPLETED
             assert ended[spec.job_id].state is want
             assert (spec.paths.run_dir / "out").read_text() == str(i * i)
+
+    # -- a later driver ------------------------------------------------------------------------
+    @pytest.mark.parametrize(
+        ("body", "state", "exit_code", "wait_for_end"),
+        [
+            pytest.param("pass", JobState.COMPLETED, 0, True, id="ended-0"),
+            pytest.param("sys.exit(3)", JobState.RESUME, 3, True, id="ended-3"),
+            pytest.param("sys.exit(5)", JobState.FAILED, 5, True, id="ended-5"),
+            pytest.param(
+                f"while not {RUN_DIR}.joinpath('go').exists(): time.sleep(0.01)",
+                JobState.COMPLETED,
+                0,
+                False,
+                id="still-running",
+            ),
+        ],
+    )
+    def test_reattach_takes_over_a_job_of_an_earlier_driver(
+        self,
+        launcher: BaseLauncher,
+        tmp_path: Path,
+        body: str,
+        state: JobState,
+        exit_code: int,
+        wait_for_end: bool,
+    ) -> None:
+        spec = self.spec(tmp_path, "j", COUNT_START + STARTED + body)
+        run_dir = spec.paths.run_dir
+        native = launcher.submit([spec])
+        self.wait_for_file(run_dir / "started")
+        self.abandon(launcher)
+        if wait_for_end:
+            self.wait_for_job_end(spec)
+        with self.make_launcher(tmp_path) as later:
+            assert later.reattach(spec, native["j"]) is True
+            (run_dir / "go").touch()
+            ended = self.poll_until_ended(later, {"j"}, {"j"})
+            assert (ended["j"].state, ended["j"].exit_code) == (state, exit_code)
+            self.assert_quiet(later, ended)
+        assert len((run_dir / "starts").read_text().split()) == 1  # adopted, not run again
+
+    def test_time_limit_holds_while_no_driver_follows_the_job(
+        self, launcher: BaseLauncher, tmp_path: Path
+    ) -> None:
+        body = (
+            f"signal.signal(signal.SIGTERM, lambda *_: {RUN_DIR}.joinpath('term').touch())\n"
+            + STARTED
+            + "time.sleep(600)"
+        )
+        spec = self.spec(tmp_path, "j", COUNT_START + body, timeout_min=self.timeout_min)
+        native = launcher.submit([spec])
+        self.wait_for_file(spec.paths.run_dir / "started")
+        self.abandon(launcher)
+        self.wait_for_file(spec.paths.run_dir / "term")  # the signal came, though nobody watched
+        with self.make_launcher(tmp_path) as later:
+            assert later.reattach(spec, native["j"]) is True
+            ended = self.poll_until_ended(later, {"j"}, {"j"})
+            assert ended["j"].state is JobState.TIMEOUT, ended
+        assert len((spec.paths.run_dir / "starts").read_text().split()) == 1
+
+    def test_cancel_stops_a_reattached_job(self, launcher: BaseLauncher, tmp_path: Path) -> None:
+        spec = self.spec(tmp_path, "j", STARTED + "time.sleep(600)")
+        native = launcher.submit([spec])
+        self.wait_for_file(spec.paths.run_dir / "started")
+        self.abandon(launcher)
+        with self.make_launcher(tmp_path) as later:
+            assert later.reattach(spec, native["j"]) is True
+            later.cancel(["j"])
+            ended = self.poll_until_ended(later, {"j"}, {"j"})
+            assert ended["j"].state is JobState.CANCELLED
+            self.assert_quiet(later, ended)
+
+    def test_reattach_to_a_job_never_submitted_is_refused(
+        self, launcher: BaseLauncher, tmp_path: Path
+    ) -> None:
+        spec = self.spec(tmp_path, "j", "pass")
+        assert launcher.reattach(spec, "") is False
+        self.assert_quiet(launcher, {})
+        assert not spec.paths.stdout.exists()
+
+    def wait_for_job_end(self, spec: JobSpec) -> None:
+        """Wait until the job's process is gone (best effort: ``started`` holds its pid)."""
+        pid = int((spec.paths.run_dir / "started").read_text())
+        deadline = time.monotonic() + self.wait_s
+        while Path(f"/proc/{pid}").exists():
+            assert time.monotonic() < deadline, f"job {spec.job_id} still runs"
+            time.sleep(0.02)

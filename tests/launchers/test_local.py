@@ -49,6 +49,10 @@ class TestLocalLauncher(LauncherContract):
     def make_launcher(self, tmp_path: Path) -> BaseLauncher:
         return LocalLauncher(n_parallel_jobs=5, cancel_grace_s=0.5)
 
+    def abandon(self, launcher: BaseLauncher) -> None:
+        assert isinstance(launcher, LocalLauncher)
+        launcher.detach()
+
 
 @pytest.fixture
 def contract() -> TestLocalLauncher:
