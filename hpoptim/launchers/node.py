@@ -83,16 +83,22 @@ class ProcessId:
     boot: str
 
     def is_alive(self) -> bool:
-        """True while this very process exists (a zombie counts: it is not reaped yet)."""
-        return self.pid > 0 and identify(self.pid) == self
+        """True while this very process runs (neither gone nor a zombie)."""
+        return self.pid > 0 and identify(self.pid, live=True) == self
 
 
-def identify(pid: int) -> ProcessId | None:
-    """The identity of the process ``pid`` now has, or None if there is none."""
+def identify(pid: int, *, live: bool = False) -> ProcessId | None:
+    """The identity of the process ``pid`` now has, or None if there is none.
+
+    With ``live``, a zombie (exited, not yet reaped) counts as none.
+    """
     try:
         stat = Path(f"{_PROC}/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        fields = stat.rsplit(")", 1)[1].split()
         boot = Path(_BOOT_ID).read_text(encoding="ascii").strip()
-        return ProcessId(pid, int(stat.rsplit(")", 1)[1].split()[19]), boot)
+        if live and fields[0] in ("Z", "X"):
+            return None
+        return ProcessId(pid, int(fields[19]), boot)
     except (OSError, ValueError, IndexError):
         return None
 

@@ -20,8 +20,14 @@ from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState
 from hpoptim.launchers import available, load
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.local import LocalLauncher
+from hpoptim.launchers.node import (
+    EXIT_FILE_NAME,
+    PROCESS_FILE_NAME,
+    read_exit_file,
+    read_process_file,
+)
 from tests.conftest import FakeContainerRuntime
-from tests.contracts.launcher import RUN_DIR, STARTED, LauncherContract
+from tests.contracts.launcher import COUNT_START, RUN_DIR, STARTED, LauncherContract
 
 
 def is_running(pid: int) -> bool:
@@ -255,6 +261,158 @@ def test_reattach_never_kills_an_unrelated_process(
     finally:
         for p in (pid, child):
             os.kill(p, signal.SIGKILL)
+
+
+# -- a driver killed with SIGKILL ----------------------------------------------------------------
+DRIVER = """\
+import json, sys, time
+from pathlib import Path
+from hpoptim.jobspec import JobPaths, JobSpec, Resources
+from hpoptim.launchers.local import LocalLauncher
+specs = [
+    JobSpec(j["id"], tuple(j["argv"]), Path(j["dir"]), JobPaths(Path(j["dir"])), j["env"],
+            Resources(timeout_min=j["timeout_min"]), signal_lead_s=j["lead_s"])
+    for j in json.loads(sys.argv[1])
+]
+launcher = LocalLauncher(n_parallel_jobs=len(specs))
+print(json.dumps(launcher.submit(specs)), flush=True)
+time.sleep(600)
+"""
+
+
+def run_killed_driver(specs: list[JobSpec]) -> dict[str, str]:
+    """Submit ``specs`` from a driver process, SIGKILL it, return the native ids."""
+    jobs = [
+        {
+            "id": s.job_id,
+            "argv": s.argv,
+            "dir": str(s.paths.run_dir),
+            "env": dict(s.env),
+            "timeout_min": s.resources.timeout_min,
+            "lead_s": s.signal_lead_s,
+        }
+        for s in specs
+    ]
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, json.dumps(jobs)], env=env, stdout=subprocess.PIPE
+    )
+    assert driver.stdout is not None
+    try:
+        native: dict[str, str] = json.loads(driver.stdout.readline())
+        for spec in specs:  # the jobs run: now the driver dies
+            TestLocalLauncher().wait_for_file(spec.paths.run_dir / "started")
+    finally:
+        driver.kill()
+        driver.wait()
+        driver.stdout.close()
+    return native
+
+
+def wait_for_exit_file(spec: JobSpec, timeout_s: float = 30.0) -> tuple[int, bool]:
+    deadline = time.monotonic() + timeout_s
+    while (record := read_exit_file(spec.paths.run_dir)) is None:
+        assert time.monotonic() < deadline, f"no exit status recorded for {spec.job_id}"
+        time.sleep(0.02)
+    return record
+
+
+def test_jobs_of_a_killed_driver_are_supervised_and_adopted(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    go = f"while not {RUN_DIR}.joinpath('go').exists(): time.sleep(0.01)\n"
+    hang = (
+        f"signal.signal(signal.SIGTERM, lambda *_: {RUN_DIR}.joinpath('term').touch())\n"
+        "time.sleep(600)"
+    )
+    specs = [
+        contract.spec(tmp_path, "ends", COUNT_START + STARTED + go + "sys.exit(3)"),
+        contract.spec(tmp_path, "hangs", COUNT_START + STARTED + hang, timeout_min=0.03),
+        contract.spec(tmp_path, "runs", COUNT_START + STARTED + go),
+    ]
+    ends, hangs, runs = specs
+    native = run_killed_driver(specs)
+    who = {s.job_id: read_process_file(s.paths.run_dir) for s in specs}
+    assert all(w is not None and w.job.is_alive() for w in who.values())
+    (ends.paths.run_dir / "go").touch()
+    assert wait_for_exit_file(ends) == (3, False)  # recorded with no driver
+    assert wait_for_exit_file(hangs) == (128 + signal.SIGKILL, True)  # the limit still holds
+    assert (hangs.paths.run_dir / "term").exists()
+    assert is_running(int(native["runs"]))
+    with LocalLauncher(n_parallel_jobs=3) as later:
+        assert all(later.reattach(s, native[s.job_id]) for s in specs)
+        assert later.capacity() == 2  # the followed job holds a slot
+        (runs.paths.run_dir / "go").touch()
+        ended = contract.poll_until_ended(later, {"ends", "hangs", "runs"}, set(native))
+        contract.assert_quiet(later, ended)
+    assert {k: s.state for k, s in ended.items()} == {
+        "ends": JobState.RESUME,
+        "hangs": JobState.TIMEOUT,
+        "runs": JobState.COMPLETED,
+    }
+    assert ended["hangs"].signal == signal.SIGKILL
+    for spec in specs:
+        assert len((spec.paths.run_dir / "starts").read_text().split()) == 1
+    supervisor = who["runs"]
+    assert supervisor is not None
+    assert wait_gone(supervisor.supervisor.pid)  # nothing is left running
+
+
+def test_a_supervisor_passes_signals_to_its_jobs(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    body = (
+        f"signal.signal(signal.SIGTERM, lambda *_: ({RUN_DIR}.joinpath('term').touch(), "
+        "os._exit(7)))\n" + STARTED + "time.sleep(600)"
+    )
+    spec = contract.spec(tmp_path, "j", body)
+    with LocalLauncher(n_parallel_jobs=1) as launcher:
+        launcher.submit([spec])
+        contract.wait_for_file(spec.paths.run_dir / "started")
+        who = read_process_file(spec.paths.run_dir)
+        assert who is not None
+        os.kill(who.supervisor.pid, signal.SIGTERM)
+        ended = contract.poll_until_ended(launcher, {"j"}, {"j"})
+    assert (ended["j"].state, ended["j"].exit_code) == (JobState.FAILED, 7)
+    assert (spec.paths.run_dir / "term").exists()
+    assert read_exit_file(spec.paths.run_dir) == (7, False)
+
+
+def test_reattach_never_takes_a_recycled_pid_for_the_job(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    spec = contract.spec(tmp_path, "j", "pass")
+    other = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        stat = Path(f"/proc/{other.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        # the pids are the same, the start times are not: processes that came later
+        record = f"{other.pid} {int(stat) - 1} {other.pid} {int(stat) - 2} {boot}\n"
+        (spec.paths.run_dir / PROCESS_FILE_NAME).write_text(record)
+        with LocalLauncher(n_parallel_jobs=1) as later:
+            assert later.reattach(spec, str(other.pid)) is False
+            assert later.capacity() == 1
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_job_whose_supervisor_died_is_killed_and_restarted(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    spec = contract.spec(tmp_path, "j", STARTED + "time.sleep(600)")
+    native = run_killed_driver([spec])
+    who = read_process_file(spec.paths.run_dir)
+    assert who is not None
+    os.kill(who.supervisor.pid, signal.SIGKILL)
+    assert wait_gone(who.supervisor.pid)
+    with LocalLauncher(n_parallel_jobs=1) as later:
+        assert later.reattach(spec, native["j"]) is False  # nobody would record its end
+        assert wait_gone(who.job.pid)
+        assert later.poll(0.05) == []
+    assert not (spec.paths.run_dir / EXIT_FILE_NAME).exists()
 
 
 # -- containers ---------------------------------------------------------------------------------
