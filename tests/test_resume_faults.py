@@ -1,4 +1,15 @@
-"""Fault injection: SIGKILL the driver at many random points, resume, lose nothing."""
+"""Fault injection: SIGKILL the driver right after chosen journal events, resume, lose nothing.
+
+Each kill point is "the N-th event of kind K has appeared in journal.jsonl", for
+every kind the driver journals around a job (asked, submitted, native_ids, ended,
+setting_finished), so the kills land between every pair of steps of the loop
+without depending on timing. After half of the kills the test waits until every
+job that had started has ended, so their results were recorded while no driver
+ran; after the other half the driver is resumed at once, while jobs still run.
+
+Every job appends its pid to ``starts`` in its run directory, so a job started
+twice, or a result computed again instead of adopted, is seen.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +20,82 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from hpoptim.launchers.node import read_exit_file, read_process_file
 from hpoptim.state.storage import read_journal
 
 REPO = Path(__file__).resolve().parent.parent
-JOB = """\
+N_SAMPLES = 12
+N_RERUNS = 2
+N_ITERATIONS = 2
+# Jobs of these settings fail on the first attempt that starts of their first iteration.
+FLAKY = {sid for sid in range(N_SAMPLES) if sid % 4 == 1}
+JOB = f"""\
 import json, os, random, sys, time
 p = json.load(open(sys.argv[-1]))
 ctx = p["job"]
-time.sleep(random.Random(ctx["seed"] + ctx["iteration"]).uniform(0.0, 0.15))
-path = os.environ["HPOPTIM_METRICS_FILE"]
-json.dump({"loss": p["params"]["x"] ** 2 + ctx["rerun"]}, open(path + ".tmp", "w"))
+with open(os.path.join(ctx["run_dir"], "starts"), "a") as fh:
+    fh.write(f"{{os.getpid()}}\\n")
+time.sleep(random.Random(ctx["seed"] + ctx["iteration"]).uniform(0.05, 0.4))
+if ctx["setting_id"] in {sorted(FLAKY)} and ctx["iteration"] == 0:
+    marker = os.path.join(ctx["setting_dir"], f"failed_{{ctx['rerun']}}")
+    try:  # the first attempt that starts fails
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        sys.exit(1)
+    except FileExistsError:
+        pass
+path = ctx["metrics_file"]
+json.dump({{"loss": p["params"]["x"] ** 2 + ctx["rerun"]}}, open(path + ".tmp", "w"))
 os.replace(path + ".tmp", path)
 sys.exit(3 if ctx["iteration"] + 1 < ctx["n_iterations"] else 0)
 """
+KILL_AFTER = ("asked", "submitted", "native_ids", "ended", "setting_finished")
 
 
-def _finished(journal: Path) -> dict[int, dict[str, object]]:
-    return {e["sid"]: e["result"] for e in read_journal(journal) if e["e"] == "setting_finished"}
+def events(journal: Path) -> list[dict[str, Any]]:
+    return list(read_journal(journal))
+
+
+def kill_after(proc: subprocess.Popen[bytes], journal: Path, kind: str, nth: int) -> bool:
+    """SIGKILL ``proc`` once the ``nth`` event of ``kind`` is in the journal.
+
+    Returns False if the driver ended first.
+    """
+    while proc.poll() is None:
+        if sum(1 for e in events(journal) if e["e"] == kind) >= nth:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def run_dirs(results: Path) -> Iterator[Path]:
+    return (p.parent for p in (results / "jobs").rglob("params.json"))
+
+
+def wait_until_started_jobs_ended(results: Path) -> list[Path]:
+    """Wait until every job that started has its exit status recorded; return those dirs."""
+    deadline = time.monotonic() + 60.0
+    while True:
+        started = [d for d in run_dirs(results) if (d / "starts").exists()]
+        running = [d for d in started if read_exit_file(d) is None]
+        if not running:
+            return started
+        assert time.monotonic() < deadline, f"jobs in {running} never ended"
+        time.sleep(0.02)
 
 
 @pytest.mark.integration
-def test_sigkill_at_random_points_then_resume_loses_nothing(tmp_path: Path) -> None:
+def test_sigkill_after_journal_events_then_resume_loses_nothing(tmp_path: Path) -> None:
     (tmp_path / "job.py").write_text(JOB)
-    n_samples = 24
     config = {
         "optimization_procedure_name": "f",
         "results_dir": str(tmp_path / "results"),
@@ -45,54 +104,92 @@ def test_sigkill_at_random_points_then_resume_loses_nothing(tmp_path: Path) -> N
         "optimized_params": [{"param": "x", "distribution": "TruncatedNormal", "bounds": [-1, 1]}],
         "optimizer_str": "cem_metaoptimizer",
         "optimizer_settings": {"num_jobs_in_elite": 3},
-        "number_of_samples": n_samples,
+        "number_of_samples": N_SAMPLES,
         "n_jobs_per_iteration": 3,
-        "n_reruns": 2,
-        "training_iterations": 2,
+        "n_reruns": N_RERUNS,
+        "training_iterations": N_ITERATIONS,
+        "max_attempts": 2,
         "metric_to_optimize": "loss",
         "minimize": True,
         "seed": 3,
-        "local": {"n_parallel_jobs": 2},
+        "local": {"n_parallel_jobs": 3},
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
-    journal = tmp_path / "results" / "f" / "journal.jsonl"
+    results = tmp_path / "results" / "f"
+    journal = results / "journal.jsonl"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     argv = [sys.executable, "-m", "hpoptim", "config.json"]
-    rng = random.Random(20261123)
+    rng = random.Random(20261130)
     kills = 0
-    seen: dict[int, dict[str, object]] = {}
-    for _ in range(40):
+    adopted: set[str] = set()  # run dirs whose job ended while no driver ran
+    seen: dict[int, object] = {}
+    for round_ in range(3 * len(KILL_AFTER)):
+        kind = KILL_AFTER[round_ % len(KILL_AFTER)]
+        nth = sum(1 for e in events(journal) if e["e"] == kind) + rng.randint(1, 3)
         proc = subprocess.Popen(
             argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.2, 1.2))
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            kills += 1
-        proc.wait()
-        now = _finished(journal)
-        assert all(now[sid] == result for sid, result in seen.items()), "a finished result changed"
-        seen = now
-        if any(e["e"] == "finished" for e in read_journal(journal)):
+        if not kill_after(proc, journal, kind, nth):
             break
+        kills += 1
+        if round_ % 2:
+            adopted.update(str(d) for d in wait_until_started_jobs_ended(results))
+        now = {e["sid"]: e["result"] for e in events(journal) if e["e"] == "setting_finished"}
+        assert all(now[sid] == result for sid, result in seen.items()), "a result changed"
+        seen = now
     assert kills >= 10, f"only {kills} kills happened; the run finished too early"
     final = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr
 
-    events = list(read_journal(journal))
-    asked = [e["sid"] for e in events if e["e"] == "asked"]
-    assert sorted(asked) == list(range(n_samples))  # each setting asked exactly once
-    finished = [e["sid"] for e in events if e["e"] == "setting_finished"]
-    assert sorted(finished) == list(range(n_samples))  # ... and finished exactly once
-    submitted = [e["job"] for e in events if e["e"] == "submitted"]
-    assert len(submitted) == len(set(submitted))  # job ids never reused
-    dirs = [e["dir"] for e in events if e["e"] == "submitted"]
+    log = events(journal)
+    asked = [e for e in log if e["e"] == "asked"]
+    assert sorted(e["sid"] for e in asked) == list(range(N_SAMPLES))  # each asked once
+    proposals = [json.dumps(e["params"], sort_keys=True) for e in asked]
+    assert len(set(proposals)) == N_SAMPLES  # a resumed sampler does not propose again
+    finished = [e["sid"] for e in log if e["e"] == "setting_finished"]
+    assert sorted(finished) == list(range(N_SAMPLES))  # ... and finished once
+
+    submitted = {e["job"]: e for e in log if e["e"] == "submitted"}
+    assert len(submitted) == sum(1 for e in log if e["e"] == "submitted")  # ids never reused
+    dirs = [e["dir"] for e in submitted.values()]
     assert len(dirs) == len(set(dirs))  # ... nor their directories
-    settings = pd.read_csv(tmp_path / "results" / "f" / "settings.csv")
-    assert sorted(settings["setting_id"]) == list(range(n_samples))
+    ended = Counter(e["job"] for e in log if e["e"] == "ended")
+    abandoned = {e["job"] for e in log if e["e"] == "abandoned"}
+    starts = {
+        job: len(Path(e["dir"], "starts").read_text().split())
+        if Path(e["dir"], "starts").exists()
+        else 0
+        for job, e in submitted.items()
+    }
+    assert max(starts.values()) == 1  # no job dir ran twice
+    for job, n in starts.items():
+        if n:  # a started job is followed or adopted, never abandoned and run again
+            assert job not in abandoned, job
+            assert ended[job] == 1, job
+        else:  # a job never started was given up and started afresh elsewhere
+            assert job in abandoned, job
+    assert adopted, "no job ended while the driver was dead"
+    assert {str(Path(submitted[j]["dir"])) for j in ended} >= adopted  # adopted, not rerun
+
+    # every (setting, rerun, iteration) computed exactly once, plus the planned failures
+    runs: Counter[tuple[int, int, int]] = Counter()
+    failures: Counter[tuple[int, int, int]] = Counter()
+    states = {e["job"]: e for e in log if e["e"] == "ended"}
+    for job, e in states.items():
+        key = (submitted[job]["sid"], submitted[job]["rerun"], submitted[job]["it"])
+        if e["state"] in ("completed", "resume"):
+            runs[key] += 1
+        else:
+            assert (e["state"], e["exit_code"]) == ("failed", 1), e
+            failures[key] += 1
+    everything = {(s, r, i) for s in range(N_SAMPLES) for r in range(N_RERUNS) for i in (0, 1)}
+    assert runs == dict.fromkeys(everything, 1)
+    assert failures == {(s, r, 0): 1 for s in FLAKY for r in range(N_RERUNS)}
+
+    settings = pd.read_csv(results / "settings.csv")
+    assert sorted(settings["setting_id"]) == list(range(N_SAMPLES))
     assert set(settings["status"]) == {"complete"}
-    assert (settings["n_ok"] == 2).all()
-    failed_attempts = [
-        e for e in events if e["e"] == "ended" and e["state"] not in ("completed", "resume")
-    ]
-    assert failed_attempts == []  # jobs in flight at a kill were restarted, not failed
+    assert (settings["n_ok"] == N_RERUNS).all()
+    for run_dir in run_dirs(results):  # nothing is left running
+        who = read_process_file(run_dir)
+        assert who is None or not (who.job.is_alive() or who.supervisor.is_alive()), run_dir
