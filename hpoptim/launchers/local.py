@@ -14,30 +14,28 @@ follows what still runs instead of running it again.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import select
 import signal
-import subprocess
-import sys
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import ConfigError, LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
-from hpoptim.launchers import node
 from hpoptim.launchers.base import BaseLauncher, check_settings_keys
-from hpoptim.launchers.node import (
-    ProcessId,
-    Supervised,
-    read_exit_file,
-    read_process_file,
-    split_status,
+from hpoptim.launchers.node import Supervised, read_exit_file, read_process_file, split_status
+from hpoptim.launchers.supervision import (
+    JOB_ID_VAR,
+    RUN_DIR_VAR,
+    SupervisorConnection,
+    kill_leftovers,
+    signal_group,
+    wait_for_record,
+    wait_until_gone,
 )
 from hpoptim.log import get_logger
 
@@ -46,10 +44,7 @@ if TYPE_CHECKING:
 
 logger = get_logger(__name__)
 
-JOB_ID_VAR = "HPOPTIM_JOB_ID"
-RUN_DIR_VAR = "HPOPTIM_RUN_DIR"
-_PROC = "/proc"
-_RECORD_WAIT_S = 5.0  # how long a supervisor may take to record the end of a job
+__all__ = ["JOB_ID_VAR", "RUN_DIR_VAR", "LocalLauncher"]
 
 
 class _Job:
@@ -245,9 +240,9 @@ class LocalLauncher(BaseLauncher):
                 return True
             if who.job.is_alive():  # nobody records its end or enforces its limit
                 logger.info("killing job %s: its supervisor is gone", spec.job_id)
-                _signal_verified(who.job, signal.SIGKILL)
+                signal_group(who.job, signal.SIGKILL)
             elif who.supervisor.is_alive():  # it ended; its supervisor is recording that
-                _wait_for_record(run_dir, who.supervisor)
+                wait_for_record(run_dir, who.supervisor)
         record = read_exit_file(run_dir)
         if record is not None:
             job = _Job(spec)
@@ -257,7 +252,7 @@ class LocalLauncher(BaseLauncher):
                 self._cond.notify_all()
             logger.info("adopting the result of job %s, which ended meanwhile", spec.job_id)
             return True
-        _kill_leftovers(spec, native_id)
+        kill_leftovers(spec, native_id)
         return False
 
     def close(self) -> None:
@@ -360,7 +355,7 @@ class LocalLauncher(BaseLauncher):
                     continue
                 who = read_process_file(job.spec.paths.run_dir)
                 if who is not None:
-                    _signal_verified(who.job, signal.SIGKILL)
+                    signal_group(who.job, signal.SIGKILL)
                 reason = "the job supervisor exited before the job ended"
                 self._finish(
                     job,
@@ -396,8 +391,8 @@ class LocalLauncher(BaseLauncher):
 
     def _follow_until_end(self, job: _Job, who: Supervised) -> None:
         try:
-            _wait_until_gone(who.job)
-            record = _wait_for_record(job.spec.paths.run_dir, who.supervisor)
+            wait_until_gone(who.job)
+            record = wait_for_record(job.spec.paths.run_dir, who.supervisor)
             if record is None:
                 status = JobStatus(
                     job.spec.job_id,
@@ -414,67 +409,6 @@ class LocalLauncher(BaseLauncher):
             with self._cond:
                 self._n_followers -= 1
                 self._cond.notify_all()
-
-
-class SupervisorConnection:
-    """The driver's end of one supervisor process (:mod:`hpoptim.launchers.node`).
-
-    A reader thread passes each reply to ``on_message`` and, once the supervisor
-    has exited, calls ``on_exit`` with this connection.
-    """
-
-    def __init__(
-        self,
-        on_message: Callable[[Mapping[str, Any]], None],
-        on_exit: Callable[[SupervisorConnection], None],
-    ) -> None:
-        self._write_lock = threading.Lock()
-        self.alive = True
-        self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-I", node.__file__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in the terminal is for the driver alone
-        )
-        self._on_message, self._on_exit = on_message, on_exit
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def send(self, requests: Iterable[Mapping[str, Any]]) -> None:
-        """Send requests; a supervisor that died meanwhile is reported by the reader."""
-        data = b"".join(json.dumps(r).encode() + b"\n" for r in requests)
-        assert self.proc.stdin is not None  # a pipe
-        with self._write_lock, contextlib.suppress(OSError, ValueError):
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-
-    def close(self, *, wait: bool = True) -> None:
-        """End the input; the supervisor exits once its jobs have ended.
-
-        With ``wait``, return once it has exited (at most 30 s).
-        """
-        assert self.proc.stdin is not None  # a pipe
-        with self._write_lock, contextlib.suppress(OSError):
-            self.proc.stdin.close()
-        if wait:
-            self._reader.join(timeout=30.0)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None  # a pipe
-        try:
-            for line in self.proc.stdout:
-                try:
-                    message = json.loads(line)
-                except ValueError:
-                    logger.error("local job supervisor: unreadable reply %r", line[:200])
-                    continue
-                self._on_message(message)
-        finally:
-            self.proc.stdout.close()
-            self.proc.wait()
-            self.alive = False
-            self._on_exit(self)
 
 
 def _argv(spec: JobSpec) -> list[str]:
@@ -513,7 +447,7 @@ def _signal_jobs(jobs: Iterable[_Job], signum: int) -> None:
             request = {"op": "signal", "job": job.spec.job_id, "signal": int(signum)}
             by_conn.setdefault(job.conn, []).append(request)
         elif job.followed is not None:
-            _signal_verified(job.followed.job, signum)
+            signal_group(job.followed.job, signum)
     for conn, requests in by_conn.items():
         conn.send(requests)
 
@@ -521,117 +455,3 @@ def _signal_jobs(jobs: Iterable[_Job], signum: int) -> None:
 def _kill_all(running: Mapping[str, _Job]) -> None:
     """Kill jobs left running when the driver exits without closing the launcher."""
     _signal_jobs(list(running.values()), signal.SIGKILL)
-
-
-def _signal_verified(proc: ProcessId, signum: int) -> None:
-    """Signal the process group led by ``proc`` if ``proc`` still exists."""
-    if proc.is_alive():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signum)
-
-
-def _wait_until_gone(proc: ProcessId) -> None:
-    """Block until ``proc`` has exited."""
-    try:
-        fd = os.pidfd_open(proc.pid)
-    except OSError:
-        fd = -1
-    try:
-        while proc.is_alive():
-            if fd >= 0:
-                select.select([fd], [], [], 1.0)
-            else:
-                time.sleep(0.05)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-
-
-def _wait_for_record(run_dir: Path, supervisor: ProcessId) -> tuple[int, bool] | None:
-    """The exit status recorded in ``run_dir``, waiting while ``supervisor`` may still write it."""
-    deadline = time.monotonic() + _RECORD_WAIT_S
-    while (record := read_exit_file(run_dir)) is None:
-        if not supervisor.is_alive() or time.monotonic() > deadline:
-            return read_exit_file(run_dir)
-        time.sleep(0.01)
-    return record
-
-
-# -- processes of earlier drivers without a supervisor record -------------------------------
-def _kill_leftovers(spec: JobSpec, native_id: str) -> None:
-    """Kill processes of ``spec`` that no supervisor recorded, found by their environment.
-
-    Raises:
-        LaunchError: they do not die.
-    """
-    marker = _marker(spec)
-    if not os.path.isdir(_PROC):
-        logger.warning("cannot look for old processes of job %s: no %s", spec.job_id, _PROC)
-        return
-    hint = [int(native_id)] if native_id.isdigit() else []
-    pids = [p for p in hint if _environ_matches(p, marker)] or _find_processes(marker)
-    if not pids:
-        return
-    logger.info("killing processes %s of job %s left by an earlier driver", pids, spec.job_id)
-    deadline = time.monotonic() + 10.0
-    while pids:
-        for pid in pids:
-            _kill_verified(pid, marker)
-        if time.monotonic() > deadline:
-            raise LaunchError(f"processes {pids} of job {spec.job_id} do not die")
-        time.sleep(0.01)
-        pids = _find_processes(marker)
-
-
-def _marker(spec: JobSpec) -> tuple[bytes, bytes]:
-    job_id = spec.env.get(JOB_ID_VAR, spec.job_id)
-    run_dir = spec.env.get(RUN_DIR_VAR, str(spec.paths.run_dir))
-    return f"{JOB_ID_VAR}={job_id}".encode(), f"{RUN_DIR_VAR}={run_dir}".encode()
-
-
-def _environ_matches(pid: int, marker: tuple[bytes, bytes]) -> bool:
-    """True if process ``pid`` lives (not a zombie) and its environment has ``marker``."""
-    if pid == os.getpid():
-        return False
-    try:
-        with open(f"{_PROC}/{pid}/environ", "rb") as fh:
-            entries = set(fh.read().split(b"\0"))
-    except OSError:
-        return False
-    return all(m in entries for m in marker)  # a zombie's environ reads empty
-
-
-def _find_processes(marker: tuple[bytes, bytes]) -> list[int]:
-    return [int(d) for d in _pids() if _environ_matches(int(d), marker)]
-
-
-def _pids() -> Iterable[str]:
-    try:
-        return [d for d in os.listdir(_PROC) if d.isdigit()]
-    except OSError:
-        return []
-
-
-def _kill_verified(pid: int, marker: tuple[bytes, bytes]) -> None:
-    """SIGKILL ``pid`` and its process group if it is still the process we look for."""
-    try:
-        fd = os.pidfd_open(pid)  # pins the process: the kill below cannot hit a reused pid
-    except ProcessLookupError:
-        return
-    except (OSError, AttributeError):
-        fd = -1
-    try:
-        if not _environ_matches(pid, marker):
-            return
-        with contextlib.suppress(OSError):
-            pgid = os.getpgid(pid)
-            if pgid == pid or _environ_matches(pgid, marker):
-                os.killpg(pgid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            if fd >= 0:
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-    finally:
-        if fd >= 0:
-            os.close(fd)
