@@ -326,12 +326,14 @@ class LocalLauncher(BaseLauncher):
         )
 
     # -- news from the supervisor (reader thread) -----------------------------------------
-    def _on_message(self, message: Mapping[str, Any]) -> None:
+    def _on_message(self, conn: SupervisorConnection, message: Mapping[str, Any]) -> None:
         with self._cond:
             job = self._running.get(str(message.get("job")))
             kind = message.get("e")
-            if kind == "error" or job is None:
-                logger.error("local job supervisor: %s", message.get("message", message))
+            if kind == "error":
+                logger.error("local job supervisor: %s", message.get("message"))
+            elif job is None or job.conn is not conn:
+                pass  # a job this launcher detached from
             elif kind == "started":
                 job.pid = int(message["pid"])
             elif kind == "not_started":

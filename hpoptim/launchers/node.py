@@ -21,7 +21,7 @@ the last one ended, then exits. Requests and replies are JSON lines on its stdin
 and stdout; nothing is unpickled.
 
 Standard library only, and no import of hpoptim: the supervisor is started as
-``python -S -I node.py``, which costs one small interpreter per driver.
+``python -S -I node.py DRIVER_PID``, which costs one small interpreter per driver.
 """
 
 from __future__ import annotations
@@ -162,10 +162,10 @@ class Supervisor:
     "signalled"}`` and ``{"e": "error", "message"}``.
     """
 
-    def __init__(self, fd_in: int, fd_out: int) -> None:
+    def __init__(self, fd_in: int, fd_out: int, driver: int) -> None:
         self.fd_in, self.fd_out = fd_in, fd_out
         self.jobs: dict[str, _Job] = {}
-        self.parent = os.getppid()
+        self.driver = driver  # the parent's pid: once it differs, the driver died
         self.me = identify(os.getpid()) or ProcessId(os.getpid(), 0, "")
         self.driver_gone = False
         self.buffer = b""
@@ -218,7 +218,7 @@ class Supervisor:
             self._start(request)
 
     def _start(self, request: Mapping[str, Any]) -> None:
-        if os.getppid() != self.parent:
+        if os.getppid() != self.driver:
             return  # the driver died after asking: its successor decides about the job
         run_dir = Path(request["run_dir"])
         try:
@@ -296,10 +296,10 @@ def _killpg(job: _Job, signum: int) -> None:
             os.killpg(job.proc.pid, signum)
 
 
-def main() -> int:
-    """Run the supervisor on stdin/stdout (the driver's pipes)."""
-    return Supervisor(sys.stdin.fileno(), sys.stdout.fileno()).run()
+def main(argv: list[str]) -> int:
+    """Run the supervisor on stdin/stdout, the pipes of the driver whose pid is ``argv[0]``."""
+    return Supervisor(sys.stdin.fileno(), sys.stdout.fileno(), int(argv[0])).run()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

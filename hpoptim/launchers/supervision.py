@@ -39,18 +39,18 @@ class SupervisorConnection:
     """The driver's end of one supervisor process (:mod:`hpoptim.launchers.node`).
 
     A reader thread passes each reply to ``on_message`` and, once the supervisor
-    has exited, calls ``on_exit`` with this connection.
+    has exited, calls ``on_exit``; both get this connection first.
     """
 
     def __init__(
         self,
-        on_message: Callable[[Mapping[str, Any]], None],
+        on_message: Callable[[SupervisorConnection, Mapping[str, Any]], None],
         on_exit: Callable[[SupervisorConnection], None],
     ) -> None:
         self._write_lock = threading.Lock()
         self.alive = True
         self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-I", node.__file__],
+            [sys.executable, "-S", "-I", node.__file__, str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -88,7 +88,7 @@ class SupervisorConnection:
                 except ValueError:
                     logger.error("local job supervisor: unreadable reply %r", line[:200])
                     continue
-                self._on_message(message)
+                self._on_message(self, message)
         finally:
             self.proc.stdout.close()
             self.proc.wait()

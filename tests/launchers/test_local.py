@@ -17,7 +17,7 @@ import pytest
 
 from hpoptim.errors import ConfigError, LaunchError
 from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState
-from hpoptim.launchers import available, load
+from hpoptim.launchers import available, load, node
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.local import LocalLauncher
 from hpoptim.launchers.node import (
@@ -268,6 +268,7 @@ DRIVER = """\
 import json, sys, time
 from pathlib import Path
 from hpoptim.jobspec import JobPaths, JobSpec, Resources
+from hpoptim.launchers import node
 from hpoptim.launchers.local import LocalLauncher
 specs = [
     JobSpec(j["id"], tuple(j["argv"]), Path(j["dir"]), JobPaths(Path(j["dir"])), j["env"],
@@ -413,6 +414,48 @@ def test_a_job_whose_supervisor_died_is_killed_and_restarted(
         assert wait_gone(who.job.pid)
         assert later.poll(0.05) == []
     assert not (spec.paths.run_dir / EXIT_FILE_NAME).exists()
+
+
+def test_a_supervisor_starts_nothing_once_its_driver_died(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    """A start request still in the pipe when the driver died is not acted on."""
+    spec = contract.spec(tmp_path, "j", STARTED)
+    read_end, write_end = os.pipe()
+    middle = (  # plays the driver: starts the supervisor on our pipe, then dies
+        "import os, subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-S', '-I', sys.argv[1], str(os.getpid())],\n"
+        "                     stdin=int(sys.argv[2]),\n"
+        "                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,\n"
+        "                     start_new_session=True,\n"
+        "                     pass_fds=[int(sys.argv[2])])\n"
+        "print(p.pid)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", middle, node.__file__, str(read_end)],
+        capture_output=True,
+        text=True,
+        check=True,
+        pass_fds=[read_end],
+    ).stdout
+    os.close(read_end)
+    supervisor = int(out)
+    request = {
+        "op": "start",
+        "job": "j",
+        "argv": list(spec.argv),
+        "cwd": str(spec.cwd),
+        "env": {**os.environ, **spec.env},
+        "stdout": str(spec.paths.stdout),
+        "stderr": str(spec.paths.stderr),
+        "run_dir": str(spec.paths.run_dir),
+        "limit_s": None,
+    }
+    os.write(write_end, json.dumps(request).encode() + b"\n")
+    os.close(write_end)
+    assert wait_gone(supervisor)  # it read the request and the end of input, and left
+    assert not (spec.paths.run_dir / "started").exists()
+    assert not (spec.paths.run_dir / PROCESS_FILE_NAME).exists()
 
 
 # -- containers ---------------------------------------------------------------------------------
