@@ -193,3 +193,62 @@ def test_sigkill_after_journal_events_then_resume_loses_nothing(tmp_path: Path) 
     for run_dir in run_dirs(results):  # nothing is left running
         who = read_process_file(run_dir)
         assert who is None or not (who.job.is_alive() or who.supervisor.is_alive()), run_dir
+
+
+HANGS = """\
+import json, os, sys, time
+ctx = json.load(open(sys.argv[-1]))["job"]
+open(os.path.join(ctx["run_dir"], "started"), "w").close()
+time.sleep(600)
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [pytest.param(signal.SIGINT, 130, id="ctrl-c"), pytest.param(signal.SIGTERM, 143, id="term")],
+)
+def test_stopping_the_driver_stops_its_local_jobs(
+    tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    (tmp_path / "job.py").write_text(HANGS)
+    config = {
+        "optimization_procedure_name": "f",
+        "results_dir": str(tmp_path / "results"),
+        "run_in_working_dir": True,
+        "script_relative_path": "job.py",
+        "optimized_params": [{"param": "x", "distribution": "Uniform", "bounds": [-1, 1]}],
+        "optimizer_str": "random",
+        "number_of_samples": 4,
+        "n_jobs_per_iteration": 3,
+        "metric_to_optimize": "loss",
+        "minimize": True,
+        "local": {"n_parallel_jobs": 3},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    results = tmp_path / "results" / "f"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpoptim", "config.json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60.0
+        while len([d for d in run_dirs(results) if (d / "started").exists()]) < 3:
+            assert time.monotonic() < deadline, "the jobs never started"
+            time.sleep(0.02)
+        proc.send_signal(signum)
+        assert proc.wait(timeout=60) == code
+    finally:
+        proc.kill()
+        proc.wait()
+    supervised = [read_process_file(d) for d in run_dirs(results)]
+    assert len(supervised) == 3
+    for who in supervised:
+        assert who is not None
+        assert not who.job.is_alive()
+    # ended by the cancel's SIGTERM, and recorded so
+    assert [read_exit_file(d) for d in run_dirs(results)] == [(128 + signal.SIGTERM, False)] * 3
