@@ -46,6 +46,8 @@ logger = get_logger(__name__)
 
 __all__ = ["JOB_ID_VAR", "RUN_DIR_VAR", "LocalLauncher"]
 
+_ANSWER_TIMEOUT_S = 60.0  # how long the supervisor may take to start a batch of jobs
+
 
 class _Job:
     """A job this launcher follows, and what the driver did to it."""
@@ -160,7 +162,12 @@ class LocalLauncher(BaseLauncher):
             jobs, errors = self._take_queued()
         self._send_starts(jobs)
         with self._cond:
-            self._cond.wait_for(lambda: all(j.pid is not None or j.done for j in jobs))
+            if not self._cond.wait_for(
+                lambda: all(j.pid is not None or j.done for j in jobs), _ANSWER_TIMEOUT_S
+            ):
+                raise LaunchError(
+                    f"the local job supervisor did not answer within {_ANSWER_TIMEOUT_S:g} s"
+                )
             errors.update({j.spec.job_id: j.error for j in jobs if j.error})
             if specs and all(s.job_id in errors for s in specs):
                 ours = {s.job_id for s in specs}
