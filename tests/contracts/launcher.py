@@ -7,6 +7,10 @@ A launcher's tests subclass :class:`LauncherContract` and implement
         def make_launcher(self, tmp_path: Path) -> BaseLauncher:
             return LocalLauncher(n_parallel_jobs=4)
 
+To run the cases where a later driver takes over jobs (adopt a finished result,
+follow a running job, cancel it, time limits without a driver), a subclass also
+implements :meth:`LauncherContract.abandon`; without it they are skipped.
+
 Timings are class attributes so a slow scheduler can stretch them, and a
 subclass can skip a case it cannot support by naming it in ``skip_cases``
 with the reason. Every job is a tiny ``python -c`` program.
