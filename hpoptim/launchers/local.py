@@ -400,14 +400,16 @@ class LocalLauncher(BaseLauncher):
 
     def _follow_until_end(self, job: _Job, who: Supervised) -> None:
         try:
-            wait_until_gone(who.job)
+            wait_until_gone(who.job, who.supervisor)
+            if who.job.is_alive():  # its supervisor died: nobody would record its end
+                signal_group(who.job, signal.SIGKILL)
             record = wait_for_record(job.spec.paths.run_dir, who.supervisor)
             if record is None:
                 status = JobStatus(
                     job.spec.job_id,
                     JobState.LOST,
                     str(job.pid),
-                    reason="its supervisor recorded no exit status",
+                    reason="its supervisor died before recording its exit status",
                     time=time.time(),
                 )
             else:

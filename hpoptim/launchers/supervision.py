@@ -103,20 +103,20 @@ def signal_group(proc: ProcessId, signum: int) -> None:
             os.killpg(proc.pid, signum)
 
 
-def wait_until_gone(proc: ProcessId) -> None:
-    """Block until ``proc`` has exited."""
+def wait_until_gone(proc: ProcessId, supervisor: ProcessId) -> None:
+    """Block until ``proc`` has exited, or its ``supervisor`` has (then nobody records it)."""
+    fds = []
+    for who in (proc, supervisor):
+        with contextlib.suppress(OSError):
+            fds.append(os.pidfd_open(who.pid))  # readable once that process exited
     try:
-        fd = os.pidfd_open(proc.pid)
-    except OSError:
-        fd = -1
-    try:
-        while proc.is_alive():
-            if fd >= 0:
-                select.select([fd], [], [], 1.0)
+        while proc.is_alive() and supervisor.is_alive():
+            if len(fds) == 2:
+                select.select(fds, [], [], 1.0)
             else:
                 time.sleep(0.05)
     finally:
-        if fd >= 0:
+        for fd in fds:
             os.close(fd)
 
 

@@ -416,6 +416,22 @@ def test_a_job_whose_supervisor_died_is_killed_and_restarted(
     assert not (spec.paths.run_dir / EXIT_FILE_NAME).exists()
 
 
+def test_a_followed_job_whose_supervisor_dies_is_lost_and_killed(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    spec = contract.spec(tmp_path, "j", STARTED + "time.sleep(600)")
+    native = run_killed_driver([spec])
+    who = read_process_file(spec.paths.run_dir)
+    assert who is not None
+    with LocalLauncher(n_parallel_jobs=1) as later:
+        assert later.reattach(spec, native["j"]) is True
+        os.kill(who.supervisor.pid, signal.SIGKILL)
+        ended = contract.poll_until_ended(later, {"j"}, {"j"})
+        assert ended["j"].state is JobState.LOST
+        assert "supervisor died" in ended["j"].reason
+        assert wait_gone(who.job.pid)
+
+
 def test_a_supervisor_starts_nothing_once_its_driver_died(
     contract: TestLocalLauncher, tmp_path: Path
 ) -> None:
