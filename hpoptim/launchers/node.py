@@ -34,31 +34,33 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing, dataclasses and pathlib would double the start-up time
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 EXIT_FILE_NAME = "slurm_exit_status"
 PROCESS_FILE_NAME = "job_process"
 _PROC = "/proc"
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+PathLike = str | os.PathLike[str]
 
 
 # -- the exit-status file -------------------------------------------------------------
-def read_exit_file(run_dir: Path) -> tuple[int, bool] | None:
+def read_exit_file(run_dir: PathLike) -> tuple[int, bool] | None:
     """The ``(status, signalled)`` recorded in ``run_dir``, if a complete record is there."""
     try:
-        words = (run_dir / EXIT_FILE_NAME).read_text(encoding="utf-8").split()
+        words = _read(os.path.join(run_dir, EXIT_FILE_NAME)).split()
         return int(words[0]), len(words) > 1 and words[1] == "1"
     except (OSError, ValueError, IndexError):
         return None
 
 
-def write_exit_file(run_dir: Path, status: int, signalled: bool) -> None:
+def write_exit_file(run_dir: PathLike, status: int, signalled: bool) -> None:
     """Record a job's exit status in ``run_dir`` (atomically: complete or absent)."""
-    _write_atomic(run_dir / EXIT_FILE_NAME, f"{status} {int(signalled)}\n")
+    _write_atomic(os.path.join(run_dir, EXIT_FILE_NAME), f"{status} {int(signalled)}\n")
 
 
 def split_status(status: int) -> tuple[int | None, int | None]:
@@ -74,13 +76,27 @@ def status_of(returncode: int) -> int:
 
 
 # -- who runs a job ----------------------------------------------------------------------
-@dataclass(frozen=True)
 class ProcessId:
-    """A process that cannot be confused with a later one of the same pid."""
+    """A process that cannot be confused with a later one of the same pid (a value object)."""
 
-    pid: int
-    start: int  # clock ticks since boot
-    boot: str
+    __slots__ = ("boot", "pid", "start")
+
+    def __init__(self, pid: int, start: int, boot: str) -> None:
+        self.pid = pid
+        self.start = start  # clock ticks since boot
+        self.boot = boot
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ProcessId) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"ProcessId(pid={self.pid}, start={self.start}, boot={self.boot!r})"
+
+    def _key(self) -> tuple[int, int, str]:
+        return self.pid, self.start, self.boot
 
     def is_alive(self) -> bool:
         """True while this very process runs (neither gone nor a zombie)."""
@@ -93,9 +109,9 @@ def identify(pid: int, *, live: bool = False) -> ProcessId | None:
     With ``live``, a zombie (exited, not yet reaped) counts as none.
     """
     try:
-        stat = Path(f"{_PROC}/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        stat = _read(f"{_PROC}/{pid}/stat")
         fields = stat.rsplit(")", 1)[1].split()
-        boot = Path(_BOOT_ID).read_text(encoding="ascii").strip()
+        boot = _read(_BOOT_ID).strip()
         if live and fields[0] in ("Z", "X"):
             return None
         return ProcessId(pid, int(fields[19]), boot)
@@ -103,18 +119,20 @@ def identify(pid: int, *, live: bool = False) -> ProcessId | None:
         return None
 
 
-@dataclass(frozen=True)
 class Supervised:
     """The contents of :data:`PROCESS_FILE_NAME`: a job and its supervisor."""
 
-    job: ProcessId
-    supervisor: ProcessId
+    __slots__ = ("job", "supervisor")
+
+    def __init__(self, job: ProcessId, supervisor: ProcessId) -> None:
+        self.job = job
+        self.supervisor = supervisor
 
 
-def read_process_file(run_dir: Path) -> Supervised | None:
+def read_process_file(run_dir: PathLike) -> Supervised | None:
     """Who runs (or ran) the job of ``run_dir``, if its supervisor started it."""
     try:
-        words = (run_dir / PROCESS_FILE_NAME).read_text(encoding="utf-8").split()
+        words = _read(os.path.join(run_dir, PROCESS_FILE_NAME)).split()
         job_pid, job_start, sup_pid, sup_start = (int(w) for w in words[:4])
         boot = words[4]
     except (OSError, ValueError, IndexError):
@@ -122,14 +140,20 @@ def read_process_file(run_dir: Path) -> Supervised | None:
     return Supervised(ProcessId(job_pid, job_start, boot), ProcessId(sup_pid, sup_start, boot))
 
 
-def _write_process_file(run_dir: Path, job: ProcessId, supervisor: ProcessId) -> None:
+def _write_process_file(run_dir: PathLike, job: ProcessId, supervisor: ProcessId) -> None:
     text = f"{job.pid} {job.start} {supervisor.pid} {supervisor.start} {job.boot}\n"
-    _write_atomic(run_dir / PROCESS_FILE_NAME, text)
+    _write_atomic(os.path.join(run_dir, PROCESS_FILE_NAME), text)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
     os.replace(tmp, path)
 
 
@@ -137,7 +161,7 @@ def _write_atomic(path: Path, text: str) -> None:
 class _Job:
     def __init__(self, request: Mapping[str, Any], proc: subprocess.Popen[bytes]) -> None:
         self.id: str = request["job"]
-        self.run_dir = Path(request["run_dir"])
+        self.run_dir: str = request["run_dir"]
         self.proc = proc
         self.started = time.monotonic()
         limit = request.get("limit_s")
@@ -220,10 +244,11 @@ class Supervisor:
     def _start(self, request: Mapping[str, Any]) -> None:
         if os.getppid() != self.driver:
             return  # the driver died after asking: its successor decides about the job
-        run_dir = Path(request["run_dir"])
+        run_dir: str = request["run_dir"]
         try:
             for name in (EXIT_FILE_NAME, PROCESS_FILE_NAME):
-                (run_dir / name).unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(run_dir, name))
             with open(request["stdout"], "ab") as out, open(request["stderr"], "ab") as err:
                 proc = subprocess.Popen(
                     request["argv"],
