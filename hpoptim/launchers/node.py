@@ -58,9 +58,9 @@ def read_exit_file(run_dir: PathLike) -> tuple[int, bool] | None:
         return None
 
 
-def write_exit_file(run_dir: PathLike, status: int, signalled: bool) -> None:
-    """Record a job's exit status in ``run_dir`` (atomically: complete or absent)."""
-    _write_atomic(os.path.join(run_dir, EXIT_FILE_NAME), f"{status} {int(signalled)}\n")
+def exit_record(status: int, signalled: bool) -> str:
+    """The contents of :data:`EXIT_FILE_NAME` for a job's status."""
+    return f"{status} {int(signalled)}\n"
 
 
 def split_status(status: int) -> tuple[int | None, int | None]:
@@ -140,9 +140,9 @@ def read_process_file(run_dir: PathLike) -> Supervised | None:
     return Supervised(ProcessId(job_pid, job_start, boot), ProcessId(sup_pid, sup_start, boot))
 
 
-def _write_process_file(run_dir: PathLike, job: ProcessId, supervisor: ProcessId) -> None:
+def _write_process_file(dir_fd: int, job: ProcessId, supervisor: ProcessId) -> None:
     text = f"{job.pid} {job.start} {supervisor.pid} {supervisor.start} {job.boot}\n"
-    _write_atomic(os.path.join(run_dir, PROCESS_FILE_NAME), text)
+    _write_atomic_at(dir_fd, PROCESS_FILE_NAME, text)
 
 
 def _read(path: str) -> str:
@@ -150,18 +150,24 @@ def _read(path: str) -> str:
         return fh.read()
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+def _write_atomic_at(dir_fd: int, name: str, text: str) -> None:
+    """Write ``name`` in the directory ``dir_fd`` (wherever it has been moved since)."""
+    tmp = name + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666, dir_fd=dir_fd)
+    with open(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    os.replace(tmp, path)
+    os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
 # -- the supervisor ------------------------------------------------------------------------
 class _Job:
-    def __init__(self, request: Mapping[str, Any], proc: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self, request: Mapping[str, Any], proc: subprocess.Popen[bytes], dir_fd: int
+    ) -> None:
         self.id: str = request["job"]
-        self.run_dir: str = request["run_dir"]
+        # The run dir is held open: if it is moved aside (a run started over), the
+        # records still go into it, never into a new directory of the same name.
+        self.dir_fd = dir_fd
         self.proc = proc
         self.started = time.monotonic()
         limit = request.get("limit_s")
@@ -244,11 +250,12 @@ class Supervisor:
     def _start(self, request: Mapping[str, Any]) -> None:
         if os.getppid() != self.driver:
             return  # the driver died after asking: its successor decides about the job
-        run_dir: str = request["run_dir"]
+        dir_fd = -1
         try:
+            dir_fd = os.open(request["run_dir"], os.O_RDONLY | os.O_DIRECTORY)
             for name in (EXIT_FILE_NAME, PROCESS_FILE_NAME):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(run_dir, name))
+                    os.unlink(name, dir_fd=dir_fd)
             with open(request["stdout"], "ab") as out, open(request["stderr"], "ab") as err:
                 proc = subprocess.Popen(
                     request["argv"],
@@ -260,13 +267,15 @@ class Supervisor:
                     start_new_session=True,
                 )
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            if dir_fd >= 0:
+                os.close(dir_fd)
             self._reply({"e": "not_started", "job": request["job"], "error": str(exc)})
             return
-        job = _Job(request, proc)
+        job = _Job(request, proc, dir_fd)
         self.jobs[job.id] = job
         ident = identify(proc.pid) or ProcessId(proc.pid, 0, self.me.boot)
         with contextlib.suppress(OSError):
-            _write_process_file(run_dir, ident, self.me)
+            _write_process_file(dir_fd, ident, self.me)
         self._reply({"e": "started", "job": job.id, "pid": proc.pid})
 
     def _reply(self, message: Mapping[str, Any]) -> None:
@@ -298,7 +307,8 @@ class Supervisor:
             status = status_of(job.proc.wait())
             del self.jobs[job.id]
             with contextlib.suppress(OSError):
-                write_exit_file(job.run_dir, status, job.signalled)
+                _write_atomic_at(job.dir_fd, EXIT_FILE_NAME, exit_record(status, job.signalled))
+            os.close(job.dir_fd)
             self._reply({"e": "ended", "job": job.id, "status": status, "signalled": job.signalled})
 
     def _enforce_limits(self) -> None:

@@ -432,6 +432,28 @@ def test_a_followed_job_whose_supervisor_dies_is_lost_and_killed(
         assert wait_gone(who.job.pid)
 
 
+def test_records_go_into_the_run_dir_even_after_it_was_moved(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    go = f"while not {RUN_DIR}.joinpath('go').exists(): time.sleep(0.01)\n"
+    spec = contract.spec(tmp_path, "j", STARTED + go + "sys.exit(3)")
+    with LocalLauncher(n_parallel_jobs=1) as launcher:
+        launcher.submit([spec])
+        contract.wait_for_file(spec.paths.run_dir / "started")
+        launcher.detach()
+    moved = tmp_path / "moved aside"
+    spec.paths.run_dir.rename(moved)
+    spec.paths.run_dir.mkdir()  # a new run's directory of the same name
+    (spec.paths.run_dir / "go").touch()
+    deadline = time.monotonic() + 30.0
+    while read_exit_file(moved) is None:
+        assert time.monotonic() < deadline, "no exit status recorded"
+        time.sleep(0.02)
+    assert read_exit_file(moved) == (3, False)
+    assert read_process_file(moved) is not None
+    assert sorted(p.name for p in spec.paths.run_dir.iterdir()) == ["go"]
+
+
 def test_a_supervisor_starts_nothing_once_its_driver_died(
     contract: TestLocalLauncher, tmp_path: Path
 ) -> None:
