@@ -323,13 +323,12 @@ def test_jobs_of_a_killed_driver_are_supervised_and_adopted(
     contract: TestLocalLauncher, tmp_path: Path
 ) -> None:
     go = f"while not {RUN_DIR}.joinpath('go').exists(): time.sleep(0.01)\n"
-    hang = (
-        f"signal.signal(signal.SIGTERM, lambda *_: {RUN_DIR}.joinpath('term').touch())\n"
-        "time.sleep(600)"
-    )
+    trap = f"signal.signal(signal.SIGTERM, lambda *_: {RUN_DIR}.joinpath('term').touch())\n"
     specs = [
         contract.spec(tmp_path, "ends", COUNT_START + STARTED + go + "sys.exit(3)"),
-        contract.spec(tmp_path, "hangs", COUNT_START + STARTED + hang, timeout_min=0.03),
+        contract.spec(
+            tmp_path, "hangs", trap + COUNT_START + STARTED + "time.sleep(600)", timeout_min=0.05
+        ),
         contract.spec(tmp_path, "runs", COUNT_START + STARTED + go),
     ]
     ends, hangs, runs = specs
