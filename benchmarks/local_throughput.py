@@ -73,7 +73,8 @@ def bare(script: Path, paths: list[JobPaths], parallel: int) -> float:
                 )
             running[proc.pid] = proc
         pid, _ = os.wait()
-        running.pop(pid).returncode = 0
+        if pid in running:  # not a child some earlier hpoptim run left (its report writer)
+            running.pop(pid).returncode = 0
     return time.perf_counter() - start
 
 
