@@ -111,7 +111,7 @@ def identify(pid: int, *, live: bool = False) -> ProcessId | None:
     try:
         stat = _read(f"{_PROC}/{pid}/stat")
         fields = stat.rsplit(")", 1)[1].split()
-        boot = _read(_BOOT_ID).strip()
+        boot = _boot_id()
         if live and fields[0] in ("Z", "X"):
             return None
         return ProcessId(pid, int(fields[19]), boot)
@@ -143,6 +143,15 @@ def read_process_file(run_dir: PathLike) -> Supervised | None:
 def _write_process_file(dir_fd: int, job: ProcessId, supervisor: ProcessId) -> None:
     text = f"{job.pid} {job.start} {supervisor.pid} {supervisor.start} {job.boot}\n"
     _write_atomic_at(dir_fd, PROCESS_FILE_NAME, text)
+
+
+_boot: list[str] = []  # the boot id, read once
+
+
+def _boot_id() -> str:
+    if not _boot:
+        _boot.append(_read(_BOOT_ID).strip())
+    return _boot[0]
 
 
 def _read(path: str) -> str:
