@@ -132,6 +132,7 @@ class Optimization:
         self._sampler_exhausted = False
         self._failure_base = (0, 0)  # (finished, failed) settings before this driver ran
         self._setup_error: str | None = None  # a job that could not set itself up stops the run
+        self._reattached: set[str] = set()  # jobs an earlier driver started
         self._n_told_in_order = 0  # deterministic_order: settings 0 .. n - 1 were told
 
     # -- resume ------------------------------------------------------------------
@@ -181,6 +182,7 @@ class Optimization:
             spec = self._build_spec(self.history.settings[rec.setting_id], rec.rerun, rec.attempt)
             if self.launcher.reattach(spec, rec.native_id):
                 self._specs[rec.job_id] = spec
+                self._reattached.add(rec.job_id)
                 logger.info("re-attached to job %s (%s)", rec.job_id, rec.native_id)
                 continue
             self._journal("abandoned", job=rec.job_id)
@@ -304,7 +306,13 @@ class Optimization:
             stderr=tail,
             t=status.time or time.time(),
         )
-        if status.exit_code == SETUP_ERROR_EXIT_CODE and self._setup_error is None:
+        # A job started before this driver may have failed its setup before the user's
+        # fix: it is started again like any setup error, without stopping this run.
+        if (
+            status.exit_code == SETUP_ERROR_EXIT_CODE
+            and self._setup_error is None
+            and status.job_id not in self._reattached
+        ):
             last = tail.strip().splitlines()[-1] if tail.strip() else "no stderr"
             self._setup_error = (
                 f"job {status.job_id} could not set itself up (exit code "
