@@ -1,0 +1,257 @@
+"""Nothing lost, nothing run twice: job directories, journal durability, driver stops.
+
+The loop runs here against a scripted in-process launcher (it stands for any launcher:
+the jobs' outcomes are chosen by each test, and a "job" writes its metrics file the
+way a real one does), so each test can put the driver exactly where a crash or a
+stop hits it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpoptim.errors import RunStoppedError, StorageError
+from hpoptim.jobspec import JobSpec, JobState, JobStatus
+from hpoptim.launchers.base import BaseLauncher
+from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan
+from hpoptim.samplers import make_sampler
+from hpoptim.space import SearchSpace
+from hpoptim.state import storage
+from hpoptim.state.history import Lifecycle
+from hpoptim.state.storage import ResultsLayout, read_journal
+
+SPACE = [{"param": "x", "distribution": "Uniform", "bounds": [0, 1]}]
+
+#: What a scripted job does when it runs: returns its final state, may write metrics.
+Behaviour = Callable[[JobSpec], JobState]
+
+
+def complete(spec: JobSpec) -> JobState:
+    spec.paths.metrics_file.write_text(json.dumps({"loss": 0.5}))
+    return JobState.COMPLETED
+
+
+def exit_0_without_metrics(spec: JobSpec) -> JobState:
+    return JobState.COMPLETED
+
+
+class ScriptedLauncher(BaseLauncher):
+    """Runs each submitted job at once by calling ``behaviour`` (or holds it, if None)."""
+
+    name = "scripted"
+
+    def __init__(self, behaviour: Behaviour | None, reattach_as: JobState | None = None) -> None:
+        self.behaviour = behaviour
+        self.reattach_as = reattach_as
+        self.submitted: list[JobSpec] = []
+        self.cancelled: list[str] = []
+        self.on_submit: Callable[[Sequence[JobSpec]], None] | None = None
+        self._news: list[JobStatus] = []
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, work_dir: Path, name: str) -> ScriptedLauncher:
+        raise NotImplementedError
+
+    def capacity(self) -> int | None:
+        return None
+
+    def submit(self, specs: Sequence[JobSpec]) -> dict[str, str]:
+        if self.on_submit is not None:
+            self.on_submit(specs)
+        for spec in specs:
+            self.submitted.append(spec)
+            if self.behaviour is not None:
+                self._news.append(JobStatus(spec.job_id, self.behaviour(spec), "n"))
+        return {s.job_id: f"n-{s.job_id}" for s in specs}
+
+    def poll(self, timeout_s: float) -> list[JobStatus]:
+        news, self._news = self._news, []
+        return news
+
+    def cancel(self, job_ids: Sequence[str] | None = None) -> None:
+        self.cancelled.extend(job_ids or [])
+
+    def reattach(self, spec: JobSpec, native_id: str) -> bool:
+        if self.reattach_as is None:
+            return False
+        if self.reattach_as is JobState.CANCELLED:
+            reason = "cancelled with scancel"
+            self._news.append(JobStatus(spec.job_id, JobState.CANCELLED, native_id, reason=reason))
+        else:
+            self._news.append(JobStatus(spec.job_id, self.reattach_as, native_id))
+        return True
+
+
+def optimization(
+    tmp_path: Path, launcher: BaseLauncher, *, n_samples: int = 1, max_attempts: int = 1
+) -> Optimization:
+    settings = LoopSettings(
+        n_samples=n_samples, n_in_flight=3, max_failed_fraction=1.0, poll_timeout_s=0.0
+    )
+    plan = RunPlan(
+        settings,
+        Lifecycle("loss", max_attempts=max_attempts),
+        JobTemplate(command=("job",), cwd=tmp_path),
+    )
+    space = SearchSpace.from_config(SPACE)
+    sampler = make_sampler("random", space, minimize=True, seed=1, settings={})
+    return Optimization(plan, sampler, launcher, ResultsLayout(tmp_path / "results"))
+
+
+def journal_events(tmp_path: Path) -> list[dict[str, Any]]:
+    return list(read_journal(tmp_path / "results" / "journal.jsonl"))
+
+
+def cut_journal_after(tmp_path: Path, last_kept: str) -> None:
+    """Lose the journal's tail after the first ``last_kept`` event (a crash before fsync)."""
+    path = tmp_path / "results" / "journal.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    n = next(i for i, line in enumerate(lines) if json.loads(line)["e"] == last_kept)
+    path.write_text("".join(lines[: n + 1]))
+
+
+def test_lost_journal_tail_never_reuses_a_job_directory(tmp_path: Path) -> None:
+    optimization(tmp_path, ScriptedLauncher(complete)).run()
+    first_dir = next(tmp_path.glob("results/jobs/0/*"))
+    assert (first_dir / "metrics.json").exists()
+    cut_journal_after(tmp_path, "asked")  # the job ran, but its events are gone
+
+    launcher = ScriptedLauncher(exit_0_without_metrics)
+    again = optimization(tmp_path, launcher)
+    again.resume_from(journal_events(tmp_path))
+    history = again.run()
+
+    [spec] = launcher.submitted
+    assert spec.paths.run_dir != first_dir
+    assert spec.job_id != "0_0.0-0"
+    assert not spec.paths.metrics_file.exists()
+    # the new job wrote no metrics: it must not be credited with its predecessor's
+    assert history.settings[0].result is not None
+    assert history.settings[0].result.value is None
+    assert json.loads((first_dir / "metrics.json").read_text()) == {"loss": 0.5}
+
+
+def test_an_existing_job_directory_is_refused_not_reused(tmp_path: Path) -> None:
+    launcher = ScriptedLauncher(complete)
+    loop = optimization(tmp_path, launcher)
+    # another writer creates the directory between the choice of id and its creation
+    real_write = loop._write_params
+
+    def racing_write(spec: JobSpec, *args: Any) -> None:
+        spec.paths.run_dir.mkdir(parents=True)
+        real_write(spec, *args)
+
+    loop._write_params = racing_write  # type: ignore[method-assign]
+    with pytest.raises(StorageError, match="never reused"):
+        loop.run()
+    assert launcher.submitted == []
+
+
+def test_journal_is_fsynced_before_each_submit_and_cancel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = tmp_path / "results" / "journal.jsonl"
+    durable = {"size": 0}
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        if os.path.samestat(os.fstat(fd), os.stat(journal)):
+            durable["size"] = os.fstat(fd).st_size
+
+    monkeypatch.setattr(storage.os, "fsync", fsync)
+
+    def survives_power_loss(job_ids: list[str]) -> None:
+        kept = journal.read_bytes()[: durable["size"]].decode()
+        submitted = {json.loads(x)["job"] for x in kept.splitlines() if '"submitted"' in x}
+        assert set(job_ids) <= submitted
+
+    n_submits = []
+
+    def on_submit(specs: Sequence[JobSpec]) -> None:
+        n_submits.append(len(specs))
+        survives_power_loss([s.job_id for s in specs])
+        assert all(s.paths.params_file.exists() for s in specs)
+
+    launcher = ScriptedLauncher(complete)
+    launcher.on_submit = on_submit
+    loop = optimization(tmp_path, launcher, n_samples=9)
+    loop.run()
+    assert len(launcher.submitted) == 9
+    # events that only record what happened ride along with the next action's fsync
+    n_events = len(journal_events(tmp_path))
+    assert loop.journal.n_syncs <= len(n_submits) + 1 < n_events
+
+
+def test_fsync_batches_the_events_of_one_submission(tmp_path: Path) -> None:
+    launcher = ScriptedLauncher(None)  # jobs stay in flight
+    stop = threading.Event()
+    launcher.on_submit = lambda specs: stop.set()
+    loop = optimization(tmp_path, launcher, n_samples=3)
+    with pytest.raises(RunStoppedError):
+        loop.run(stop)
+    assert len(launcher.submitted) == 3
+    # 3 asked, 3 submitted: one fsync before the submission, one before the cancel,
+    # one at close for the "stopped" record
+    assert [e["e"] for e in journal_events(tmp_path)].count("submitted") == 3
+    assert loop.journal.n_syncs == 3
+
+
+@pytest.mark.parametrize(
+    ("seen_after_resume", "n_submitted_after", "value"),
+    [
+        pytest.param(JobState.CANCELLED, 1, 0.5, id="cancelled-is-restarted-not-failed"),
+        pytest.param(JobState.FAILED, 1, 0.5, id="killed-by-the-cancel-is-restarted"),
+        pytest.param(JobState.COMPLETED, 0, 0.5, id="finished-before-the-cancel-is-adopted"),
+    ],
+)
+def test_jobs_cancelled_by_a_stopping_driver_do_not_count_as_attempts(
+    tmp_path: Path, seen_after_resume: JobState, n_submitted_after: int, value: float
+) -> None:
+    launcher = ScriptedLauncher(None)
+    stop = threading.Event()
+    launcher.on_submit = lambda specs: stop.set()
+    with pytest.raises(RunStoppedError):
+        optimization(tmp_path, launcher, max_attempts=1).run(stop)
+    [held] = launcher.submitted
+    assert launcher.cancelled == [held.job_id]
+    if seen_after_resume is JobState.COMPLETED:
+        complete(held)
+
+    resumed = ScriptedLauncher(complete, reattach_as=seen_after_resume)
+    loop = optimization(tmp_path, resumed, max_attempts=1)
+    loop.resume_from(journal_events(tmp_path))
+    history = loop.run()
+
+    assert len(resumed.submitted) == n_submitted_after
+    result = history.settings[0].result
+    assert result is not None
+    assert result.value == value
+    rerun = history.settings[0].reruns[0]
+    assert rerun.failures == 0
+    assert rerun.n_attempts == 1  # the cancelled job is not counted in settings.csv either
+
+
+def test_a_job_cancelled_by_someone_else_still_counts(tmp_path: Path) -> None:
+    launcher = ScriptedLauncher(None)
+    stop = threading.Event()
+    launcher.on_submit = lambda specs: stop.set()
+    with pytest.raises(RunStoppedError):
+        optimization(tmp_path, launcher, max_attempts=1).run(stop)
+    # as if the driver had died before journaling its intent to cancel
+    events = [e for e in journal_events(tmp_path) if e["e"] != "cancelling"]
+    resumed = ScriptedLauncher(complete, reattach_as=JobState.CANCELLED)
+    loop = optimization(tmp_path, resumed, max_attempts=1)
+    loop.resume_from(events)
+    history = loop.run()
+    assert resumed.submitted == []
+    result = history.settings[0].result
+    assert result is not None
+    assert result.value is None
