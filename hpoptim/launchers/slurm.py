@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
+import secrets
 import subprocess
 import time
 from collections import Counter
@@ -70,7 +70,23 @@ __all__ = ["CommandResult", "CommandRunner", "SlurmLauncher", "SlurmOptions", "r
 
 logger = get_logger(__name__)
 
-_TRANSIENT = ("temporarily unavailable", "timed out", "try again", "Socket", "Connection refused")
+#: What Slurm's commands print when the controller is briefly out of reach (a restart,
+#: a fail-over, an overloaded slurmctld): worth retrying, unlike a refusal.
+_TRANSIENT = (
+    "Unable to contact slurm controller",
+    "temporarily unavailable",
+    "timed out",
+    "try again",
+    "Socket",
+    "Connection refused",
+    "Zero Bytes were transmitted",
+    "backup controller in standby mode",
+)
+#: Seconds between the attempts of a command that failed transiently (about 1 minute in all).
+RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+#: Slurm's default MaxArraySize, used when ``scontrol show config`` does not answer.
+DEFAULT_MAX_ARRAY_SIZE = 1001
+_RUN_KEY_FILE = "run_key"
 _EXIT_CHECK_S = 0.25
 #: SlurmOptions fields that come from the run rather than from the ``slurm`` section.
 _FROM_RUN = frozenset({"script_dir", "job_name_prefix"})
@@ -141,8 +157,8 @@ class SlurmLauncher(BaseLauncher):
         self._runner = runner or run_command
         self.cancel_on_close = cancel_on_close
         self.n_calls: Counter[str] = Counter()
-        root = str(self.options.script_dir.resolve())
-        self._run_key = hashlib.sha256(root.encode()).hexdigest()[:6]
+        self._run_key = ""
+        self._max_array_size: int | None = None
         self._jobs: dict[str, _Job] = {}
         self._events: list[JobStatus] = []
         self._interval = self.options.poll_interval_s
@@ -191,7 +207,8 @@ class SlurmLauncher(BaseLauncher):
         if clash or len(set(ids)) != len(ids):
             raise LaunchError(f"job ids must be unique among jobs in flight, got {clash or ids}")
         argvs = {s.job_id: _argv(s) for s in specs}
-        self.options.script_dir.mkdir(parents=True, exist_ok=True)
+        self.options.script_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.options.script_dir.chmod(0o700)  # batch scripts hold the jobs' environment
         native: dict[str, str] = {}
         first_error: LaunchError | None = None
         for group in self._groups(specs):
@@ -238,7 +255,7 @@ class SlurmLauncher(BaseLauncher):
                 natives.append(job.native)
         if not natives:
             return
-        result = self._run(["scancel", *natives])
+        result = self._run_retrying(["scancel", *natives])
         if result.returncode != 0:
             logger.warning("scancel %s: %s", " ".join(natives), result.stderr.strip())
         self._interval = self.options.poll_interval_s
@@ -263,17 +280,47 @@ class SlurmLauncher(BaseLauncher):
     # -- submitting ----------------------------------------------------------------------
     def _groups(self, specs: Sequence[JobSpec]) -> list[list[JobSpec]]:
         arrays_possible = "\\" not in str(self.options.script_dir)
-        if not (self.options.use_job_arrays and arrays_possible):
+        if not (self.options.use_job_arrays and arrays_possible) or len(specs) < 2:
             return [[s] for s in specs]
         groups: dict[tuple[object, ...], list[JobSpec]] = {}
         for spec in specs:
             groups.setdefault(array_key(spec), []).append(spec)
-        return list(groups.values())
+        size = self.max_array_size()
+        return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+    def max_array_size(self) -> int:
+        """The cluster's ``MaxArraySize`` (from ``scontrol show config``): the most tasks
+        of one job array, indices ``0 .. MaxArraySize - 1``."""
+        if self._max_array_size is None:
+            result = self._run_retrying(["scontrol", "show", "config"])
+            found = parse_max_array_size(result.stdout) if result.returncode == 0 else None
+            if found is None:
+                logger.warning(
+                    "cannot read MaxArraySize from 'scontrol show config' (%s); assuming %d",
+                    result.stderr.strip() or "not in its output",
+                    DEFAULT_MAX_ARRAY_SIZE,
+                )
+            self._max_array_size = max(1, found or DEFAULT_MAX_ARRAY_SIZE)
+        return self._max_array_size
+
+    def run_key(self) -> str:
+        """A random key of this run, kept in ``script_dir``, that every job name holds:
+        a run started afresh in the same place (``--overwrite``, or deleted and
+        re-created) gets a new key, so resume-by-name never finds an older run's job."""
+        if not self._run_key:
+            path = self.options.script_dir / _RUN_KEY_FILE
+            try:
+                with open(path, "x", encoding="utf-8") as fh:
+                    fh.write(secrets.token_hex(4))
+            except FileExistsError:
+                pass
+            self._run_key = path.read_text(encoding="utf-8").strip()
+        return self._run_key
 
     def _submit_group(self, group: list[JobSpec], argvs: dict[str, list[str]]) -> dict[str, str]:
         first = group[0]
         tag = first.job_id if len(group) == 1 else f"{first.job_id}+{len(group) - 1}"
-        name = job_name(self.options.job_name_prefix, self._run_key, tag)
+        name = job_name(self.options.job_name_prefix, self.run_key(), tag)
         base = self.options.script_dir / tag  # job ids are safe as file names
         for spec in group:  # a status left by an earlier submission must not count
             (spec.paths.run_dir / EXIT_FILE_NAME).unlink(missing_ok=True)
@@ -284,8 +331,7 @@ class SlurmLauncher(BaseLauncher):
             _write_tasks(tasks, group, argvs)
             text = render_array(group, self.options, name, tasks)
         script = base.with_name(base.name + ".sh")
-        script.write_text(text, encoding="utf-8")
-        script.chmod(0o755)
+        _write_private(script, text.encode("utf-8"), 0o700)
         manifest = {"name": name, "array": len(group) > 1, "jobs": [s.job_id for s in group]}
         base.with_name(base.name + ".json").write_text(json.dumps(manifest), encoding="utf-8")
         slurm_id = self._sbatch(script)
@@ -300,13 +346,7 @@ class SlurmLauncher(BaseLauncher):
 
     def _sbatch(self, script: Path) -> str:
         argv = ["sbatch", "--parsable", str(script)]
-        result = self._run(argv)
-        for delay in (1.0, 3.0):
-            if result.returncode == 0 or not any(t in result.stderr for t in _TRANSIENT):
-                break
-            logger.warning("sbatch failed (%s); retrying in %g s", result.stderr.strip(), delay)
-            time.sleep(delay)
-            result = self._run(argv)
+        result = self._run_retrying(argv)
         slurm_id = result.stdout.strip().split(";")[0]
         if result.returncode != 0 or not slurm_id.isdigit():
             raise LaunchError(
@@ -391,7 +431,7 @@ class SlurmLauncher(BaseLauncher):
         if self._listing is None or time.monotonic() - self._listing.at > 5.0:
             user = f"--user={os.getuid()}"
             argv = ["squeue", user, "--noheader", "--array", "--states=all"]
-            result = self._run([*argv, f"--Format={SQUEUE_FORMAT}"])
+            result = self._run_retrying([*argv, f"--Format={SQUEUE_FORMAT}"])
             if result.returncode != 0:
                 raise LaunchError(
                     f"cannot list Slurm jobs to re-attach: {result.stderr.strip()}",
@@ -418,6 +458,47 @@ class SlurmLauncher(BaseLauncher):
         self.n_calls[argv[0]] += 1
         return self._runner(argv)
 
+    def _run_retrying(self, argv: list[str]) -> CommandResult:
+        """Run ``argv``; while it fails transiently (:data:`_TRANSIENT`), retry after
+        each of :data:`RETRY_DELAYS_S`. Returns the last result."""
+        result = self._run(argv)
+        for delay in RETRY_DELAYS_S:
+            if result.returncode == 0 or not is_transient(result):
+                break
+            logger.warning(
+                "%s failed (%s); retrying in %g s", argv[0], result.stderr.strip(), delay
+            )
+            time.sleep(delay)
+            result = self._run(argv)
+        return result
+
+
+def is_transient(result: CommandResult) -> bool:
+    """Whether a failed Slurm command is worth retrying (the controller was out of reach)."""
+    text = result.stderr + result.stdout
+    return result.returncode == 124 or any(t.lower() in text.lower() for t in _TRANSIENT)
+
+
+def parse_max_array_size(config_text: str) -> int | None:
+    """``MaxArraySize`` from the output of ``scontrol show config``."""
+    for line in config_text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "MaxArraySize":
+            try:
+                return int(value.strip())
+            except ValueError:
+                return None
+    return None
+
+
+def _write_private(path: Path, data: bytes, mode: int) -> None:
+    """Write ``path`` readable by its owner only from its creation on (it may hold secrets)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, mode)  # whatever the umask
+
 
 def _argv(spec: JobSpec) -> list[str]:
     if spec.container is None:
@@ -428,11 +509,12 @@ def _argv(spec: JobSpec) -> list[str]:
 
 
 def _write_tasks(tasks: Path, group: Sequence[JobSpec], argvs: dict[str, list[str]]) -> None:
-    tasks.mkdir(parents=True, exist_ok=True)
+    tasks.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tasks.chmod(0o700)
     for i, spec in enumerate(group):
         argv_bytes, env_bytes = task_files(spec, argvs[spec.job_id])
-        (tasks / f"{i}.argv").write_bytes(argv_bytes)
-        (tasks / f"{i}.env").write_bytes(env_bytes)
+        _write_private(tasks / f"{i}.argv", argv_bytes, 0o600)
+        _write_private(tasks / f"{i}.env", env_bytes, 0o600)
         link = tasks / str(i)
         with contextlib.suppress(FileNotFoundError):
             link.unlink()

@@ -250,7 +250,9 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _truncate_torn_tail(self.path)
         created = not self.path.exists()
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        # owner-only: events hold the stderr tails of failed jobs, which may show secrets
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fh = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._dirty = False
         if created:
             fsync_dir(self.path.parent)  # the new file's name must survive a crash too
