@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hpoptim.cli import main
 from hpoptim.errors import RunStoppedError, StorageError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher
@@ -25,7 +27,7 @@ from hpoptim.samplers import make_sampler
 from hpoptim.space import SearchSpace
 from hpoptim.state import storage
 from hpoptim.state.history import Lifecycle
-from hpoptim.state.storage import ResultsLayout, read_journal
+from hpoptim.state.storage import ResultsLayout, RunLock, read_journal
 
 SPACE = [{"param": "x", "distribution": "Uniform", "bounds": [0, 1]}]
 
@@ -255,3 +257,81 @@ def test_a_job_cancelled_by_someone_else_still_counts(tmp_path: Path) -> None:
     result = history.settings[0].result
     assert result is not None
     assert result.value is None
+
+
+# -- run --overwrite ---------------------------------------------------------------------------
+def local_run_config(tmp_path: Path) -> Path:
+    (tmp_path / "job.py").write_text(
+        "from hpoptim import job\njob.report({'loss': job.load()['params']['x']})\n"
+    )
+    cfg = {
+        "optimization_procedure_name": "o",
+        "results_dir": str(tmp_path / "results"),
+        "run_in_working_dir": True,
+        "script_relative_path": "job.py",
+        "optimized_params": SPACE,
+        "optimizer_str": "random",
+        "number_of_samples": 1,
+        "n_jobs_per_iteration": 1,
+        "metric_to_optimize": "loss",
+        "minimize": True,
+        "seed": 1,
+    }
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_overwrite_keeps_the_run_locked_while_moving_it_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = local_run_config(tmp_path)
+    assert main([str(config), "-q"]) == 0
+    root = tmp_path / "results" / "o"
+    seen: list[str] = []
+    intruders: list[RunLock] = []
+    real_rename = os.rename
+
+    def rename(src: Any, dst: Any) -> None:
+        if Path(src) == root:  # a `resume` starting while the run is moved aside
+            intruder = RunLock(root / ".lock")
+            try:
+                intruder.acquire()
+                intruders.append(intruder)
+                seen.append("resume got the lock")
+            except StorageError:
+                seen.append("resume refused")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    try:
+        assert main([str(config), "-q", "--overwrite"]) == 0
+    finally:
+        for intruder in intruders:
+            intruder.release()
+    assert seen == ["resume refused"]
+
+
+def test_overwrites_within_one_second_keep_every_backup_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    real_strftime = time.strftime
+
+    def same_second(fmt: str, *args: Any) -> str:
+        return "20260101-000000" if fmt == "%Y%m%d-%H%M%S" else real_strftime(fmt, *args)
+
+    monkeypatch.setattr(time, "strftime", same_second)
+    config = local_run_config(tmp_path)
+    for extra in ([], ["--overwrite"], ["--overwrite"]):
+        assert main([str(config), *extra]) == 0
+    results = tmp_path / "results"
+    backups = sorted(p.name for p in results.iterdir() if p.name != "o")
+    assert backups == ["o.old-20260101-000000", "o.old-20260101-000000-1"]
+    for name in backups:
+        assert (results / name / "journal.jsonl").exists()
+        assert not (results / name / "o").exists()  # not nested in each other
+    err = capsys.readouterr().err
+    assert f"moved the previous run to {results / backups[1]}" in err
+    assert (results / "o" / "journal.jsonl").exists()

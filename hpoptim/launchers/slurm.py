@@ -186,6 +186,52 @@ class SlurmLauncher(BaseLauncher):
         }
         return cls(SlurmOptions(**values, script_dir=work_dir, job_name_prefix=name))
 
+    @classmethod
+    def stop_leftovers(
+        cls, work_dir: Path, *, runner: CommandRunner | None = None, wait_s: float = 120.0
+    ) -> int:
+        """scancel the jobs named in ``work_dir``'s manifests that are queued or running,
+        and wait up to ``wait_s`` until Slurm reports them ended; return how many.
+
+        Raises:
+            LaunchError: scancel failed, or the jobs were still there after ``wait_s``.
+        """
+        names = {name for name, _ in _read_manifests(work_dir).values()}
+        launcher = cls(SlurmOptions(script_dir=work_dir), runner=runner)
+        active = launcher._active_named(names)
+        if not active:
+            return 0
+        result = launcher._run_retrying(["scancel", *active])
+        if result.returncode != 0:
+            raise LaunchError(
+                f"cannot stop the jobs {', '.join(active)} of the run in {work_dir.parent}: "
+                f"scancel: {result.stderr.strip()}",
+                argv=["scancel", *active],
+                stderr=result.stderr,
+            )
+        deadline = time.monotonic() + wait_s
+        while left := launcher._active_named(names):
+            if time.monotonic() >= deadline:
+                raise LaunchError(
+                    f"the Slurm jobs {', '.join(left)} of the run in {work_dir.parent} are "
+                    f"still running {wait_s:g} s after scancel; try again once they ended"
+                )
+            time.sleep(1.0)
+        return len(active)
+
+    def _active_named(self, names: set[str]) -> list[str]:
+        """Slurm ids (of whole arrays) of this user's unfinished jobs named ``names``."""
+        if not names:
+            return []
+        self._listing = None
+        rows = self._fresh_listing().rows.items()
+        found = {
+            n.split("_")[0]
+            for n, (state, _, name) in rows
+            if name in names and state in ACTIVE_STATES
+        }
+        return sorted(found, key=int)
+
     # -- BaseLauncher ------------------------------------------------------------------
     def capacity(self) -> int | None:
         """Free queue slots under ``n_max_queued_jobs`` (``None``: no limit)."""

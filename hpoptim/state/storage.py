@@ -220,6 +220,26 @@ class RunLock:
         fh.flush()
         self._fh = fh
 
+    def renew(self) -> None:
+        """Lock a new file at :attr:`path`, then let go of the old one.
+
+        For a locked directory that was moved away (``--overwrite``): the lock moved
+        with it, and the new directory at the old place must be locked before the
+        old lock is dropped, so that no other driver slips in between.
+
+        Raises:
+            StorageError: Another driver took the new lock first (the old one is
+                released all the same).
+        """
+        old, self._fh = self._fh, None
+        try:
+            self.acquire()
+        finally:
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(old.fileno(), fcntl.LOCK_UN)
+                old.close()
+
     def release(self) -> None:
         if self._fh is not None:
             with contextlib.suppress(OSError):

@@ -755,3 +755,34 @@ def test_resume_by_name_ignores_a_previous_run_in_the_same_place(tmp_path: Path)
         new.submit([spec])
     resumed = fake_launcher(tmp_path, fake)
     assert resumed.reattach(spec, "") is False  # the old run's job "j" is not ours
+
+
+def test_stop_leftovers_cancels_only_this_runs_unfinished_jobs(
+    tmp_path: Path, sleeps: list[float]
+) -> None:
+    fake = FakeSlurm()
+    ours = SlurmLauncher(SlurmOptions(script_dir=tmp_path / "ours" / "slurm"), runner=fake)
+    theirs = SlurmLauncher(SlurmOptions(script_dir=tmp_path / "theirs" / "slurm"), runner=fake)
+    mine = ours.submit([spec_in(tmp_path, f"a{i}") for i in range(3)])
+    mine.update(ours.submit([spec_in(tmp_path, "b")]))
+    done = ours.submit([spec_in(tmp_path, "c")])["c"]
+    fake.finish(done, "COMPLETED")
+    other = theirs.submit([spec_in(tmp_path, "a0")])["a0"]
+    n = SlurmLauncher.stop_leftovers(tmp_path / "ours" / "slurm", runner=fake)
+    assert n == 2  # one array, one single job
+    assert [c for c in fake.calls if c[0] == "scancel"] == [["scancel", "100", "101"]]
+    assert {fake.jobs[x].state for x in mine.values()} == {"CANCELLED"}
+    assert fake.jobs[other].state == "PENDING"
+    assert fake.jobs[done].state == "COMPLETED"
+    assert SlurmLauncher.stop_leftovers(tmp_path / "ours" / "slurm", runner=fake) == 0
+
+
+def test_stop_leftovers_fails_when_jobs_outlive_the_wait(
+    tmp_path: Path, sleeps: list[float]
+) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    launcher.submit([spec_in(tmp_path, "j")])
+    fake.scancel = lambda args: CommandResult(0, "", "")  # type: ignore[method-assign]
+    with pytest.raises(LaunchError, match="still running"):
+        SlurmLauncher.stop_leftovers(tmp_path / "slurm", runner=fake, wait_s=0.0)
