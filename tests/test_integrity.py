@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -335,3 +338,74 @@ def test_overwrites_within_one_second_keep_every_backup_side_by_side(
     err = capsys.readouterr().err
     assert f"moved the previous run to {results / backups[1]}" in err
     assert (results / "o" / "journal.jsonl").exists()
+
+
+# -- signals -----------------------------------------------------------------------------------
+STUBBORN_JOB = """\
+import os, signal, time
+from pathlib import Path
+from hpoptim import job
+p = job.load()
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # only SIGKILL ends it
+Path(p["job"]["run_dir"], "started").write_text(str(os.getpid()))
+time.sleep(120)
+"""
+
+
+def start_driver(tmp_path: Path, job: str) -> tuple[subprocess.Popen[str], Path]:
+    config = local_run_config(tmp_path)
+    (tmp_path / "job.py").write_text(job)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpoptim", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return proc, tmp_path / "results" / "o"
+
+
+def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def has_event(root: Path, kind: str) -> bool:
+    return any(e["e"] == kind for e in read_journal(root / "journal.jsonl"))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_sigterm_stops_the_run_with_exit_code_143(tmp_path: Path) -> None:
+    job = STUBBORN_JOB.replace("signal.SIG_IGN", "signal.SIG_DFL")
+    driver, root = start_driver(tmp_path, job)
+    wait_for(lambda: list(root.glob("jobs/0/*/started")), "the job to start")
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 143, err
+    assert "interrupted by SIGTERM" in err
+    assert f"hpoptim resume {root}" in err
+
+
+def test_second_ctrl_c_aborts_without_waiting_for_the_cancel_grace(tmp_path: Path) -> None:
+    driver, root = start_driver(tmp_path, STUBBORN_JOB)
+    wait_for(lambda: list(root.glob("jobs/0/*/started")), "the job to start")
+    job_pid = int(next(root.glob("jobs/0/*/started")).read_text())
+    driver.send_signal(signal.SIGINT)
+    wait_for(lambda: has_event(root, "cancelling"), "the driver to cancel the job")
+    start = time.monotonic()
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=60)
+    took = time.monotonic() - start
+    assert driver.returncode == 130, err
+    assert took < 3.0  # the local launcher's grace is 5 s, and close() would wait it again
+    wait_for(lambda: not pid_alive(job_pid), "the job to be killed", timeout_s=5)
+    assert "Traceback" not in err

@@ -225,6 +225,10 @@ class Optimization:
 
     def _stop_jobs(self, exc: BaseException) -> None:
         reason = str(exc) or type(exc).__name__
+        if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C: abort at once
+            if self.journal.is_open:
+                self._journal("stopped", reason="aborted (second Ctrl-C)")
+            return
         active = [job for job in self._specs if self.history.jobs[job].active]
         if active:
             logger.warning("stopping: cancelling %d running job(s)", len(active))

@@ -169,7 +169,8 @@ class Session:
             reporter.on_setting_finished(history, setting)
             html.on_setting_finished(history, setting)
 
-        with make_launcher(cfg, layout) as launcher:
+        launcher = make_launcher(cfg, layout)
+        try:
             loop = Optimization(plan, sampler, launcher, layout, on_setting_finished, on_event)
             loop.resume_from(self.events)
             if started is None:
@@ -177,6 +178,14 @@ class Session:
             else:
                 _append(layout, "driver_started", pid=_pid(), host=_host(), t=time.time())
             history = loop.run(stop)
+        except KeyboardInterrupt:
+            # a second Ctrl-C aborts at once: no cancel grace in close(); the local
+            # launcher's jobs are killed as the process exits, Slurm's are left queued
+            raise
+        except BaseException:
+            launcher.close()
+            raise
+        launcher.close()
         reporter.write_all(history)
         html.finish()
         drawn = f"plots: {layout.root / HTML_NAME} (being drawn in the background)"
