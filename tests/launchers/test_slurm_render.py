@@ -786,3 +786,66 @@ def test_stop_leftovers_fails_when_jobs_outlive_the_wait(
     fake.scancel = lambda args: CommandResult(0, "", "")  # type: ignore[method-assign]
     with pytest.raises(LaunchError, match="still running"):
         SlurmLauncher.stop_leftovers(tmp_path / "slurm", runner=fake, wait_s=0.0)
+
+
+# -- sacct (clusters with accounting) ----------------------------------------------------------
+#: ``sacct --noheader --parsable2 --allocations --format=JobID,State,ExitCode,JobName`` in
+#: Slurm 22.05's format: ``|``-separated, ExitCode ``code:signal``, a cancelled job's state
+#: ``CANCELLED by UID``, array tasks ``ID_N`` and pending task ranges ``ID_[a-b]``; step
+#: rows (``ID.batch``) appear when ``--allocations`` is left out. (The test cluster has no
+#: slurmdbd, so this text is not recorded from it.)
+SACCT_OUTPUT = """\
+4242|COMPLETED|0:0|s-1a2b3c4d-0_0.0-0
+4242.batch|COMPLETED|0:0|batch
+4243_0|FAILED|2:0|s-1a2b3c4d-1_0.0-0+2
+4243_1|CANCELLED by 0|0:15|s-1a2b3c4d-1_0.0-0+2
+4243_2|TIMEOUT|0:0|s-1a2b3c4d-1_0.0-0+2
+4244|OUT_OF_MEMORY|0:125|s-1a2b3c4d-4_0.0-0
+4245_[3-7]|PENDING|0:0|s-1a2b3c4d-5_0.0-0+4
+"""
+
+
+def test_sacct_output_is_parsed_into_state_wait_status_and_name() -> None:
+    from hpoptim.launchers.slurm_states import parse_sacct
+
+    rows = parse_sacct(SACCT_OUTPUT)
+    assert rows["4242"] == ("COMPLETED", 0, "s-1a2b3c4d-0_0.0-0")
+    assert rows["4243_0"] == ("FAILED", 2 << 8, "s-1a2b3c4d-1_0.0-0+2")
+    assert rows["4243_1"] == ("CANCELLED", 15, "s-1a2b3c4d-1_0.0-0+2")
+    assert rows["4243_2"] == ("TIMEOUT", 0, "s-1a2b3c4d-1_0.0-0+2")
+    assert rows["4244"] == ("OUT_OF_MEMORY", 125, "s-1a2b3c4d-4_0.0-0")
+    assert "4242.batch" not in rows
+
+
+@dataclass
+class AccountedSlurm(FakeSlurm):
+    """A fake Slurm with accounting: sacct remembers jobs squeue has forgotten."""
+
+    accounting: dict[str, str] = field(default_factory=dict)
+
+    def sacct(self, args: list[str]) -> CommandResult:
+        wanted = next(a.split("=", 1)[1].split(",") for a in args if a.startswith("--jobs="))
+        rows = [self.accounting[n] for n in wanted if n in self.accounting]
+        return CommandResult(0, "".join(f"{r}\n" for r in rows), "")
+
+
+@pytest.mark.parametrize(
+    ("sacct_row", "want"),
+    [
+        pytest.param("FAILED|2:0|n", (JobState.FAILED, 2, None), id="failed"),
+        pytest.param("COMPLETED|0:0|n", (JobState.COMPLETED, 0, None), id="completed"),
+        pytest.param("CANCELLED by 0|0:15|n", (JobState.CANCELLED, None, 15), id="cancelled"),
+        pytest.param("OUT_OF_MEMORY|0:125|n", (JobState.FAILED, None, 125), id="oom"),
+    ],
+)
+def test_sacct_decides_a_job_squeue_forgot_that_left_no_exit_file(
+    tmp_path: Path, sacct_row: str, want: tuple[JobState, int | None, int | None]
+) -> None:
+    fake = AccountedSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    native = launcher.submit([spec_in(tmp_path, "j")])["j"]
+    del fake.jobs[native]  # aged out of slurmctld (MinJobAge)
+    fake.accounting[native] = f"{native}|{sacct_row}"
+    [status] = launcher.poll(1.0)
+    assert (status.state, status.exit_code, status.signal) == want
+    assert fake.count("sacct") == 1
