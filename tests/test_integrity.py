@@ -409,3 +409,24 @@ def test_second_ctrl_c_aborts_without_waiting_for_the_cancel_grace(tmp_path: Pat
     assert took < 3.0  # the local launcher's grace is 5 s, and close() would wait it again
     wait_for(lambda: not pid_alive(job_pid), "the job to be killed", timeout_s=5)
     assert "Traceback" not in err
+
+
+# -- secrets -----------------------------------------------------------------------------------
+def test_stderr_tails_of_failed_jobs_stay_out_of_world_readable_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = local_run_config(tmp_path)
+    (tmp_path / "job.py").write_text("import sys\nsys.exit('token=s3cret-value')\n")
+    old = os.umask(0o022)
+    try:
+        assert main([str(config), "max_attempts=1", "-q"]) == 0
+    finally:
+        os.umask(old)
+    root = tmp_path / "results" / "o"
+    holding = [p for p in root.rglob("*") if p.is_file() and b"s3cret-value" in p.read_bytes()]
+    names = {p.name for p in holding}
+    assert {"journal.jsonl", "hpoptim.log"} <= names
+    for path in holding:
+        if path.name in ("journal.jsonl", "hpoptim.log"):
+            assert path.stat().st_mode & 0o077 == 0, path
