@@ -32,10 +32,9 @@ import dataclasses
 import json
 import os
 import secrets
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,14 @@ from typing import TYPE_CHECKING, Any
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher, check_settings_keys
+from hpoptim.launchers.slurm_commands import (
+    DEFAULT_MAX_ARRAY_SIZE,
+    CommandResult,
+    CommandRunner,
+    parse_max_array_size,
+    run_command,
+    run_retrying,
+)
 from hpoptim.launchers.slurm_script import (
     EXIT_FILE_NAME,
     SlurmOptions,
@@ -70,56 +77,10 @@ __all__ = ["CommandResult", "CommandRunner", "SlurmLauncher", "SlurmOptions", "r
 
 logger = get_logger(__name__)
 
-#: What Slurm's commands print when the controller is briefly out of reach (a restart,
-#: a fail-over, an overloaded slurmctld): worth retrying, unlike a refusal.
-_TRANSIENT = (
-    "Unable to contact slurm controller",
-    "temporarily unavailable",
-    "timed out",
-    "try again",
-    "Socket",
-    "Connection refused",
-    "Zero Bytes were transmitted",
-    "backup controller in standby mode",
-)
-#: Seconds between the attempts of a command that failed transiently (about 1 minute in all).
-RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-#: Slurm's default MaxArraySize, used when ``scontrol show config`` does not answer.
-DEFAULT_MAX_ARRAY_SIZE = 1001
 _RUN_KEY_FILE = "run_key"
 _EXIT_CHECK_S = 0.25
 #: SlurmOptions fields that come from the run rather than from the ``slurm`` section.
 _FROM_RUN = frozenset({"script_dir", "job_name_prefix"})
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What a command returned."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-CommandRunner = Callable[[Sequence[str]], CommandResult]
-
-
-def run_command(argv: Sequence[str], timeout_s: float = 120.0) -> CommandResult:
-    """Run ``argv`` (no shell) and capture its output; a missing program gives 127."""
-    try:
-        proc = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        return CommandResult(127, "", str(exc))
-    except subprocess.TimeoutExpired:
-        return CommandResult(124, "", f"{argv[0]} timed out after {timeout_s:g} s")
-    return CommandResult(proc.returncode, proc.stdout, proc.stderr)
 
 
 @dataclass
@@ -500,41 +461,12 @@ class SlurmLauncher(BaseLauncher):
                     return native
         return ""
 
-    def _run(self, argv: list[str]) -> CommandResult:
+    def _run(self, argv: Sequence[str]) -> CommandResult:
         self.n_calls[argv[0]] += 1
         return self._runner(argv)
 
     def _run_retrying(self, argv: list[str]) -> CommandResult:
-        """Run ``argv``; while it fails transiently (:data:`_TRANSIENT`), retry after
-        each of :data:`RETRY_DELAYS_S`. Returns the last result."""
-        result = self._run(argv)
-        for delay in RETRY_DELAYS_S:
-            if result.returncode == 0 or not is_transient(result):
-                break
-            logger.warning(
-                "%s failed (%s); retrying in %g s", argv[0], result.stderr.strip(), delay
-            )
-            time.sleep(delay)
-            result = self._run(argv)
-        return result
-
-
-def is_transient(result: CommandResult) -> bool:
-    """Whether a failed Slurm command is worth retrying (the controller was out of reach)."""
-    text = result.stderr + result.stdout
-    return result.returncode == 124 or any(t.lower() in text.lower() for t in _TRANSIENT)
-
-
-def parse_max_array_size(config_text: str) -> int | None:
-    """``MaxArraySize`` from the output of ``scontrol show config``."""
-    for line in config_text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() == "MaxArraySize":
-            try:
-                return int(value.strip())
-            except ValueError:
-                return None
-    return None
+        return run_retrying(self._run, argv)
 
 
 def _write_private(path: Path, data: bytes, mode: int) -> None:

@@ -605,7 +605,7 @@ UNREACHABLE = CommandResult(
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The launcher's retry delays, recorded instead of slept."""
     slept: list[float] = []
-    monkeypatch.setattr("hpoptim.launchers.slurm.time.sleep", slept.append)
+    monkeypatch.setattr("hpoptim.launchers.slurm_commands.time.sleep", slept.append)
     return slept
 
 
@@ -675,7 +675,7 @@ def test_job_arrays_are_split_at_max_array_size(
 
 
 def test_max_array_size_is_read_from_scontrol_output() -> None:
-    from hpoptim.launchers.slurm import parse_max_array_size
+    from hpoptim.launchers.slurm_commands import parse_max_array_size
 
     assert parse_max_array_size(SCONTROL_SHOW_CONFIG) == 1001
     assert parse_max_array_size("MaxArraySize = 5001\n") == 5001
