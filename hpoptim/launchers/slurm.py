@@ -340,7 +340,9 @@ class SlurmLauncher(BaseLauncher):
         script = base.with_name(base.name + ".sh")
         _write_private(script, text.encode("utf-8"), 0o700)
         manifest = {"name": name, "array": len(group) > 1, "jobs": [s.job_id for s in group]}
-        base.with_name(base.name + ".json").write_text(json.dumps(manifest), encoding="utf-8")
+        # durable before sbatch: after a crash, resume finds the job by this name
+        _write_private(base.with_name(base.name + ".json"), json.dumps(manifest).encode(), 0o600)
+        _fsync_dir(self.options.script_dir)
         slurm_id = self._sbatch(script)
         if len(group) == 1:
             natives = {first.job_id: slurm_id}
@@ -470,12 +472,23 @@ class SlurmLauncher(BaseLauncher):
 
 
 def _write_private(path: Path, data: bytes, mode: int) -> None:
-    """Write ``path`` readable by its owner only from its creation on (it may hold secrets)."""
+    """Write and fsync ``path``, readable by its owner only from its creation on (it may
+    hold secrets)."""
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.chmod(path, mode)  # whatever the umask
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _argv(spec: JobSpec) -> list[str]:

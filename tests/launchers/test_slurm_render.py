@@ -849,3 +849,32 @@ def test_sacct_decides_a_job_squeue_forgot_that_left_no_exit_file(
     [status] = launcher.poll(1.0)
     assert (status.state, status.exit_code, status.signal) == want
     assert fake.count("sacct") == 1
+
+
+def test_scripts_and_manifest_are_on_disk_before_sbatch_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a crash right after sbatch, resume finds the job through its manifest."""
+    synced: set[str] = set()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced.add(os.readlink(f"/proc/self/fd/{fd}"))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    fake = FakeSlurm()
+    checked: list[str] = []
+
+    def runner(argv: Sequence[str]) -> CommandResult:
+        if argv[0] == "sbatch":
+            script = Path(argv[-1])
+            manifest = script.with_suffix(".json")
+            assert {str(script), str(manifest), str(script.parent)} <= synced
+            checked.append(script.name)
+        return fake(argv)
+
+    launcher = SlurmLauncher(SlurmOptions(script_dir=tmp_path / "slurm"), runner=runner)
+    launcher.submit([spec_in(tmp_path, "one")])
+    launcher.submit([spec_in(tmp_path, "a"), spec_in(tmp_path, "b")])
+    assert checked == ["one.sh", "a+1.sh"]
