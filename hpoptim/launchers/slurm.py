@@ -185,7 +185,11 @@ class SlurmLauncher(BaseLauncher):
         if not names:
             return []
         self._listing = None
-        rows = self._fresh_listing().rows.items()
+        purpose = (
+            f"of the run in {self.options.script_dir.parent}, which must be stopped before "
+            "it is moved aside (run where Slurm answers, or stop them and move it yourself)"
+        )
+        rows = self._fresh_listing(purpose).rows.items()
         found = {
             n.split("_")[0]
             for n, (state, _, name) in rows
@@ -436,14 +440,14 @@ class SlurmLauncher(BaseLauncher):
         return parse_sacct(result.stdout)
 
     # -- re-attaching ----------------------------------------------------------------------
-    def _fresh_listing(self) -> Listing:
+    def _fresh_listing(self, purpose: str = "to re-attach") -> Listing:
         if self._listing is None or time.monotonic() - self._listing.at > 5.0:
             user = f"--user={os.getuid()}"
             argv = ["squeue", user, "--noheader", "--array", "--states=all"]
             result = self._run_retrying([*argv, f"--Format={SQUEUE_FORMAT}"])
             if result.returncode != 0:
                 raise LaunchError(
-                    f"cannot list Slurm jobs to re-attach: {result.stderr.strip()}",
+                    f"cannot list Slurm jobs {purpose}: {result.stderr.strip()}",
                     argv=argv,
                     stderr=result.stderr,
                 )

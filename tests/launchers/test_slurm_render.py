@@ -878,3 +878,11 @@ def test_scripts_and_manifest_are_on_disk_before_sbatch_runs(
     launcher.submit([spec_in(tmp_path, "one")])
     launcher.submit([spec_in(tmp_path, "a"), spec_in(tmp_path, "b")])
     assert checked == ["one.sh", "a+1.sh"]
+
+
+def test_stop_leftovers_without_slurm_says_what_to_do(tmp_path: Path, sleeps: list[float]) -> None:
+    fake = FakeSlurm()
+    fake_launcher(tmp_path, fake).submit([spec_in(tmp_path, "j")])
+    fake.fail["squeue"] = CommandResult(127, "", "[Errno 2] No such file or directory: 'squeue'")
+    with pytest.raises(LaunchError, match="must be stopped before it is moved aside"):
+        SlurmLauncher.stop_leftovers(tmp_path / "slurm", runner=fake)
