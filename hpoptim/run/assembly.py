@@ -102,8 +102,9 @@ def make_launcher(cfg: RunConfig, layout: ResultsLayout) -> BaseLauncher:
 def stop_leftover_jobs(layout: ResultsLayout) -> None:
     """Stop the jobs of the run in ``layout`` that still run without a driver.
 
-    Each launcher looks into its own directory of the run (``layout.root / name``);
-    one that left nothing there is not asked.
+    Every registered launcher is asked, with its own directory of the run
+    (``layout.root / name``, which may not exist): the saved config need not be read,
+    and a launcher the run did not use finds nothing there.
 
     Raises:
         LaunchError: Some of them could not be stopped.
@@ -111,11 +112,9 @@ def stop_leftover_jobs(layout: ResultsLayout) -> None:
     from hpoptim.launchers import LAUNCHERS
 
     for name in sorted(LAUNCHERS):
-        work_dir = layout.root / name
-        if work_dir.is_dir():
-            n = load(name).stop_leftovers(work_dir)
-            if n:
-                logger.warning("stopped %d %s job(s) of the previous run", n, name)
+        n = load(name).stop_leftovers(layout.root / name)
+        if n:
+            logger.warning("stopped %d %s job(s) of the previous run", n, name)
 
 
 def script_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:
