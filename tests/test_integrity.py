@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from hpoptim.cli import main
-from hpoptim.errors import RunStoppedError, StorageError
+from hpoptim.errors import LaunchError, RunStoppedError, StorageError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan
@@ -35,7 +35,7 @@ from hpoptim.state.storage import ResultsLayout, RunLock, read_journal
 SPACE = [{"param": "x", "distribution": "Uniform", "bounds": [0, 1]}]
 
 #: What a scripted job does when it runs: returns its final state, may write metrics.
-Behaviour = Callable[[JobSpec], JobState]
+Behaviour = Callable[[JobSpec], "JobState | None"]  # None: the job runs on
 
 
 def complete(spec: JobSpec) -> JobState:
@@ -72,8 +72,9 @@ class ScriptedLauncher(BaseLauncher):
             self.on_submit(specs)
         for spec in specs:
             self.submitted.append(spec)
-            if self.behaviour is not None:
-                self._news.append(JobStatus(spec.job_id, self.behaviour(spec), "n"))
+            state = None if self.behaviour is None else self.behaviour(spec)
+            if state is not None:
+                self._news.append(JobStatus(spec.job_id, state, "n"))
         return {s.job_id: f"n-{s.job_id}" for s in specs}
 
     def poll(self, timeout_s: float) -> list[JobStatus]:
@@ -430,3 +431,25 @@ def test_stderr_tails_of_failed_jobs_stay_out_of_world_readable_files(
     for path in holding:
         if path.name in ("journal.jsonl", "hpoptim.log"):
             assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_a_launcher_failure_leaves_the_jobs_in_flight_for_resume(tmp_path: Path) -> None:
+    def first_completes(spec: JobSpec) -> JobState | None:
+        return complete(spec) if spec.job_id.startswith("0_") else None  # the others run on
+
+    launcher = ScriptedLauncher(first_completes)
+    calls: list[int] = []
+
+    def second_submit_fails(specs: Sequence[JobSpec]) -> None:
+        calls.append(len(specs))
+        if len(calls) == 2:
+            raise LaunchError("sbatch refused x: Unable to contact slurm controller")
+
+    launcher.on_submit = second_submit_fails
+    with pytest.raises(LaunchError):
+        optimization(tmp_path, launcher, n_samples=4).run()
+    assert calls == [3, 1]  # job 1_ and 2_ were in flight when the second submit failed
+    assert launcher.cancelled == []
+    kinds = [e["e"] for e in journal_events(tmp_path)]
+    assert "cancelling" not in kinds
+    assert kinds[-1] == "stopped"

@@ -230,7 +230,11 @@ class Optimization:
                 self._journal("stopped", reason="aborted (second Ctrl-C)")
             return
         active = [job for job in self._specs if self.history.jobs[job].active]
-        if active:
+        if active and isinstance(exc, LaunchError):
+            # the launcher failed (e.g. Slurm out of reach): cancelling would fail alike,
+            # and the jobs in flight are worth keeping; `resume` follows them again
+            logger.warning("leaving %d job(s) in flight for 'hpoptim resume'", len(active))
+        elif active:
             logger.warning("stopping: cancelling %d running job(s)", len(active))
             if self.journal.is_open:  # so that a resumed driver does not count them as failed
                 self._journal("cancelling", jobs=active)
