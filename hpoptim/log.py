@@ -45,7 +45,11 @@ def add_log_file(log_file: Path) -> None:
     logger = logging.getLogger(_ROOT)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     # owner-only: it holds the stderr tails of failed jobs, which may show secrets
-    os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # also a log written by an older version
+    finally:
+        os.close(fd)
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter(_FORMAT))

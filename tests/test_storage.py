@@ -169,3 +169,13 @@ def test_journal_is_private_and_sync_reaches_the_disk(
     journal.close()  # close syncs what is pending
     assert len(synced) == n_dir_syncs + 2
     assert journal.n_syncs == 2
+
+
+def test_a_world_readable_journal_of_an_older_run_becomes_private(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"e":"asked","sid":0}\n')
+    path.chmod(0o644)
+    journal = Journal(path)
+    journal.open()
+    journal.close()
+    assert path.stat().st_mode & 0o777 == 0o600

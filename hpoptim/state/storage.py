@@ -272,6 +272,7 @@ class Journal:
         created = not self.path.exists()
         # owner-only: events hold the stderr tails of failed jobs, which may show secrets
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # also a journal written by an older version
         self._fh = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._dirty = False
         if created:
