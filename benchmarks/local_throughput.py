@@ -11,6 +11,8 @@ metric) three ways, side by side in one run, each with the same parallelism:
             stream, as in a Slurm log).
 
 Prints jobs/s for each and the ratios to bare. Goal: hpoptim >= 85 % of bare at N = 200.
+Also prints how many fsyncs the hpoptim runs made and the time they took (the
+journal's durability cost), which is less noisy than the rates on a busy machine.
 Usage: python benchmarks/local_throughput.py [N] [P] [ROUNDS]
        [--modes bare,launcher,hpoptim,progress]
 """
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hpoptim.jobspec import JobPaths, JobSpec
@@ -104,6 +107,19 @@ def launcher(script: Path, paths: list[JobPaths], parallel: int) -> float:
     return time.perf_counter() - start
 
 
+FSYNCS = {"n": 0, "s": 0.0}
+
+
+def _timed_fsync(real: Callable[[int], None]) -> Callable[[int], None]:
+    def fsync(fd: int) -> None:
+        start = time.perf_counter()
+        real(fd)
+        FSYNCS["s"] += time.perf_counter() - start
+        FSYNCS["n"] += 1
+
+    return fsync
+
+
 def hpoptim(root: Path, n: int, parallel: int, name: str, quiet: bool = True) -> float:
     config = {
         "optimization_procedure_name": name,
@@ -127,12 +143,15 @@ def hpoptim(root: Path, n: int, parallel: int, name: str, quiet: bool = True) ->
 
     cwd = os.getcwd()
     os.chdir(root)
+    real_fsync = os.fsync
+    os.fsync = _timed_fsync(real_fsync)
     try:
         start = time.perf_counter()
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             code = hpoptim_main([str(path), "-qq"] if quiet else [str(path)])
         elapsed = time.perf_counter() - start
     finally:
+        os.fsync = real_fsync
         os.chdir(cwd)
     if code != 0:
         raise SystemExit(f"hpoptim run failed with exit code {code}")
@@ -174,6 +193,12 @@ def main() -> None:
     for k, v in rate.items():
         share = f"  ({v / base:6.1%} of bare)" if base else ""
         print(f"  {k:9s} {v:7.1f} jobs/s{share}")
+    runs = sum(v for k, v in totals.items() if k in ("hpoptim", "progress"))
+    if runs:
+        print(
+            f"  fsync: {FSYNCS['n']} calls in the hpoptim runs, {FSYNCS['s'] * 1000:.0f} ms "
+            f"in all ({FSYNCS['s'] / runs:.1%} of their time)"
+        )
     for mode in ("hpoptim", "progress"):
         if base and mode in rate:
             ratio = rate[mode] / base

@@ -44,6 +44,12 @@ def add_log_file(log_file: Path) -> None:
     """Append a DEBUG log of the ``hpoptim`` logger to ``log_file``."""
     logger = logging.getLogger(_ROOT)
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    # owner-only: it holds the stderr tails of failed jobs, which may show secrets
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # also a log written by an older version
+    finally:
+        os.close(fd)
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter(_FORMAT))

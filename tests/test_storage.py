@@ -141,3 +141,41 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     write_text_atomic(target, json.dumps({"v": 2}))
     assert json.loads(target.read_text()) == {"v": 2}
     assert [p.name for p in target.parent.iterdir()] == ["f.json"]
+
+
+def test_journal_is_private_and_sync_reaches_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal holds stderr tails of failed jobs: owner-only whatever the umask."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    old = os.umask(0o022)
+    try:
+        journal = Journal(tmp_path / "j.jsonl")
+        journal.open()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "j.jsonl").stat().st_mode & 0o777 == 0o600
+    n_dir_syncs = len(synced)  # the new file's directory entry
+    assert n_dir_syncs == 1
+    journal.append("asked", sid=0)
+    journal.append("asked", sid=1)
+    assert len(synced) == n_dir_syncs  # appending alone does not fsync
+    journal.sync()
+    journal.sync()  # nothing new: no second fsync
+    assert len(synced) == n_dir_syncs + 1
+    journal.append("asked", sid=2)
+    journal.close()  # close syncs what is pending
+    assert len(synced) == n_dir_syncs + 2
+    assert journal.n_syncs == 2
+
+
+def test_a_world_readable_journal_of_an_older_run_becomes_private(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"e":"asked","sid":0}\n')
+    path.chmod(0o644)
+    journal = Journal(path)
+    journal.open()
+    journal.close()
+    assert path.stat().st_mode & 0o777 == 0o600

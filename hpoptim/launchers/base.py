@@ -89,6 +89,20 @@ class BaseLauncher(ABC):
         """
         return False
 
+    @classmethod
+    def stop_leftovers(cls, work_dir: Path) -> int:
+        """Stop every job an earlier driver of the run launched from ``work_dir`` that
+        still runs, and return how many were stopped.
+
+        Used by ``run --overwrite`` before the old run is moved aside: its jobs would
+        otherwise write into the new run's directories. The default does nothing (a
+        launcher whose jobs end with their driver).
+
+        Raises:
+            LaunchError: Some jobs could not be stopped.
+        """
+        return 0
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources; does not cancel jobs unless the launcher documents it."""
 

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
-import subprocess
+import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,14 @@ from typing import TYPE_CHECKING, Any
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher, check_settings_keys
+from hpoptim.launchers.slurm_commands import (
+    DEFAULT_MAX_ARRAY_SIZE,
+    CommandResult,
+    CommandRunner,
+    parse_max_array_size,
+    run_command,
+    run_retrying,
+)
 from hpoptim.launchers.slurm_script import (
     EXIT_FILE_NAME,
     SlurmOptions,
@@ -70,40 +77,10 @@ __all__ = ["CommandResult", "CommandRunner", "SlurmLauncher", "SlurmOptions", "r
 
 logger = get_logger(__name__)
 
-_TRANSIENT = ("temporarily unavailable", "timed out", "try again", "Socket", "Connection refused")
+_RUN_KEY_FILE = "run_key"
 _EXIT_CHECK_S = 0.25
 #: SlurmOptions fields that come from the run rather than from the ``slurm`` section.
 _FROM_RUN = frozenset({"script_dir", "job_name_prefix"})
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What a command returned."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-CommandRunner = Callable[[Sequence[str]], CommandResult]
-
-
-def run_command(argv: Sequence[str], timeout_s: float = 120.0) -> CommandResult:
-    """Run ``argv`` (no shell) and capture its output; a missing program gives 127."""
-    try:
-        proc = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        return CommandResult(127, "", str(exc))
-    except subprocess.TimeoutExpired:
-        return CommandResult(124, "", f"{argv[0]} timed out after {timeout_s:g} s")
-    return CommandResult(proc.returncode, proc.stdout, proc.stderr)
 
 
 @dataclass
@@ -141,8 +118,8 @@ class SlurmLauncher(BaseLauncher):
         self._runner = runner or run_command
         self.cancel_on_close = cancel_on_close
         self.n_calls: Counter[str] = Counter()
-        root = str(self.options.script_dir.resolve())
-        self._run_key = hashlib.sha256(root.encode()).hexdigest()[:6]
+        self._run_key = ""
+        self._max_array_size: int | None = None
         self._jobs: dict[str, _Job] = {}
         self._events: list[JobStatus] = []
         self._interval = self.options.poll_interval_s
@@ -170,6 +147,56 @@ class SlurmLauncher(BaseLauncher):
         }
         return cls(SlurmOptions(**values, script_dir=work_dir, job_name_prefix=name))
 
+    @classmethod
+    def stop_leftovers(
+        cls, work_dir: Path, *, runner: CommandRunner | None = None, wait_s: float = 120.0
+    ) -> int:
+        """scancel the jobs named in ``work_dir``'s manifests that are queued or running,
+        and wait up to ``wait_s`` until Slurm reports them ended; return how many.
+
+        Raises:
+            LaunchError: scancel failed, or the jobs were still there after ``wait_s``.
+        """
+        names = {name for name, _ in _read_manifests(work_dir).values()}
+        launcher = cls(SlurmOptions(script_dir=work_dir), runner=runner)
+        active = launcher._active_named(names)
+        if not active:
+            return 0
+        result = launcher._run_retrying(["scancel", *active])
+        if result.returncode != 0:
+            raise LaunchError(
+                f"cannot stop the jobs {', '.join(active)} of the run in {work_dir.parent}: "
+                f"scancel: {result.stderr.strip()}",
+                argv=["scancel", *active],
+                stderr=result.stderr,
+            )
+        deadline = time.monotonic() + wait_s
+        while left := launcher._active_named(names):
+            if time.monotonic() >= deadline:
+                raise LaunchError(
+                    f"the Slurm jobs {', '.join(left)} of the run in {work_dir.parent} are "
+                    f"still running {wait_s:g} s after scancel; try again once they ended"
+                )
+            time.sleep(1.0)
+        return len(active)
+
+    def _active_named(self, names: set[str]) -> list[str]:
+        """Slurm ids (of whole arrays) of this user's unfinished jobs named ``names``."""
+        if not names:
+            return []
+        self._listing = None
+        purpose = (
+            f"of the run in {self.options.script_dir.parent}, which must be stopped before "
+            "it is moved aside (run where Slurm answers, or stop them and move it yourself)"
+        )
+        rows = self._fresh_listing(purpose).rows.items()
+        found = {
+            n.split("_")[0]
+            for n, (state, _, name) in rows
+            if name in names and state in ACTIVE_STATES
+        }
+        return sorted(found, key=int)
+
     # -- BaseLauncher ------------------------------------------------------------------
     def capacity(self) -> int | None:
         """Free queue slots under ``n_max_queued_jobs`` (``None``: no limit)."""
@@ -191,7 +218,8 @@ class SlurmLauncher(BaseLauncher):
         if clash or len(set(ids)) != len(ids):
             raise LaunchError(f"job ids must be unique among jobs in flight, got {clash or ids}")
         argvs = {s.job_id: _argv(s) for s in specs}
-        self.options.script_dir.mkdir(parents=True, exist_ok=True)
+        self.options.script_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.options.script_dir.chmod(0o700)  # batch scripts hold the jobs' environment
         native: dict[str, str] = {}
         first_error: LaunchError | None = None
         for group in self._groups(specs):
@@ -238,7 +266,7 @@ class SlurmLauncher(BaseLauncher):
                 natives.append(job.native)
         if not natives:
             return
-        result = self._run(["scancel", *natives])
+        result = self._run_retrying(["scancel", *natives])
         if result.returncode != 0:
             logger.warning("scancel %s: %s", " ".join(natives), result.stderr.strip())
         self._interval = self.options.poll_interval_s
@@ -263,17 +291,47 @@ class SlurmLauncher(BaseLauncher):
     # -- submitting ----------------------------------------------------------------------
     def _groups(self, specs: Sequence[JobSpec]) -> list[list[JobSpec]]:
         arrays_possible = "\\" not in str(self.options.script_dir)
-        if not (self.options.use_job_arrays and arrays_possible):
+        if not (self.options.use_job_arrays and arrays_possible) or len(specs) < 2:
             return [[s] for s in specs]
         groups: dict[tuple[object, ...], list[JobSpec]] = {}
         for spec in specs:
             groups.setdefault(array_key(spec), []).append(spec)
-        return list(groups.values())
+        size = self.max_array_size()
+        return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+    def max_array_size(self) -> int:
+        """The cluster's ``MaxArraySize`` (from ``scontrol show config``): the most tasks
+        of one job array, indices ``0 .. MaxArraySize - 1``."""
+        if self._max_array_size is None:
+            result = self._run_retrying(["scontrol", "show", "config"])
+            found = parse_max_array_size(result.stdout) if result.returncode == 0 else None
+            if found is None:
+                logger.warning(
+                    "cannot read MaxArraySize from 'scontrol show config' (%s); assuming %d",
+                    result.stderr.strip() or "not in its output",
+                    DEFAULT_MAX_ARRAY_SIZE,
+                )
+            self._max_array_size = max(1, found or DEFAULT_MAX_ARRAY_SIZE)
+        return self._max_array_size
+
+    def run_key(self) -> str:
+        """A random key of this run, kept in ``script_dir``, that every job name holds:
+        a run started afresh in the same place (``--overwrite``, or deleted and
+        re-created) gets a new key, so resume-by-name never finds an older run's job."""
+        if not self._run_key:
+            path = self.options.script_dir / _RUN_KEY_FILE
+            try:
+                with open(path, "x", encoding="utf-8") as fh:
+                    fh.write(secrets.token_hex(4))
+            except FileExistsError:
+                pass
+            self._run_key = path.read_text(encoding="utf-8").strip()
+        return self._run_key
 
     def _submit_group(self, group: list[JobSpec], argvs: dict[str, list[str]]) -> dict[str, str]:
         first = group[0]
         tag = first.job_id if len(group) == 1 else f"{first.job_id}+{len(group) - 1}"
-        name = job_name(self.options.job_name_prefix, self._run_key, tag)
+        name = job_name(self.options.job_name_prefix, self.run_key(), tag)
         base = self.options.script_dir / tag  # job ids are safe as file names
         for spec in group:  # a status left by an earlier submission must not count
             (spec.paths.run_dir / EXIT_FILE_NAME).unlink(missing_ok=True)
@@ -284,10 +342,11 @@ class SlurmLauncher(BaseLauncher):
             _write_tasks(tasks, group, argvs)
             text = render_array(group, self.options, name, tasks)
         script = base.with_name(base.name + ".sh")
-        script.write_text(text, encoding="utf-8")
-        script.chmod(0o755)
+        _write_private(script, text.encode("utf-8"), 0o700)
         manifest = {"name": name, "array": len(group) > 1, "jobs": [s.job_id for s in group]}
-        base.with_name(base.name + ".json").write_text(json.dumps(manifest), encoding="utf-8")
+        # durable before sbatch: after a crash, resume finds the job by this name
+        _write_private(base.with_name(base.name + ".json"), json.dumps(manifest).encode(), 0o600)
+        _fsync_dir(self.options.script_dir)
         slurm_id = self._sbatch(script)
         if len(group) == 1:
             natives = {first.job_id: slurm_id}
@@ -300,13 +359,7 @@ class SlurmLauncher(BaseLauncher):
 
     def _sbatch(self, script: Path) -> str:
         argv = ["sbatch", "--parsable", str(script)]
-        result = self._run(argv)
-        for delay in (1.0, 3.0):
-            if result.returncode == 0 or not any(t in result.stderr for t in _TRANSIENT):
-                break
-            logger.warning("sbatch failed (%s); retrying in %g s", result.stderr.strip(), delay)
-            time.sleep(delay)
-            result = self._run(argv)
+        result = self._run_retrying(argv)
         slurm_id = result.stdout.strip().split(";")[0]
         if result.returncode != 0 or not slurm_id.isdigit():
             raise LaunchError(
@@ -387,14 +440,14 @@ class SlurmLauncher(BaseLauncher):
         return parse_sacct(result.stdout)
 
     # -- re-attaching ----------------------------------------------------------------------
-    def _fresh_listing(self) -> Listing:
+    def _fresh_listing(self, purpose: str = "to re-attach") -> Listing:
         if self._listing is None or time.monotonic() - self._listing.at > 5.0:
             user = f"--user={os.getuid()}"
             argv = ["squeue", user, "--noheader", "--array", "--states=all"]
-            result = self._run([*argv, f"--Format={SQUEUE_FORMAT}"])
+            result = self._run_retrying([*argv, f"--Format={SQUEUE_FORMAT}"])
             if result.returncode != 0:
                 raise LaunchError(
-                    f"cannot list Slurm jobs to re-attach: {result.stderr.strip()}",
+                    f"cannot list Slurm jobs {purpose}: {result.stderr.strip()}",
                     argv=argv,
                     stderr=result.stderr,
                 )
@@ -414,9 +467,32 @@ class SlurmLauncher(BaseLauncher):
                     return native
         return ""
 
-    def _run(self, argv: list[str]) -> CommandResult:
+    def _run(self, argv: Sequence[str]) -> CommandResult:
         self.n_calls[argv[0]] += 1
         return self._runner(argv)
+
+    def _run_retrying(self, argv: list[str]) -> CommandResult:
+        return run_retrying(self._run, argv)
+
+
+def _write_private(path: Path, data: bytes, mode: int) -> None:
+    """Write and fsync ``path``, readable by its owner only from its creation on (it may
+    hold secrets)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(path, mode)  # whatever the umask
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _argv(spec: JobSpec) -> list[str]:
@@ -428,11 +504,12 @@ def _argv(spec: JobSpec) -> list[str]:
 
 
 def _write_tasks(tasks: Path, group: Sequence[JobSpec], argvs: dict[str, list[str]]) -> None:
-    tasks.mkdir(parents=True, exist_ok=True)
+    tasks.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tasks.chmod(0o700)
     for i, spec in enumerate(group):
         argv_bytes, env_bytes = task_files(spec, argvs[spec.job_id])
-        (tasks / f"{i}.argv").write_bytes(argv_bytes)
-        (tasks / f"{i}.env").write_bytes(env_bytes)
+        _write_private(tasks / f"{i}.argv", argv_bytes, 0o600)
+        _write_private(tasks / f"{i}.env", env_bytes, 0o600)
         link = tasks / str(i)
         with contextlib.suppress(FileNotFoundError):
             link.unlink()

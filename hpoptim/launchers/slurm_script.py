@@ -33,6 +33,7 @@ from hpoptim.launchers.node import EXIT_FILE_NAME as EXIT_FILE_NAME  # the share
 LIMIT_SIGNAL = "USR2"  # what Slurm sends the batch shell before the time limit
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
 @dataclass(frozen=True)
@@ -241,10 +242,8 @@ def _fill(spec: JobSpec, flags: Sequence[str], setup: str, what: str) -> str:
         "exit_file_name": EXIT_FILE_NAME,
         "setup": setup,
     }
-    text = _template()
-    for key, value in values.items():
-        text = text.replace("{{" + key + "}}", value)
-    return text
+    # one pass: a value holding "{{setup}}" (a path, say) stays as it is
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), _template())
 
 
 def _signal_name(signum: int) -> str:

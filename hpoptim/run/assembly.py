@@ -17,8 +17,11 @@ from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.jobspec import ContainerOptions
 from hpoptim.launchers import load
 from hpoptim.launchers.base import BaseLauncher
+from hpoptim.log import get_logger
 from hpoptim.shipped import find_script
 from hpoptim.state.storage import ResultsLayout
+
+logger = get_logger(__name__)
 
 
 def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
@@ -94,6 +97,24 @@ def make_launcher(cfg: RunConfig, layout: ResultsLayout) -> BaseLauncher:
         work_dir=layout.root / cfg.launcher,
         name=cfg.optimization_procedure_name,
     )
+
+
+def stop_leftover_jobs(layout: ResultsLayout) -> None:
+    """Stop the jobs of the run in ``layout`` that still run without a driver.
+
+    Every registered launcher is asked, with its own directory of the run
+    (``layout.root / name``, which may not exist): the saved config need not be read,
+    and a launcher the run did not use finds nothing there.
+
+    Raises:
+        LaunchError: Some of them could not be stopped.
+    """
+    from hpoptim.launchers import LAUNCHERS
+
+    for name in sorted(LAUNCHERS):
+        n = load(name).stop_leftovers(layout.root / name)
+        if n:
+            logger.warning("stopped %d %s job(s) of the previous run", n, name)
 
 
 def script_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpoptim.errors import LaunchError, RunStoppedError
+from hpoptim.errors import LaunchError, RunStoppedError, StorageError
 from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState, JobStatus, Resources
 from hpoptim.launchers.base import BaseLauncher
@@ -227,9 +227,20 @@ class Optimization:
 
     def _stop_jobs(self, exc: BaseException) -> None:
         reason = str(exc) or type(exc).__name__
+        if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C: abort at once
+            if self.journal.is_open:
+                self._journal("stopped", reason="aborted (second Ctrl-C)")
+            return
         active = [job for job in self._specs if self.history.jobs[job].active]
-        if active:
+        if active and isinstance(exc, LaunchError):
+            # the launcher failed (e.g. Slurm out of reach): cancelling would fail alike,
+            # and the jobs in flight are worth keeping; `resume` follows them again
+            logger.warning("leaving %d job(s) in flight for 'hpoptim resume'", len(active))
+        elif active:
             logger.warning("stopping: cancelling %d running job(s)", len(active))
+            if self.journal.is_open:  # so that a resumed driver does not count them as failed
+                self._journal("cancelling", jobs=active)
+                self.journal.sync()
             try:
                 self.launcher.cancel(active)
             except LaunchError as err:
@@ -264,7 +275,9 @@ class Optimization:
             setting = self.history.settings[sid]
             attempt = setting.reruns[rerun_idx].next_attempt
             spec = self._build_spec(setting, rerun_idx, attempt)
-            self._write_params(spec, setting, rerun_idx, attempt)
+            while spec.paths.run_dir.exists():  # used by a driver whose journal tail was lost
+                attempt += 1
+                spec = self._build_spec(setting, rerun_idx, attempt)
             self._journal(
                 "submitted",
                 job=spec.job_id,
@@ -277,6 +290,10 @@ class Optimization:
             )
             self._specs[spec.job_id] = spec
             specs.append(spec)
+        self.journal.sync()  # job ids and directories are never reused, even after a crash
+        for spec in specs:
+            sid, rerun_idx, attempt = self._job_coordinates(spec.job_id)
+            self._write_params(spec, self.history.settings[sid], rerun_idx, attempt)
         native = self.launcher.submit(specs)
         self._journal("native_ids", ids=native)
 
@@ -286,6 +303,10 @@ class Optimization:
         spec = self._specs.pop(status.job_id)
         rec = self.history.jobs[status.job_id]
         if not rec.active:
+            return
+        if rec.cancel_requested and status.state not in (JobState.COMPLETED, JobState.RESUME):
+            self._journal("abandoned", job=status.job_id)
+            logger.info("job %s was cancelled when the driver stopped; restarting it", rec.job_id)
             return
         failures_before = self.history.settings[rec.setting_id].reruns[rec.rerun].failures
         output = read_metrics(spec.paths)
@@ -455,8 +476,20 @@ class Optimization:
             "flat_params": {**flatten(self.template.fixed_params), **setting.params},
             "job": context,
         }
-        spec.paths.run_dir.mkdir(parents=True, exist_ok=True)
+        spec.paths.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            spec.paths.run_dir.mkdir()
+        except FileExistsError:
+            raise StorageError(
+                f"job directory {spec.paths.run_dir} already exists; a job directory is "
+                "never reused (is another driver writing into this results directory?)",
+                spec.paths.run_dir,
+            ) from None
         write_text_atomic(spec.paths.params_file, json.dumps(document, indent=1))
+
+    def _job_coordinates(self, job_id: str) -> tuple[int, int, int]:
+        rec = self.history.jobs[job_id]
+        return rec.setting_id, rec.rerun, rec.attempt
 
     def _journal(self, event: str, **fields: Any) -> None:
         record = self.journal.append(event, **fields)

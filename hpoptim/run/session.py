@@ -7,6 +7,7 @@ from :mod:`hpoptim.run.assembly`. It never prints or exits; ``cli`` does.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -34,6 +35,7 @@ from hpoptim.run.assembly import (
     make_launcher,
     script_command,
     start_checks,
+    stop_leftover_jobs,
 )
 from hpoptim.run.loop import EventHook, JobTemplate, LoopSettings, Optimization, RunPlan
 from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
@@ -167,7 +169,8 @@ class Session:
             reporter.on_setting_finished(history, setting)
             html.on_setting_finished(history, setting)
 
-        with make_launcher(cfg, layout) as launcher:
+        launcher = make_launcher(cfg, layout)
+        try:
             loop = Optimization(plan, sampler, launcher, layout, on_setting_finished, on_event)
             loop.resume_from(self.events)
             if started is None:
@@ -175,6 +178,14 @@ class Session:
             else:
                 _append(layout, "driver_started", pid=_pid(), host=_host(), t=time.time())
             history = loop.run(stop)
+        except KeyboardInterrupt:
+            # a second Ctrl-C aborts at once: no cancel grace in close(); the local
+            # launcher's jobs are killed as the process exits, Slurm's are left queued
+            raise
+        except BaseException:
+            launcher.close()
+            raise
+        launcher.close()
         reporter.write_all(history)
         html.finish()
         drawn = f"plots: {layout.root / HTML_NAME} (being drawn in the background)"
@@ -373,12 +384,7 @@ def _settle_existing(cfg: RunConfig, layout: ResultsLayout, overwrite: bool, loc
     if not layout.journal.exists():
         return
     if overwrite:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        backup = layout.root.with_name(f"{layout.root.name}.old-{stamp}")
-        lock.release()
-        shutil.move(str(layout.root), str(backup))
-        logger.warning("--overwrite: moved the previous run to %s", backup)
-        lock.acquire()
+        _move_aside(layout, lock)
         return
     saved = _saved_config(layout)
     if saved != json.loads(json.dumps(cfg.to_dict())):
@@ -389,3 +395,21 @@ def _settle_existing(cfg: RunConfig, layout: ResultsLayout, overwrite: bool, loc
             layout.root,
         )
     logger.info("continuing the run in %s", layout.root)
+
+
+def _move_aside(layout: ResultsLayout, lock: RunLock) -> None:
+    """``--overwrite``: stop the old run's jobs, then move the run to a new backup name.
+
+    The lock is held throughout (it moves with the directory and is renewed on the new
+    one), so no ``resume`` can start in between; jobs of the old run still queued or
+    running are stopped first, as they would write into the new run's directories.
+    """
+    stop_leftover_jobs(layout)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in itertools.count():
+        backup = layout.root.with_name(f"{layout.root.name}.old-{stamp}{f'-{n}' if n else ''}")
+        if not backup.exists():
+            break
+    os.rename(layout.root, backup)  # same parent: atomic, and never into an existing dir
+    lock.renew()
+    logger.warning("--overwrite: moved the previous run to %s", backup)

@@ -12,8 +12,12 @@ Events (``"e"`` field) and their fields:
 * ``native_ids``: ``ids`` — launcher ids of submitted jobs.
 * ``ended``: ``job``, ``state``, ``exit_code``, ``signal``, ``reason``, ``metrics``,
   ``problem``, ``stderr``, ``t``.
-* ``abandoned``: ``job`` — in flight when a driver died, not followed again; its
-  rerun is started again without counting a failed attempt.
+* ``abandoned``: ``job`` — in flight when a driver died, not followed again, or
+  cancelled by a stopping driver; its rerun is started again without counting a
+  failed attempt.
+* ``cancelling``: ``jobs`` — a stopping driver is about to cancel these jobs; if one
+  of them is later seen ending other than completed (or to be resumed), it is
+  ``abandoned``, not failed.
 * ``setting_finished``: ``sid``, ``result`` — all reruns done; the sampler is told.
 * ``stopped`` / ``finished``: ``reason``; informational.
 """
@@ -64,6 +68,7 @@ class JobRecord:
     signal: int | None = None
     reason: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    cancel_requested: bool = False
 
     @property
     def active(self) -> bool:
@@ -193,6 +198,11 @@ class RunHistory:
         rerun.active_job = None
         rerun.n_attempts -= 1
         self.ready.append((rec.setting_id, rec.rerun))
+
+    def _on_cancelling(self, ev: Mapping[str, Any]) -> None:
+        for job_id in ev["jobs"]:
+            if job_id in self.jobs:
+                self.jobs[job_id].cancel_requested = True
 
     def _on_ended(self, ev: Mapping[str, Any]) -> None:
         rec = self.jobs[ev["job"]]

@@ -1,8 +1,14 @@
 """The results directory: its file names, its lock and its append-only journal.
 
-The journal is a JSON-lines file: one event per line, appended and flushed before
-the driver acts on the event, so a driver killed at any moment can be resumed by
-replaying it. A torn last line (the driver died mid-write) is ignored on read.
+The journal is a JSON-lines file: one event per line, appended and flushed at once,
+so a driver killed at any moment can be resumed by replaying it. Before the driver
+acts outside its own process on what it journaled (creates a job directory, submits
+or cancels jobs), it calls :meth:`Journal.sync`, which fsyncs the file: the journal
+then survives a power loss up to the last event acted on. Events that only record
+what happened (a job ended, a setting finished) are fsynced with the next action,
+so a burst of them costs one fsync; losing them in a crash loses nothing, as a
+resumed driver learns them again from the jobs' run directories. A torn last line
+(the driver died mid-write) is ignored on read.
 """
 
 from __future__ import annotations
@@ -170,6 +176,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def fsync_dir(path: Path) -> None:
+    """fsync the directory ``path`` so that names created or moved in it are durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class RunLock:
     """An exclusive lock on a results directory, released when the holder dies.
 
@@ -205,6 +220,26 @@ class RunLock:
         fh.flush()
         self._fh = fh
 
+    def renew(self) -> None:
+        """Lock a new file at :attr:`path`, then let go of the old one.
+
+        For a locked directory that was moved away (``--overwrite``): the lock moved
+        with it, and the new directory at the old place must be locked before the
+        old lock is dropped, so that no other driver slips in between.
+
+        Raises:
+            StorageError: Another driver took the new lock first (the old one is
+                released all the same).
+        """
+        old, self._fh = self._fh, None
+        try:
+            self.acquire()
+        finally:
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(old.fileno(), fcntl.LOCK_UN)
+                old.close()
+
     def release(self) -> None:
         if self._fh is not None:
             with contextlib.suppress(OSError):
@@ -226,12 +261,22 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fh: IO[str] | None = None
+        self._dirty = False
+        self.n_syncs = 0
+        """How often :meth:`sync` reached the disk (for tests and benchmarks)."""
 
     def open(self) -> None:
         """Open for appending; a torn last line left by a killed writer is cut off."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _truncate_torn_tail(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        created = not self.path.exists()
+        # owner-only: events hold the stderr tails of failed jobs, which may show secrets
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # also a journal written by an older version
+        self._fh = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._dirty = False
+        if created:
+            fsync_dir(self.path.parent)  # the new file's name must survive a crash too
 
     @property
     def is_open(self) -> bool:
@@ -244,12 +289,26 @@ class Journal:
         record = {"e": event, **fields}
         self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._fh.flush()
+        self._dirty = True
         return record
 
+    def sync(self) -> None:
+        """Make every event appended so far survive a power loss (fsync; a no-op if
+        nothing was appended since the last call). Call it before acting on them."""
+        if self._fh is None or not self._dirty:
+            return
+        os.fsync(self._fh.fileno())
+        self._dirty = False
+        self.n_syncs += 1
+
     def close(self) -> None:
+        """Sync and close."""
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            try:
+                self.sync()
+            finally:
+                self._fh.close()
+                self._fh = None
 
     def read(self) -> Iterator[dict[str, Any]]:
         """Yield the events in order, ignoring a torn (incomplete) last line."""

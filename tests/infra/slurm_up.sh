@@ -50,7 +50,12 @@ WAIT_S=${SLURM_UP_WAIT_S:-60}
 if ! command -v slurmctld >/dev/null || ! command -v sbatch >/dev/null \
     || ! command -v munged >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
+    # an image may ship with empty package lists: install finds nothing before an update
+    apt-get update -q >/dev/null
     apt-get install -y -q slurm-wlm munge >/dev/null
+fi
+if [[ ${SLURM_UP_PACKAGES_ONLY:-0} == 1 ]]; then
+    exit 0  # for tests/infra/test_slurm_up.py
 fi
 
 # -- 2. munge ----------------------------------------------------------------------------------

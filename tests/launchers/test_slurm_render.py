@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -283,6 +284,23 @@ def test_bad_options_are_refused_with_their_key(options: dict[str, object], key:
 
 
 # -- the fake Slurm ------------------------------------------------------------------------
+#: Lines of ``scontrol show config`` as printed by slurm-wlm 22.05.8 (the test cluster),
+#: with Slurm's default MaxArraySize.
+SCONTROL_SHOW_CONFIG = """\
+Configuration data as of 2026-11-30T06:17:29
+AccountingStorageType   = accounting_storage/none
+Licenses                = (null)
+LogTimeFormat           = iso8601_ms
+MailDomain              = (null)
+MailProg                = /bin/mail
+MaxArraySize            = 1001
+MaxDBDMsgs              = 0
+MaxJobCount             = 20000
+MaxJobId                = 67043328
+MinJobAge               = 60 sec
+"""
+
+
 @dataclass
 class FakeJob:
     script: str
@@ -298,13 +316,22 @@ class FakeSlurm:
     calls: list[list[str]] = field(default_factory=list)
     next_id: int = 100
     fail: dict[str, CommandResult] = field(default_factory=dict)
+    fail_next: dict[str, list[CommandResult]] = field(default_factory=dict)
+    """Answers given once each, in order, before the command works again."""
+    max_array_size: int = 1001
 
     def __call__(self, argv: Sequence[str]) -> CommandResult:
         argv = list(argv)
         self.calls.append(argv)
         if argv[0] in self.fail:
             return self.fail[argv[0]]
+        if self.fail_next.get(argv[0]):
+            return self.fail_next[argv[0]].pop(0)
         return getattr(self, argv[0])(argv[1:])
+
+    def scontrol(self, args: list[str]) -> CommandResult:
+        assert args == ["show", "config"]
+        return CommandResult(0, SCONTROL_SHOW_CONFIG.replace("1001", str(self.max_array_size)), "")
 
     def count(self, command: str) -> int:
         return sum(1 for c in self.calls if c[0] == command)
@@ -563,3 +590,299 @@ def test_reattach(
         ended = second.poll(1.0)
         assert [(s.job_id, s.state) for s in ended] == [("j1", JobState.COMPLETED)]
         assert ended[0].native_id == (native["j1"] if in_squeue or journaled_native else "")
+
+
+# -- integrity: retries, array limits, secrets, names ----------------------------------------
+UNREACHABLE = CommandResult(
+    1,
+    "",
+    "sbatch: error: Batch job submission failed: Unable to contact slurm controller "
+    "(connect failure)\n",
+)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The launcher's retry delays, recorded instead of slept."""
+    slept: list[float] = []
+    monkeypatch.setattr("hpoptim.launchers.slurm_commands.time.sleep", slept.append)
+    return slept
+
+
+def test_sbatch_retries_while_the_controller_is_unreachable(
+    tmp_path: Path, sleeps: list[float]
+) -> None:
+    fake = FakeSlurm(fail_next={"sbatch": [UNREACHABLE] * 3})
+    launcher = fake_launcher(tmp_path, fake)
+    native = launcher.submit([spec_in(tmp_path, "j")])
+    assert native == {"j": "100"}
+    assert fake.count("sbatch") == 4
+    assert sleeps == [1.0, 2.0, 4.0]  # growing delays
+
+
+def test_sbatch_retries_are_bounded(tmp_path: Path, sleeps: list[float]) -> None:
+    fake = FakeSlurm(fail={"sbatch": UNREACHABLE})
+    launcher = fake_launcher(tmp_path, fake)
+    with pytest.raises(LaunchError, match="Unable to contact slurm controller"):
+        launcher.submit([spec_in(tmp_path, "j")])
+    assert fake.count("sbatch") == 7
+    assert 30 <= sum(sleeps) <= 120
+
+
+def test_a_refusal_is_not_retried(tmp_path: Path, sleeps: list[float]) -> None:
+    fake = FakeSlurm(fail={"sbatch": CommandResult(1, "", "sbatch: error: invalid partition")})
+    with pytest.raises(LaunchError):
+        fake_launcher(tmp_path, fake).submit([spec_in(tmp_path, "j")])
+    assert fake.count("sbatch") == 1
+    assert sleeps == []
+
+
+def test_scancel_and_reattach_listing_retry_too(tmp_path: Path, sleeps: list[float]) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    specs = [spec_in(tmp_path, f"j{i}") for i in range(2)]
+    native = launcher.submit(specs)
+    fake.fail_next["scancel"] = [UNREACHABLE]
+    launcher.cancel(["j0"])
+    assert fake.jobs[native["j0"]].state == "CANCELLED"
+    fake.fail_next["squeue"] = [UNREACHABLE]
+    assert fake_launcher(tmp_path, fake).reattach(specs[1], "")
+    assert sleeps == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("max_array_size", "n_jobs", "arrays"),
+    [
+        pytest.param(1001, 1001, ["0-1000"], id="exactly-the-default-limit"),
+        pytest.param(1001, 1002, ["0-1000", None], id="one-over-the-default-limit"),
+        pytest.param(4, 10, ["0-3", "0-3", "0-1"], id="small-limit"),
+    ],
+)
+def test_job_arrays_are_split_at_max_array_size(
+    tmp_path: Path, max_array_size: int, n_jobs: int, arrays: list[str | None]
+) -> None:
+    fake = FakeSlurm(max_array_size=max_array_size)
+    launcher = fake_launcher(tmp_path, fake)
+    specs = [spec_in(tmp_path, f"j{i}") for i in range(n_jobs)]
+    native = launcher.submit(specs)
+    scripts = [Path(c[-1]).read_text() for c in fake.calls if c[0] == "sbatch"]
+    found = [re.search(r"^#SBATCH --array=(\S+)$", t, re.M) for t in scripts]
+    assert [m.group(1) if m else None for m in found] == arrays
+    assert len(set(native.values())) == n_jobs  # every job has its own Slurm id
+    assert fake.count("scontrol") == 1
+    launcher.submit([spec_in(tmp_path, "later-a"), spec_in(tmp_path, "later-b")])
+    assert fake.count("scontrol") == 1  # asked once per launcher
+
+
+def test_max_array_size_is_read_from_scontrol_output() -> None:
+    from hpoptim.launchers.slurm_commands import parse_max_array_size
+
+    assert parse_max_array_size(SCONTROL_SHOW_CONFIG) == 1001
+    assert parse_max_array_size("MaxArraySize = 5001\n") == 5001
+    assert parse_max_array_size("MaxJobCount = 20000\n") is None
+
+
+def test_without_scontrol_the_default_limit_applies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeSlurm(fail={"scontrol": CommandResult(127, "", "scontrol: not found")})
+    launcher = fake_launcher(tmp_path, fake)
+    with caplog.at_level(logging.WARNING, logger="hpoptim"):
+        assert launcher.max_array_size() == 1001
+    assert "MaxArraySize" in caplog.text
+
+
+def test_scripts_and_task_files_are_private(tmp_path: Path) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    secret = {"API_TOKEN": "s3cret"}
+    old = os.umask(0o022)
+    try:
+        launcher.submit([spec_in(tmp_path, "single", env=secret)])
+        launcher.submit([spec_in(tmp_path, f"a{i}", env=secret) for i in range(2)])
+    finally:
+        os.umask(old)
+    holding = [p for p in (tmp_path / "slurm").rglob("*") if b"s3cret" in _bytes(p)]
+    assert len(holding) == 3  # one batch script, two array task files
+    for path in holding:
+        assert path.stat().st_mode & 0o077 == 0, path
+    assert (tmp_path / "slurm").stat().st_mode & 0o077 == 0
+    scripts = list((tmp_path / "slurm").glob("*.sh"))
+    assert all(p.stat().st_mode & 0o777 == 0o700 for p in scripts)
+
+
+def _bytes(path: Path) -> bytes:
+    return path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+
+
+def test_placeholders_in_values_are_not_filled(tmp_path: Path) -> None:
+    """The template is filled in one pass: a path holding ``{{setup}}`` stays a path."""
+    run_dir = tmp_path / "{{setup}}" / "{{sbatch_options}}"
+    spec = golden_spec(paths=JobPaths(run_dir), cwd=tmp_path / "{{what}}")
+    text = render_single(spec, spec.argv, SlurmOptions(), "n")
+    header = [line for line in text.splitlines() if line.startswith("#SBATCH")]
+    assert "argv=(" not in "\n".join(header)
+    assert text.count("argv=(") == 1
+    assert text.count("#SBATCH --job-name") == 1
+    assert "#SBATCH " + shlex.quote(f"--chdir={tmp_path}/{{{{what}}}}") in text
+
+
+def test_job_names_are_unique_per_run_in_the_same_place(tmp_path: Path) -> None:
+    fake = FakeSlurm()
+    first = fake_launcher(tmp_path, fake)
+    first.submit([spec_in(tmp_path, "j")])
+    again = fake_launcher(tmp_path, fake)  # the same run, resumed
+    again.submit([spec_in(tmp_path, "k")])
+    (tmp_path / "slurm").rename(tmp_path / "old-run")  # --overwrite moves the run aside
+    fresh = fake_launcher(tmp_path, fake)
+    fresh.submit([spec_in(tmp_path, "j")])
+    names = [re.search(r"--job-name=(\S+)", j.script).group(1) for j in fake.jobs.values()]  # type: ignore[union-attr]
+    assert names[0].rsplit("-", 1)[0] == names[1].rsplit("-", 1)[0]  # same run key
+    assert names[0] != names[2]
+    assert first.run_key() != fresh.run_key()
+
+
+def test_resume_by_name_ignores_a_previous_run_in_the_same_place(tmp_path: Path) -> None:
+    fake = FakeSlurm()
+    old = fake_launcher(tmp_path, fake)
+    old.submit([spec_in(tmp_path, "j")])
+    (tmp_path / "slurm").rename(tmp_path / "old-run")
+    new = fake_launcher(tmp_path, fake)
+    # the new run wrote its manifest, then died before sbatch
+    spec = spec_in(tmp_path, "j")
+    fake.fail["sbatch"] = CommandResult(1, "", "sbatch: error: killed")
+    with pytest.raises(LaunchError):
+        new.submit([spec])
+    resumed = fake_launcher(tmp_path, fake)
+    assert resumed.reattach(spec, "") is False  # the old run's job "j" is not ours
+
+
+def test_stop_leftovers_cancels_only_this_runs_unfinished_jobs(
+    tmp_path: Path, sleeps: list[float]
+) -> None:
+    fake = FakeSlurm()
+    ours = SlurmLauncher(SlurmOptions(script_dir=tmp_path / "ours" / "slurm"), runner=fake)
+    theirs = SlurmLauncher(SlurmOptions(script_dir=tmp_path / "theirs" / "slurm"), runner=fake)
+    mine = ours.submit([spec_in(tmp_path, f"a{i}") for i in range(3)])
+    mine.update(ours.submit([spec_in(tmp_path, "b")]))
+    done = ours.submit([spec_in(tmp_path, "c")])["c"]
+    fake.finish(done, "COMPLETED")
+    other = theirs.submit([spec_in(tmp_path, "a0")])["a0"]
+    n = SlurmLauncher.stop_leftovers(tmp_path / "ours" / "slurm", runner=fake)
+    assert n == 2  # one array, one single job
+    assert [c for c in fake.calls if c[0] == "scancel"] == [["scancel", "100", "101"]]
+    assert {fake.jobs[x].state for x in mine.values()} == {"CANCELLED"}
+    assert fake.jobs[other].state == "PENDING"
+    assert fake.jobs[done].state == "COMPLETED"
+    assert SlurmLauncher.stop_leftovers(tmp_path / "ours" / "slurm", runner=fake) == 0
+
+
+def test_stop_leftovers_fails_when_jobs_outlive_the_wait(
+    tmp_path: Path, sleeps: list[float]
+) -> None:
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    launcher.submit([spec_in(tmp_path, "j")])
+    fake.scancel = lambda args: CommandResult(0, "", "")  # type: ignore[method-assign]
+    with pytest.raises(LaunchError, match="still running"):
+        SlurmLauncher.stop_leftovers(tmp_path / "slurm", runner=fake, wait_s=0.0)
+
+
+# -- sacct (clusters with accounting) ----------------------------------------------------------
+#: ``sacct --noheader --parsable2 --allocations --format=JobID,State,ExitCode,JobName`` in
+#: Slurm 22.05's format: ``|``-separated, ExitCode ``code:signal``, a cancelled job's state
+#: ``CANCELLED by UID``, array tasks ``ID_N`` and pending task ranges ``ID_[a-b]``; step
+#: rows (``ID.batch``) appear when ``--allocations`` is left out. (The test cluster has no
+#: slurmdbd, so this text is not recorded from it.)
+SACCT_OUTPUT = """\
+4242|COMPLETED|0:0|s-1a2b3c4d-0_0.0-0
+4242.batch|COMPLETED|0:0|batch
+4243_0|FAILED|2:0|s-1a2b3c4d-1_0.0-0+2
+4243_1|CANCELLED by 0|0:15|s-1a2b3c4d-1_0.0-0+2
+4243_2|TIMEOUT|0:0|s-1a2b3c4d-1_0.0-0+2
+4244|OUT_OF_MEMORY|0:125|s-1a2b3c4d-4_0.0-0
+4245_[3-7]|PENDING|0:0|s-1a2b3c4d-5_0.0-0+4
+"""
+
+
+def test_sacct_output_is_parsed_into_state_wait_status_and_name() -> None:
+    from hpoptim.launchers.slurm_states import parse_sacct
+
+    rows = parse_sacct(SACCT_OUTPUT)
+    assert rows["4242"] == ("COMPLETED", 0, "s-1a2b3c4d-0_0.0-0")
+    assert rows["4243_0"] == ("FAILED", 2 << 8, "s-1a2b3c4d-1_0.0-0+2")
+    assert rows["4243_1"] == ("CANCELLED", 15, "s-1a2b3c4d-1_0.0-0+2")
+    assert rows["4243_2"] == ("TIMEOUT", 0, "s-1a2b3c4d-1_0.0-0+2")
+    assert rows["4244"] == ("OUT_OF_MEMORY", 125, "s-1a2b3c4d-4_0.0-0")
+    assert "4242.batch" not in rows
+
+
+@dataclass
+class AccountedSlurm(FakeSlurm):
+    """A fake Slurm with accounting: sacct remembers jobs squeue has forgotten."""
+
+    accounting: dict[str, str] = field(default_factory=dict)
+
+    def sacct(self, args: list[str]) -> CommandResult:
+        wanted = next(a.split("=", 1)[1].split(",") for a in args if a.startswith("--jobs="))
+        rows = [self.accounting[n] for n in wanted if n in self.accounting]
+        return CommandResult(0, "".join(f"{r}\n" for r in rows), "")
+
+
+@pytest.mark.parametrize(
+    ("sacct_row", "want"),
+    [
+        pytest.param("FAILED|2:0|n", (JobState.FAILED, 2, None), id="failed"),
+        pytest.param("COMPLETED|0:0|n", (JobState.COMPLETED, 0, None), id="completed"),
+        pytest.param("CANCELLED by 0|0:15|n", (JobState.CANCELLED, None, 15), id="cancelled"),
+        pytest.param("OUT_OF_MEMORY|0:125|n", (JobState.FAILED, None, 125), id="oom"),
+    ],
+)
+def test_sacct_decides_a_job_squeue_forgot_that_left_no_exit_file(
+    tmp_path: Path, sacct_row: str, want: tuple[JobState, int | None, int | None]
+) -> None:
+    fake = AccountedSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    native = launcher.submit([spec_in(tmp_path, "j")])["j"]
+    del fake.jobs[native]  # aged out of slurmctld (MinJobAge)
+    fake.accounting[native] = f"{native}|{sacct_row}"
+    [status] = launcher.poll(1.0)
+    assert (status.state, status.exit_code, status.signal) == want
+    assert fake.count("sacct") == 1
+
+
+def test_scripts_and_manifest_are_on_disk_before_sbatch_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a crash right after sbatch, resume finds the job through its manifest."""
+    synced: set[str] = set()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced.add(os.readlink(f"/proc/self/fd/{fd}"))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    fake = FakeSlurm()
+    checked: list[str] = []
+
+    def runner(argv: Sequence[str]) -> CommandResult:
+        if argv[0] == "sbatch":
+            script = Path(argv[-1])
+            manifest = script.with_suffix(".json")
+            assert {str(script), str(manifest), str(script.parent)} <= synced
+            checked.append(script.name)
+        return fake(argv)
+
+    launcher = SlurmLauncher(SlurmOptions(script_dir=tmp_path / "slurm"), runner=runner)
+    launcher.submit([spec_in(tmp_path, "one")])
+    launcher.submit([spec_in(tmp_path, "a"), spec_in(tmp_path, "b")])
+    assert checked == ["one.sh", "a+1.sh"]
+
+
+def test_stop_leftovers_without_slurm_says_what_to_do(tmp_path: Path, sleeps: list[float]) -> None:
+    fake = FakeSlurm()
+    fake_launcher(tmp_path, fake).submit([spec_in(tmp_path, "j")])
+    fake.fail["squeue"] = CommandResult(127, "", "[Errno 2] No such file or directory: 'squeue'")
+    with pytest.raises(LaunchError, match="must be stopped before it is moved aside"):
+        SlurmLauncher.stop_leftovers(tmp_path / "slurm", runner=fake)

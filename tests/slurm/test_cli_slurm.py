@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,7 @@ def test_job_cancelled_with_scancel_is_seen_within_a_poll(tmp_path: Path) -> Non
     assert seen_after < 20
 
 
+@pytest.mark.usefixtures("cancel_leftovers")
 @pytest.mark.parametrize(
     "died_before_journaling_ids",
     [
@@ -232,3 +234,94 @@ def test_killed_driver_resumes_without_submitting_twice(
     assert events(results, "abandoned") == []
     assert [e["state"] for e in events(results, "ended")] == ["completed"] * 3
     assert len(list((results / "slurm").glob("*.sh"))) == 1  # one array, sent once
+
+
+def slurm_states(natives: list[str]) -> dict[str, str]:
+    """Slurm states of these jobs (array tasks) that slurmctld still knows."""
+    out = subprocess.run(
+        ["squeue", "--noheader", "--array", "--states=all", "--Format=JobArrayID:|,State:"]
+        + [f"--jobs={','.join(sorted({n.split('_')[0] for n in natives}))}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return dict(line.strip().split("|", 1) for line in out.splitlines() if "|" in line)
+
+
+@pytest.mark.usefixtures("cancel_leftovers")
+def test_stopped_run_resumes_without_counting_its_cancelled_jobs(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "wait_for_go", number_of_samples=2, max_attempts=1)
+    results = tmp_path / "results" / "s"
+    driver = start_driver(config)
+    try:
+        wait_until(lambda: len(list(results.glob("jobs/*/*/started"))) == 2, 90, "jobs to start")
+        driver.send_signal(signal.SIGTERM)
+        assert driver.wait(timeout=60) == 143
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert len(events(results, "cancelling")) == 1
+    (tmp_path / "go").write_text("")
+    assert main(["resume", str(results), "-q"]) == 0
+    settings = pd.read_csv(results / "settings.csv")
+    assert set(settings["status"]) == {"complete"}
+    assert len(events(results, "abandoned")) == 2  # restarted, not failed attempts
+    assert [e["state"] for e in events(results, "ended")] == ["completed"] * 2
+
+
+@pytest.fixture
+def cancel_leftovers(tmp_path: Path) -> Iterator[None]:
+    """scancel whatever jobs the runs under ``tmp_path`` still have when the test ends."""
+    yield
+    for manifest in tmp_path.glob("results/*/slurm/*.json"):
+        name = json.loads(manifest.read_text())["name"]
+        subprocess.run(["scancel", f"--name={name}"], check=False)
+
+
+@pytest.mark.usefixtures("cancel_leftovers")
+def test_overwrite_stops_the_previous_runs_jobs_and_names_jobs_anew(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "wait_for_go", number_of_samples=2)
+    results = tmp_path / "results" / "s"
+    driver = start_driver(config)
+    try:
+        wait_until(lambda: events(results, "native_ids"), 60, "the jobs' submission")
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    old_jobs = queued_jobs(results)
+    old_names = {json.loads(p.read_text())["name"] for p in results.glob("slurm/*.json")}
+    assert len(old_jobs) == 2  # they live on without their driver
+    new_driver = subprocess.Popen(
+        [sys.executable, "-m", "hpoptim", str(config), "-q", "--overwrite"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # the old jobs are stopped before the old run is moved aside and the new one starts
+        wait_until(lambda: list(results.parent.glob("s.old-*")), 120, "the old run's move")
+        wait_until(lambda: events(results, "native_ids"), 120, "the new run's submission")
+        states = slurm_states(old_jobs)
+        assert all(s.startswith("CANCELLED") for s in states.values()), states
+        (tmp_path / "go").write_text("")
+        _, err = new_driver.communicate(timeout=120)
+        assert new_driver.returncode == 0, err
+    finally:
+        if new_driver.poll() is None:
+            new_driver.kill()
+    [backup] = (tmp_path / "results").glob("s.old-*")
+    assert "stopped 1 slurm job(s) of the previous run" in err
+    assert str(backup) in err
+    new_names = {json.loads(p.read_text())["name"] for p in results.glob("slurm/*.json")}
+    assert old_names.isdisjoint(new_names)
+    assert [e["state"] for e in events(results, "ended")] == ["completed"] * 2
+
+
+def test_max_array_size_is_read_from_the_cluster() -> None:
+    from hpoptim.launchers.slurm import SlurmLauncher
+
+    shown = subprocess.run(
+        ["scontrol", "show", "config"], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(x for x in shown.splitlines() if x.startswith("MaxArraySize"))
+    assert SlurmLauncher().max_array_size() == int(line.split("=")[1])
