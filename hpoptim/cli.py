@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only redraw report.html and plots/ (safe while a driver runs the run)",
     )
+    report.add_argument(
+        "--repair",
+        action="store_true",
+        help="if a journal line is damaged, keep the events before it (the damaged journal "
+        "is moved aside) so that the run can be reported and resumed",
+    )
     status = sub.add_parser("status", help="where a run stands (read-only, also while it runs)")
     status.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
     ls = sub.add_parser("ls", help="list the runs under a results directory")
@@ -183,8 +189,10 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         print(write_html_report(args.results))
         return EXIT_OK
     if args.command == "report":
-        session = open_session(results=args.results, for_report=True)
+        session = open_session(results=args.results, for_report=True, repair=args.repair)
         try:
+            if args.repair:
+                print(session.repair_summary())
             print(session.write_reports())
         finally:
             session.close()

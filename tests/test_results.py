@@ -1,13 +1,23 @@
-"""Reading what a finished job left in its run directory."""
+"""Reading what a finished job left in its run directory (a job is not trusted)."""
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from hpoptim.jobspec import JobPaths
-from hpoptim.results.output import metric_problem, read_metrics
+from hpoptim.results.output import (
+    MAX_METRICS_BYTES,
+    MAX_METRICS_KEYS,
+    RunOutput,
+    metric_problem,
+    read_metrics,
+    tail,
+)
 
 
 @pytest.mark.parametrize(
@@ -15,15 +25,49 @@ from hpoptim.results.output import metric_problem, read_metrics
     [
         pytest.param('{"loss": 0.5, "n": 3}', {"loss": 0.5, "n": 3.0}, "", id="numbers"),
         pytest.param(
-            '{"loss": 0.5, "tag": "a", "ok": true, "l": [1]}', {"loss": 0.5}, "", id="non-numbers"
+            '{"loss": 0.5, "tag": "a"}', {"loss": 0.5}, "'tag' is a string ('a')", id="string"
         ),
-        pytest.param('{"loss": NaN, "x": Infinity}', {}, "", id="non-finite"),
+        pytest.param('{"loss": true}', {}, "'loss' is a boolean (true)", id="boolean"),
+        pytest.param('{"loss": NaN}', {}, "'loss' is NaN, not a finite number", id="nan"),
         pytest.param(
-            '{"loss": 1' + "0" * 400 + ', "x": 2}', {"x": 2.0}, "", id="int-too-large-for-float"
+            '{"loss": 1, "x": -Infinity}', {"loss": 1.0}, "'x' is -Infinity", id="infinity"
+        ),
+        pytest.param('{"loss": null}', {}, "'loss' is null", id="null"),
+        pytest.param('{"loss": [1]}', {}, "'loss' is a list, not a number", id="list"),
+        pytest.param(
+            '{"loss": 1' + "0" * 400 + ', "x": 2}',
+            {"x": 2.0},
+            "'loss' is an integer too large for a float",
+            id="int-too-large-for-float",
+        ),
+        pytest.param(
+            json.dumps({f"k{i}": "s" for i in range(5)}),
+            {},
+            "'k2' is a string ('s'); and 2 more",
+            id="many-bad-values-are-summarised",
         ),
         pytest.param("[1, 2]", {}, "must hold a JSON object, got list", id="not-an-object"),
         pytest.param("{not json", {}, "is not valid JSON", id="torn"),
+        pytest.param("[" * 100_000, {}, "is not valid JSON", id="too-deep"),
         pytest.param(None, {}, "no metrics file metrics.json was written", id="missing"),
+        pytest.param(
+            json.dumps({f"m{i}": i for i in range(MAX_METRICS_KEYS + 1)}),
+            {},
+            f"holds {MAX_METRICS_KEYS + 1} keys, more than the {MAX_METRICS_KEYS} allowed",
+            id="too-many-keys",
+        ),
+        pytest.param(
+            json.dumps({f"m{i}": i for i in range(MAX_METRICS_KEYS)}),
+            {f"m{i}": float(i) for i in range(MAX_METRICS_KEYS)},
+            "",
+            id="as-many-keys-as-allowed",
+        ),
+        pytest.param(
+            '{"loss": 1}' + " " * MAX_METRICS_BYTES,
+            {},
+            f"larger than the {MAX_METRICS_BYTES} bytes allowed",
+            id="too-large",
+        ),
     ],
 )
 def test_read_metrics(
@@ -36,5 +80,60 @@ def test_read_metrics(
     assert output.metrics == metrics
     assert problem in output.problem
     assert bool(output.problem) == bool(problem)
-    if not problem and "loss" not in metrics:
-        assert metric_problem(output, "loss").startswith("metric 'loss' missing")
+    assert "\n" not in output.problem
+    if problem:  # a job with an unusable metrics file has no usable metric
+        assert metric_problem(output, "loss") == output.problem
+
+
+def test_a_missing_metric_names_what_was_reported() -> None:
+    output = RunOutput(metrics={"acc": 1.0, "b": 2.0})
+    assert metric_problem(output, "loss") == (
+        "metric 'loss' missing from metrics.json (reported: acc, b)"
+    )
+    assert metric_problem(output, "acc") == ""
+
+
+def _read_in_thread(paths: JobPaths) -> RunOutput:
+    """read_metrics in a thread, so that a read that blocks fails the test instead of
+    hanging it."""
+    result: list[RunOutput] = []
+    reader = threading.Thread(target=lambda: result.append(read_metrics(paths)), daemon=True)
+    reader.start()
+    reader.join(timeout=20)
+    assert not reader.is_alive(), "read_metrics blocked"
+    return result[0]
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        pytest.param(lambda p: os.mkfifo(p), "a FIFO", id="fifo"),
+        pytest.param(lambda p: p.symlink_to("/dev/zero"), "a character device", id="dev-zero"),
+        pytest.param(lambda p: p.mkdir(), "a directory", id="directory"),
+    ],
+)
+def test_a_metrics_file_that_is_not_a_regular_file_is_refused_without_reading(
+    tmp_path: Path, make: object, kind: str
+) -> None:
+    paths = JobPaths(tmp_path)
+    make(paths.metrics_file)  # type: ignore[operator]
+    output = _read_in_thread(paths)
+    assert output == RunOutput(problem=f"metrics.json is not a regular file ({kind})")
+
+
+def test_a_symlink_to_a_regular_file_is_followed(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.json"
+    target.write_text('{"loss": 2}')
+    paths = JobPaths(tmp_path / "run")
+    paths.run_dir.mkdir()
+    paths.metrics_file.symlink_to(target)
+    assert read_metrics(paths) == RunOutput(metrics={"loss": 2.0})
+
+
+def test_tail_of_a_fifo_is_empty_and_does_not_block(tmp_path: Path) -> None:
+    fifo = tmp_path / "stderr"
+    os.mkfifo(fifo)
+    assert tail(fifo, 5) == ""
+    log = tmp_path / "log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert tail(log, 2) == "line 98\nline 99"

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -59,7 +60,9 @@ def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]], first: Sequence[st
     for row in rows:
         columns += [k for k in row if k not in columns]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
+    # "\r\n" (RFC 4180) also makes the writer quote a cell holding a lone "\r", which
+    # readers take for a line break: with "\n" such a cell would split its row.
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
@@ -168,10 +171,21 @@ def best_params(
     }
 
 
+def _link_or_copy(source: str, dest: str) -> None:
+    """Hard-link ``source`` to ``dest``; copy it where the file system cannot link."""
+    try:
+        os.link(source, dest, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, dest, follow_symlinks=False)
+
+
 def refresh_best_jobs(
     history: RunHistory, layout: ResultsLayout, n_best: int, *, minimize: bool
 ) -> list[int]:
-    """Make ``best_jobs/`` hold copies of the ``n_best`` best settings' directories."""
+    """Make ``best_jobs/`` mirror the ``n_best`` best settings' directories.
+
+    Files are hard links to the job directories' files (no extra disk space), or
+    copies where the file system cannot link (another device, no hard links)."""
     keep = [s.setting_id for s in ranked(history, minimize=minimize)[:n_best]]
     target = layout.best_jobs_dir
     target.mkdir(parents=True, exist_ok=True)
@@ -185,7 +199,7 @@ def refresh_best_jobs(
         if not dest.exists() and source.exists():
             tmp = target / f".setting_{sid}.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(source, tmp, symlinks=True)
+            shutil.copytree(source, tmp, symlinks=True, copy_function=_link_or_copy)
             tmp.rename(dest)
     write_json_atomic(
         target / "ranking.json", [{"rank": i + 1, "setting_id": sid} for i, sid in enumerate(keep)]

@@ -38,8 +38,15 @@ from hpoptim.run.assembly import (
     stop_leftover_jobs,
 )
 from hpoptim.run.loop import EventHook, JobTemplate, LoopSettings, Optimization, RunPlan
-from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
-from hpoptim.state.storage import Journal, ResultsLayout, RunLock, read_journal, write_json_atomic
+from hpoptim.state.history import (
+    JournalRepair,
+    Lifecycle,
+    RunHistory,
+    SettingRecord,
+    load_events,
+    repair_journal,
+)
+from hpoptim.state.storage import Journal, ResultsLayout, RunLock, write_json_atomic
 
 logger = get_logger(__name__)
 
@@ -56,6 +63,8 @@ class Session:
     created_root: bool = False
     read_only: bool = False
     """Another driver holds the run: report from the journal, write nothing."""
+    repaired: JournalRepair | None = None
+    """What ``hpoptim report --repair`` did to the journal."""
 
     @property
     def already_finished(self) -> bool:
@@ -73,13 +82,28 @@ class Session:
             self.layout, c.metric_to_optimize, minimize=c.minimize, n_best=c.n_best_jobs_to_keep
         )
 
+    def repair_summary(self) -> str:
+        """What ``--repair`` did, in a sentence or two ("" if it was not asked for)."""
+        r = self.repaired
+        if r is None:
+            return ""
+        if not r.n_dropped:
+            return f"the journal is intact ({r.n_kept} event(s)); nothing to repair"
+        return (
+            f"repaired the journal: kept its first {r.n_kept} event(s) and dropped "
+            f"{r.n_dropped} line(s) from {r.problem}; the damaged journal is kept as "
+            f"{r.backup}. Continue with 'hpoptim resume {self.layout.root}': the work "
+            "recorded only in the dropped lines runs again"
+        )
+
     def lifecycle(self) -> Lifecycle:
-        c = self.cfg
-        return Lifecycle(c.metric_to_optimize, c.n_reruns, c.max_attempts, c.training_iterations)
+        return _lifecycle(self.cfg)
 
     def history(self) -> RunHistory:
+        """The run's history from the journal as it is now (a stopped driver has added
+        events since this session was opened)."""
         history = RunHistory(self.lifecycle())
-        history.replay(self.events)
+        history.replay(load_events(self.layout.journal, self.lifecycle()))
         return history
 
     def describe(self) -> str:
@@ -319,6 +343,7 @@ def open_session(
     overwrite: bool = False,
     dry_run: bool = False,
     for_report: bool = False,
+    repair: bool = False,
 ) -> Session:
     """Load and validate the config, settle fresh-vs-resume, lock the results dir."""
     if results is not None:
@@ -333,9 +358,9 @@ def open_session(
         cfg = load_config(config, overrides or [], check=start_checks)
         layout = ResultsLayout(cfg.results_dir / cfg.optimization_procedure_name)
     if dry_run:
-        return Session(cfg, layout, list(read_journal(layout.journal)), None, dry_run)
+        return Session(cfg, layout, _events(cfg, layout), None, dry_run)
     if for_report:
-        return _report_session(cfg, layout)
+        return _report_session(cfg, layout, repair)
     created = not layout.root.exists()
     lock = RunLock(layout.lock_file)
     lock.acquire()
@@ -343,24 +368,39 @@ def open_session(
         if results is None:
             _settle_existing(cfg, layout, overwrite, lock)
         if not layout.journal.exists():
-            write_json_atomic(layout.config_file, cfg.to_dict())
-        events = list(read_journal(layout.journal))
-        return Session(cfg, layout, events, lock, created_root=created)
+            # owner-only: it holds the jobs' environment values, often secrets
+            write_json_atomic(layout.config_file, cfg.to_dict(), private=True)
+        return Session(cfg, layout, _events(cfg, layout), lock, created_root=created)
     except BaseException:
         lock.release()
         raise
 
 
-def _report_session(cfg: RunConfig, layout: ResultsLayout) -> Session:
+def _events(cfg: RunConfig, layout: ResultsLayout) -> list[dict[str, Any]]:
+    return load_events(layout.journal, _lifecycle(cfg))
+
+
+def _lifecycle(cfg: RunConfig) -> Lifecycle:
+    c = cfg
+    return Lifecycle(c.metric_to_optimize, c.n_reruns, c.max_attempts, c.training_iterations)
+
+
+def _report_session(cfg: RunConfig, layout: ResultsLayout, repair: bool) -> Session:
     """A session for ``hpoptim report``: it holds the lock while rewriting the files, or
     is read-only when a driver holds it (two writers would race over ``best_jobs/``)."""
     lock = RunLock(layout.lock_file)
     try:
         lock.acquire()
     except StorageError:
-        return Session(cfg, layout, list(read_journal(layout.journal)), None, read_only=True)
+        if repair:
+            raise
+        return Session(cfg, layout, _events(cfg, layout), None, read_only=True)
     try:
-        return Session(cfg, layout, list(read_journal(layout.journal)), lock)
+        session = Session(cfg, layout, [], lock)
+        if repair:
+            session.repaired = repair_journal(layout.journal, _lifecycle(cfg))
+        session.events = _events(cfg, layout)
+        return session
     except BaseException:
         lock.release()
         raise

@@ -25,14 +25,23 @@ Events (``"e"`` field) and their fields:
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from hpoptim.errors import StorageError
 from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import JobState
+from hpoptim.log import get_logger
+from hpoptim.state.events import JOB_STATES, InvalidEventError, event_problem
 from hpoptim.state.setting import SettingResult, SettingState
+from hpoptim.state.storage import JournalLine, scan_journal, write_text_atomic
+
+logger = get_logger(__name__)
 
 MAX_OPEN_RESUMES = 100
 """How often a job is started again after exit code 3 when ``training_iterations`` is
@@ -155,10 +164,39 @@ class RunHistory:
         return applied
 
     def apply(self, event: Mapping[str, Any]) -> None:
-        """Fold one event into the state."""
+        """Fold one event into the state.
+
+        Raises:
+            InvalidEventError: The event lacks a field, has one of the wrong type, or
+                names a setting or job this history does not know (nothing is changed).
+        """
+        problem = event_problem(event) or self._reference_problem(event)
+        if problem:
+            raise InvalidEventError(problem)
         handler = getattr(self, f"_on_{event['e']}", None)
         if handler is not None:
             handler(event)
+
+    def _reference_problem(self, ev: Mapping[str, Any]) -> str:
+        """Why ``ev`` does not fit what came before ("" if it does)."""
+        kind = ev["e"]
+        if kind in ("asked", "submitted", "setting_finished"):
+            sid = ev["sid"]
+            setting = self.settings.get(sid)
+            if kind == "asked":
+                return f"setting {sid} was asked before" if setting else ""
+            if setting is None:
+                return f"setting {sid} was never asked"
+            if kind == "setting_finished":
+                return f"setting {sid} has finished before" if setting.result else ""
+            if not 0 <= ev["rerun"] < len(setting.reruns):
+                return f"setting {sid} has no rerun {ev['rerun']}"
+            return f"job {ev['job']!r} was submitted before" if ev["job"] in self.jobs else ""
+        if kind in ("ended", "abandoned") and ev["job"] not in self.jobs:
+            return f"job {ev['job']!r} was never submitted"
+        if kind == "ended" and ev["state"] not in JOB_STATES:
+            return f"unknown job state {ev['state']!r}"
+        return ""
 
     def _on_run_started(self, ev: Mapping[str, Any]) -> None:
         self.run_info = {k: v for k, v in ev.items() if k != "e"}
@@ -242,7 +280,11 @@ class RunHistory:
             self.ready.append((rec.setting_id, rec.rerun))
             return
         rerun.failures += 1
-        why = problem if state in (JobState.COMPLETED, JobState.RESUME) else rec.reason
+        why = rec.reason
+        if state in (JobState.COMPLETED, JobState.RESUME):
+            # it exited cleanly but left no usable metric: that attempt failed
+            why = problem
+            rec.state = JobState.FAILED.value
         rec.reason = why
         if rerun.failures >= lc.max_attempts:
             rerun.done = True
@@ -265,6 +307,95 @@ class RunHistory:
         failed = [r for r in setting.reruns if not r.ok]
         reason = failed[0].reason if failed else ""
         return SettingResult.aggregate(self.lifecycle.metric, ok, len(failed), reason)
+
+
+def load_events(path: Path, lifecycle: Lifecycle) -> list[dict[str, Any]]:
+    """The events of the journal at ``path``, each checked by folding it into a history.
+
+    A torn or garbled last line (a driver killed mid-write) is ignored.
+
+    Raises:
+        StorageError: A line before the last is not JSON, or is not an event that fits
+            the ones before it; the message names the line and how to recover.
+        OSError: The journal cannot be read.
+    """
+    history = RunHistory(lifecycle)
+    events: list[dict[str, Any]] = []
+    for line in scan_journal(path):
+        problem = _line_problem(history, line)
+        if not problem:
+            assert line.event is not None  # _line_problem checked it
+            events.append(line.event)
+        elif line.last and line.event is None:
+            logger.warning("ignoring a corrupt last line in %s", path)
+        else:
+            raise StorageError(
+                f"{path} line {line.lineno} {problem}: {line.text[:80]!r}; "
+                f"'hpoptim report --repair {path.parent}' keeps the {len(events)} event(s) "
+                "before it and moves the damaged journal aside",
+                path,
+            )
+    return events
+
+
+@dataclass(frozen=True)
+class JournalRepair:
+    """What :func:`repair_journal` did.
+
+    Attributes:
+        n_kept: Events kept (the intact prefix).
+        n_dropped: Lines dropped, from the first bad one to the end (0: nothing to do).
+        problem: What is wrong with the first dropped line.
+        backup: Where the damaged journal was moved (``None`` if it was intact).
+    """
+
+    n_kept: int
+    n_dropped: int = 0
+    problem: str = ""
+    backup: Path | None = None
+
+
+def repair_journal(path: Path, lifecycle: Lifecycle) -> JournalRepair:
+    """Keep the journal's events up to the first bad line; move the damaged one aside.
+
+    The damaged journal is kept whole as ``journal.jsonl.damaged-N`` next to it; the
+    journal is then replaced, atomically, by its intact prefix.
+    """
+    history = RunHistory(lifecycle)
+    lines = list(scan_journal(path))
+    bad = next(
+        ((i, line, p) for i, line in enumerate(lines) if (p := _line_problem(history, line))),
+        None,
+    )
+    if bad is None:
+        return JournalRepair(n_kept=len(lines))
+    index, line, problem = bad
+    backup = _free_name(path, ".damaged")
+    try:
+        os.link(path, backup)
+    except OSError:
+        shutil.copy2(path, backup)
+    kept = "".join(f"{ln.text}\n" for ln in lines[:index])
+    write_text_atomic(path, kept, private=True)
+    return JournalRepair(index, len(lines) - index, f"line {line.lineno} {problem}", backup)
+
+
+def _line_problem(history: RunHistory, line: JournalLine) -> str:
+    """Why ``line`` cannot be folded into ``history`` ("" once it has been)."""
+    if line.event is None:
+        return "is not a JSON object"
+    try:
+        history.apply(line.event)
+    except (InvalidEventError, KeyError, TypeError, ValueError, IndexError) as exc:
+        return f"is not a valid event ({exc})"
+    return ""
+
+
+def _free_name(path: Path, suffix: str) -> Path:
+    n = 1
+    while (candidate := path.with_name(f"{path.name}{suffix}-{n}")).exists():
+        n += 1
+    return candidate
 
 
 def _discard(queue: deque[tuple[int, int]], item: tuple[int, int]) -> None:

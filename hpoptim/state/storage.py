@@ -17,8 +17,8 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import socket
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -87,22 +87,43 @@ class ResultsLayout:
         return self.jobs_dir / str(setting_id)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` so that readers see the old or the new file, whole."""
+PRIVATE_MODE = 0o600
+"""Mode of files that may hold secrets (the journal, the log, the saved config)."""
+SHARED_MODE = 0o666
+"""Mode asked for derived results; the umask takes its share, as for any new file."""
+
+
+def write_text_atomic(path: Path, text: str, *, private: bool = False) -> None:
+    """Replace ``path`` by ``text`` so that readers see the old or the new file, whole.
+
+    The new file gets the mode any new file gets under the process umask, or
+    owner-only access (0600) if ``private``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp, fd = _create_temp(path, PRIVATE_MODE if private else SHARED_MODE)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+def _create_temp(path: Path, mode: int) -> tuple[Path, int]:
+    """A new, exclusively created temporary file beside ``path`` (mode minus the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return tmp, os.open(tmp, flags, mode)
+        except FileExistsError:
+            continue
+
+
+def write_json_atomic(path: Path, data: Any, *, private: bool = False) -> None:
+    """Write ``data`` as indented JSON, atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n", private=private)
 
 
 @dataclass(frozen=True)
@@ -315,34 +336,70 @@ class Journal:
         return read_journal(self.path)
 
 
+@dataclass(frozen=True)
+class JournalLine:
+    """One complete line of a journal.
+
+    Attributes:
+        lineno: Its line number (from 1).
+        event: The event, or ``None`` if the line is not a JSON object.
+        text: The line as read (without its newline).
+        last: No complete line follows it.
+    """
+
+    lineno: int
+    event: dict[str, Any] | None
+    text: str
+    last: bool
+
+
+def scan_journal(path: Path) -> Iterator[JournalLine]:
+    """Every complete line of the journal at ``path`` (a torn last line is left out).
+
+    Raises:
+        OSError: The journal exists but cannot be read.
+    """
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return
+    with fh:
+        previous: JournalLine | None = None
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                break  # torn tail: the writer died mid-line
+            text = raw[:-1].decode("utf-8", "replace")
+            if previous is not None:
+                yield previous
+            previous = JournalLine(lineno, _parse_event(text), text, last=False)
+        if previous is not None:
+            yield JournalLine(previous.lineno, previous.event, previous.text, last=True)
+
+
+def _parse_event(text: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return dict(record) if isinstance(record, Mapping) else None
+
+
 def read_journal(path: Path) -> Iterator[dict[str, Any]]:
     """Yield the events of the journal at ``path``; a torn last line is skipped.
 
     Raises:
-        StorageError: a line other than the last one is not valid JSON.
+        StorageError: a line other than the last one is not a JSON object.
     """
-    try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        return
-    with fh:
-        pending: str | None = None
-        for lineno, line in enumerate(fh, start=1):
-            if pending is not None:
-                raise StorageError(
-                    f"journal line {lineno - 1} is corrupt (not JSON): {pending[:80]!r}", path
-                )
-            if not line.endswith("\n"):
-                return  # torn tail: the writer died mid-line
-            try:
-                record = json.loads(line)
-            except ValueError:
-                pending = line
-                continue
-            if isinstance(record, Mapping):
-                yield dict(record)
-        if pending is not None:
+    for line in scan_journal(path):
+        if line.event is not None:
+            yield line.event
+        elif line.last:
             logger.warning("ignoring a corrupt last line in %s", path)
+        else:
+            raise StorageError(
+                f"journal line {line.lineno} is corrupt (not a JSON object): {line.text[:80]!r}",
+                path,
+            )
 
 
 def _truncate_torn_tail(path: Path) -> None:

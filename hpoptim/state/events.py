@@ -1,0 +1,78 @@
+"""The shape of journal events: which fields each kind has, and of which type.
+
+The journal is read back after crashes, by other versions and after hand edits, so
+every record is checked before it is folded into a history (see
+:mod:`hpoptim.state.history`, which also checks that it fits the events before it).
+Kinds not listed here are accepted and ignored (written by a newer version).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from hpoptim.jobspec import JobState
+
+
+class InvalidEventError(ValueError):
+    """A journal record is not an event this history can fold in."""
+
+
+_INT = (int,)
+_NUMBER = (int, float)
+_STR = (str,)
+_DICT = (dict,)
+_NONE = (type(None),)
+_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "run_started": {"seed": _INT},
+    "asked": {"sid": _INT, "params": _DICT},
+    "submitted": {
+        **{"job": _STR, "sid": _INT, "rerun": _INT, "it": _INT, "att": _INT},
+        **{"dir": _STR, "t": _NUMBER},
+    },
+    "native_ids": {"ids": _DICT},
+    "ended": {"job": _STR, "state": _STR, "t": _NUMBER},
+    "abandoned": {"job": _STR},
+    "setting_finished": {"sid": _INT, "result": _DICT},
+}
+_OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
+    "ended": {
+        **{"exit_code": _INT + _NONE, "signal": _INT + _NONE, "reason": _STR},
+        **{"metrics": _DICT, "problem": _STR, "stderr": _STR},
+    },
+}
+_RESULT_FIELDS: dict[str, tuple[type, ...]] = {
+    **{"value": _NUMBER + _NONE, "std": _NUMBER + _NONE, "n_ok": _INT, "n_failed": _INT},
+    "metrics": _DICT,
+}
+JOB_STATES = frozenset(s.value for s in JobState)
+
+
+def event_problem(event: Mapping[str, Any]) -> str:
+    """Why ``event`` is not a well-formed event ("" if it is; unknown kinds are fine)."""
+    kind = event.get("e")
+    if not isinstance(kind, str):
+        return "no event kind (field 'e')"
+    for fields, required in ((_FIELDS.get(kind, {}), True), (_OPTIONAL.get(kind, {}), False)):
+        if problem := _fields_problem(event, fields, required, f"{kind} event"):
+            return problem
+    if kind == "setting_finished":
+        return _fields_problem(event["result"], _RESULT_FIELDS, True, "its result")
+    return ""
+
+
+def _fields_problem(
+    record: Mapping[str, Any], fields: Mapping[str, tuple[type, ...]], required: bool, what: str
+) -> str:
+    for name, types in fields.items():
+        if name not in record:
+            if required:
+                return f"{what} lacks field {name!r}"
+            continue
+        value = record[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            shown = json.dumps(value, default=repr)[:40]
+            return f"{what} field {name!r} must be {names}, got {shown}"
+    return ""
