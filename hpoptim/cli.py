@@ -8,6 +8,7 @@ the only one that picks concrete samplers and launchers.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -25,6 +26,7 @@ from hpoptim.errors import (
     ConfigError,
     HpoptimError,
     OverrideError,
+    RunFailedError,
     RunStoppedError,
     StorageError,
 )
@@ -122,8 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc, _stop_code(exc), debug)
     except StorageError as exc:
         return _fail(exc, EXIT_USAGE, debug)
+    except RunFailedError as exc:
+        if exc.summary:
+            print(exc.summary)
+        return _fail(exc, EXIT_RUNTIME, debug)
     except HpoptimError as exc:
         return _fail(exc, EXIT_RUNTIME, debug)
+    except OSError as exc:
+        message, code = _os_error(exc)
+        return _fail(exc, code, debug, message)
     except KeyboardInterrupt:
         print("hpoptim: interrupted", file=sys.stderr)
         return EXIT_SIGINT
@@ -134,11 +143,56 @@ def main_entry() -> None:
     sys.exit(main())
 
 
-def _fail(exc: BaseException, code: int, debug: bool) -> int:
+def _fail(exc: BaseException, code: int, debug: bool, message: str = "") -> int:
     if debug:
         traceback.print_exception(exc)
-    print(f"hpoptim: error: {exc}", file=sys.stderr)
+    print(f"hpoptim: error: {message or exc}", file=sys.stderr)
     return code
+
+
+_RESOURCE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM, errno.EMFILE, errno.ENFILE}
+_FIXES = {
+    errno.ENOSPC: "free some space",
+    errno.EDQUOT: "free some space or raise the quota",
+    errno.EROFS: "choose a results_dir on a writable file system",
+    errno.EACCES: "fix the permissions or choose another results_dir",
+    errno.EPERM: "fix the permissions or choose another results_dir",
+    errno.ENAMETOOLONG: "a file name may have at most 255 bytes: shorten "
+    "optimization_procedure_name or the names in results_dir",
+    errno.ENOTDIR: "a part of that path is a file: choose another results_dir",
+    errno.EEXIST: "a part of that path is a file: choose another results_dir",
+}
+
+
+def _os_error(exc: OSError) -> tuple[str, int]:
+    """One line naming the path, what is wrong and what to do; and the exit code.
+
+    A full disk or another lack of resources is a runtime failure (1); a path that
+    cannot be used (permissions, read-only, too long, a file where a directory must
+    be) is a usage error (2). Where the path lies in a run that has a journal, the
+    line says how to continue it.
+    """
+    path = exc.filename if exc.filename is not None else "a file"
+    what = exc.strerror or str(exc)
+    fix = _FIXES.get(exc.errno or 0, "fix the cause")
+    line = f"cannot use {path}: {what}; {fix}"
+    if (root := _run_root(exc.filename)) is not None:
+        line += f", then continue with: hpoptim resume {root}"
+    return line, EXIT_RUNTIME if exc.errno in _RESOURCE_ERRORS else EXIT_USAGE
+
+
+def _run_root(filename: object) -> Path | None:
+    """The results directory holding ``filename`` if it holds a journal, else None."""
+    if not isinstance(filename, (str, os.PathLike)):
+        return None
+    path = Path(os.fsdecode(filename))
+    for parent in (path, *path.parents):
+        try:
+            if (parent / "journal.jsonl").is_file():
+                return parent
+        except OSError:
+            continue
+    return None
 
 
 def _stop_code(exc: RunStoppedError) -> int:
@@ -251,8 +305,12 @@ def _run(session: Session, stop: _Stop, verbosity: int = 0) -> int:
     if session.already_finished:
         try:
             print(f"this run is already complete; nothing to do\n{session.write_reports()}")
+            failure = session.failure()
         finally:
             session.close()
+        if failure:
+            print(f"hpoptim: error: {failure}", file=sys.stderr)
+            return EXIT_RUNTIME
         return EXIT_OK
     progress = _progress(session, verbosity)
     try:

@@ -149,3 +149,17 @@ class RunStoppedError(HpoptimError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class RunFailedError(HpoptimError):
+    """A run spent its budget but no setting succeeded.
+
+    Attributes:
+        reason: Why the run counts as failed.
+        summary: The end-of-run summary (set once the reports are written).
+    """
+
+    def __init__(self, reason: str, summary: str = "") -> None:
+        self.reason = reason
+        self.summary = summary
+        super().__init__(reason)

@@ -123,19 +123,26 @@ def test_failing_jobs_are_seen_at_once_and_recorded(
     in_tmp: Path, script: str, reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _config(in_tmp, script, number_of_samples=2, max_attempts=2, max_failed_fraction=1.0)
-    assert main([str(path)]) == 0
+    # fewer settings than n_settings_before_failure_check (5), all failed: the run failed
+    assert main([str(path)]) == 1
     root = in_tmp / "results" / "t"
     jobs = pd.read_csv(root / "jobs.csv")
     assert len(jobs) == 4  # 2 settings x 2 attempts, each in its own directory
     assert jobs["job_dir"].nunique() == 4
     assert all(reason in r for r in jobs["reason"])
+    assert set(jobs["status"]) == {"failed"}
     settings = pd.read_csv(root / "settings.csv")
     assert set(settings["status"]) == {"failed"}
     assert all(reason in r for r in settings["reason"])
     assert reason in (root / "report.md").read_text()
-    captured = capsys.readouterr()
-    assert "no setting completed" in captured.out
-    assert reason in captured.err
+    out, err = capsys.readouterr()
+    assert "no setting completed" in out
+    assert reason in err
+    assert err.splitlines()[-1].startswith("hpoptim: error: all 2 setting(s) failed (last: ")
+    assert str(root / "jobs") in err.splitlines()[-1]
+    assert "Traceback" not in err
+    assert main([str(path)]) == 1  # and still so when asked again
+    assert "already complete" in capsys.readouterr().out
 
 
 def test_too_many_failures_stop_the_run(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -318,8 +325,11 @@ def test_job_script_is_checked_before_anything_is_written(
         assert code == 2
         assert message in capsys.readouterr().err
         assert not (in_tmp / "results").exists()
+    elif command == "check":
+        assert code == 0
     else:
-        assert code == 0  # a run runs the script (which fails) and ends
+        assert code == 1  # a run runs the script (which fails) and ends: the run failed
+        assert (in_tmp / "results" / "t" / "report.md").exists()
 
 
 CLASHING_NAMES = """\

@@ -33,6 +33,12 @@ BEHAVIOURS = {
     "hang": "time.sleep(60)",
     "no_metrics": "pass",
     "corrupt_metrics": "Path(os.environ['HPOPTIM_METRICS_FILE']).write_text('{not json')",
+    "nan_metric": "Path(os.environ['HPOPTIM_METRICS_FILE']).write_text('{\"loss\": NaN}')",
+    "string_metric": (
+        'Path(os.environ[\'HPOPTIM_METRICS_FILE\']).write_text(\'{"loss": 1, "tag": "a"}\')'
+    ),
+    "metrics_fifo": "os.mkfifo(os.environ['HPOPTIM_METRICS_FILE'])",
+    "metrics_dev_zero": "os.symlink('/dev/zero', os.environ['HPOPTIM_METRICS_FILE'])",
     "fail_first_attempt": (
         "if ctx['attempt'] == 0: sys.exit(1)\njob.report({'loss': params['x']})"
     ),
@@ -114,15 +120,33 @@ def _run(tmp_path: Path, behaviour: str, **extra: Any) -> tuple[int, Path]:
             id="hang-past-timeout",
         ),
         pytest.param(
-            "no_metrics", {}, "failed", ["completed"] * 2, "no metrics file", id="no-metrics"
+            "no_metrics", {}, "failed", ["failed"] * 2, "no metrics file", id="no-metrics"
         ),
         pytest.param(
             "corrupt_metrics",
             {},
             "failed",
-            ["completed"] * 2,
+            ["failed"] * 2,
             "not valid JSON",
             id="corrupt-metrics",
+        ),
+        pytest.param("nan_metric", {}, "failed", ["failed"] * 2, "'loss' is NaN", id="nan-metric"),
+        pytest.param(
+            "string_metric",
+            {},
+            "failed",
+            ["failed"] * 2,
+            "'tag' is a string ('a')",
+            id="string-metric",
+        ),
+        pytest.param("metrics_fifo", {}, "failed", ["failed"] * 2, "(a FIFO)", id="metrics-fifo"),
+        pytest.param(
+            "metrics_dev_zero",
+            {},
+            "failed",
+            ["failed"] * 2,
+            "(a character device)",
+            id="metrics-dev-zero",
         ),
         pytest.param(
             "fail_first_attempt", {}, "complete", ["failed", "completed"], "", id="retry-succeeds"
@@ -138,9 +162,11 @@ def test_job_behaviour_ends_in_the_right_state(
     reason: str,
 ) -> None:
     code, root = _run(tmp_path, behaviour, **extra)
-    assert code == 0
+    assert code == (0 if setting_status == "complete" else 1)  # a run with no success fails
     jobs = pd.read_csv(root / "jobs.csv", keep_default_na=False)
     assert jobs["status"].tolist() == job_states
+    if reason:  # each failed attempt says why, in its own row
+        assert all(reason in r for r in jobs["reason"])
     settings = pd.read_csv(root / "settings.csv", keep_default_na=False)
     assert settings["status"].tolist() == [setting_status]
     if reason:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpoptim.errors import LaunchError, RunStoppedError, StorageError
+from hpoptim.errors import LaunchError, RunFailedError, RunStoppedError, StorageError
 from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState, JobStatus, Resources
 from hpoptim.launchers.base import BaseLauncher
@@ -195,6 +195,7 @@ class Optimization:
         Raises:
             RunStoppedError: ``stop`` was set, too many settings failed, or a job could
                 not set itself up (exit code 78).
+            RunFailedError: The budget is spent and every setting failed.
         """
         stop = stop or threading.Event()
         self.journal.open()
@@ -214,12 +215,14 @@ class Optimization:
                     self._on_status(status)
                 self._check_failures()
             self._journal("finished", reason="budget spent")
-            return self.history
         except BaseException as exc:
             self._stop_jobs(exc)
             raise
         finally:
             self.journal.close()
+        if reason := failed_run_reason(self.history):
+            raise RunFailedError(f"{reason}; see the job logs under {self.layout.jobs_dir}")
+        return self.history
 
     def _done(self) -> bool:
         budget_spent = self.history.n_asked >= self.settings.n_samples or self._sampler_exhausted
@@ -496,6 +499,17 @@ class Optimization:
         self.history.apply(record)
         if self._on_event is not None:
             self._on_event(self.history, record)
+
+
+def failed_run_reason(history: RunHistory) -> str:
+    """Why a run that spent its budget counts as failed: every setting it finished
+    failed ("" if one succeeded, or none finished)."""
+    n = history.n_finished
+    if not n or history.n_failed_settings < n:
+        return ""
+    last = history.settings[history.finished_order[-1]].result
+    why = f" (last: {last.reason})" if last is not None and last.reason else ""
+    return f"all {n} setting(s) failed{why}"
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 from hpoptim import __version__
 from hpoptim.config import RunConfig, load_config, load_config_dict
 from hpoptim.config.schema import signal_number
-from hpoptim.errors import CheckoutError, ConfigError, StorageError
+from hpoptim.errors import CheckoutError, ConfigError, RunFailedError, StorageError
 from hpoptim.jobspec import Resources
 from hpoptim.log import add_log_file, get_logger, remove_log_file
 from hpoptim.results.drawing import HTML_NAME, HtmlReporter
@@ -37,7 +37,14 @@ from hpoptim.run.assembly import (
     start_checks,
     stop_leftover_jobs,
 )
-from hpoptim.run.loop import EventHook, JobTemplate, LoopSettings, Optimization, RunPlan
+from hpoptim.run.loop import (
+    EventHook,
+    JobTemplate,
+    LoopSettings,
+    Optimization,
+    RunPlan,
+    failed_run_reason,
+)
 from hpoptim.state.history import (
     JournalRepair,
     Lifecycle,
@@ -201,7 +208,13 @@ class Session:
                 loop.history.apply(self._journal_start(checkout, seed))
             else:
                 _append(layout, "driver_started", pid=_pid(), host=_host(), t=time.time())
-            history = loop.run(stop)
+            try:
+                history = loop.run(stop)
+            except RunFailedError as failed:
+                reporter.write_all(loop.history)
+                html.finish()
+                failed.summary = summary(loop.history, reporter)
+                raise
         except KeyboardInterrupt:
             # a second Ctrl-C aborts at once: no cancel grace in close(); the local
             # launcher's jobs are killed as the process exits, Slurm's are left queued
@@ -214,6 +227,10 @@ class Session:
         html.finish()
         drawn = f"plots: {layout.root / HTML_NAME} (being drawn in the background)"
         return f"{summary(history, reporter)}\n{drawn}"
+
+    def failure(self) -> str:
+        """Why this (finished) run counts as failed ("" if a setting succeeded)."""
+        return failed_run_reason(self.history())
 
     def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
         from hpoptim.source.checkout import prepare_checkout

@@ -77,6 +77,16 @@ class GitSource:
             raise CheckoutError(
                 f"git_params.url must be a repository URL or path, got {self.url!r}", self.url
             )
+        try:
+            git.Git.check_unsafe_protocols(self.url)
+        except git.UnsafeProtocolError:
+            transport = self.url.split(":", 1)[0]
+            raise CheckoutError(
+                f"git_params.url {self.url!r} uses git's {transport}:: transport, which runs "
+                "commands and is not allowed; give a repository URL (https://, ssh://, "
+                "git@host:path) or a local path",
+                self.url,
+            ) from None
 
     @property
     def ref(self) -> str | None:

@@ -105,9 +105,17 @@ def write_text_atomic(path: Path, text: str, *, private: bool = False) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _naming(exc, path) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` about ``path`` (a failed write on an open file names no path)."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def _create_temp(path: Path, mode: int) -> tuple[Path, int]:
@@ -308,9 +316,16 @@ class Journal:
         if self._fh is None:
             raise StorageError("journal is not open for writing", self.path)
         record = {"e": event, **fields}
-        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._fh.flush()
-        self._dirty = True
+        try:
+            self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._fh.flush()
+            self._dirty = True
+        except OSError as exc:
+            # e.g. a full disk: stop writing (a torn line is cut on the next open)
+            fh, self._fh = self._fh, None
+            with contextlib.suppress(OSError):
+                fh.close()
+            raise _naming(exc, self.path) from exc
         return record
 
     def sync(self) -> None:
@@ -318,7 +333,10 @@ class Journal:
         nothing was appended since the last call). Call it before acting on them."""
         if self._fh is None or not self._dirty:
             return
-        os.fsync(self._fh.fileno())
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise _naming(exc, self.path) from exc
         self._dirty = False
         self.n_syncs += 1
 
