@@ -1,0 +1,183 @@
+"""The loop's decisions (refill, failure stop, end-of-run outcome, binds), on a
+launcher that finishes one job per poll in submission order, so each decision is
+taken at a known point."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpoptim.errors import RunFailedError, RunStoppedError
+from hpoptim.jobspec import JobSpec, JobState, JobStatus
+from hpoptim.launchers.base import BaseLauncher
+from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan
+from hpoptim.samplers.base import BaseSampler
+from hpoptim.space import SearchSpace
+from hpoptim.state.history import Lifecycle
+from hpoptim.state.storage import ResultsLayout, read_journal
+
+Outcome = Callable[[JobSpec], JobState]
+
+
+class OneAtATimeLauncher(BaseLauncher):
+    """Runs the job side in-process: each poll ends the oldest job, writing its
+    metrics (``loss`` = setting id) when ``outcome`` says it completed."""
+
+    name = "one-at-a-time"
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self.batches: list[list[JobSpec]] = []
+        self._queue: deque[JobSpec] = deque()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], *, work_dir: Path, name: str
+    ) -> OneAtATimeLauncher:
+        raise NotImplementedError
+
+    def capacity(self) -> int | None:
+        return None
+
+    def submit(self, specs: Sequence[JobSpec]) -> dict[str, str]:
+        self.batches.append(list(specs))
+        self._queue.extend(specs)
+        return {s.job_id: s.job_id for s in specs}
+
+    def poll(self, timeout_s: float) -> list[JobStatus]:
+        if not self._queue:
+            return []
+        spec = self._queue.popleft()
+        state = self.outcome(spec)
+        if state is JobState.COMPLETED:
+            sid = int(spec.env["HPOPTIM_SETTING_ID"])
+            spec.paths.metrics_file.write_text(json.dumps({"loss": float(sid)}))
+        code = 0 if state is JobState.COMPLETED else 1
+        return [JobStatus(spec.job_id, state, spec.job_id, exit_code=code)]
+
+    def cancel(self, job_ids: Sequence[str] | None = None) -> None:
+        self._queue.clear()
+
+
+class CountingSampler(BaseSampler):
+    """Proposes x = 0, 1, 2, ..."""
+
+    def __init__(self) -> None:
+        super().__init__(SearchSpace([]), minimize=True)
+        self.n = 0
+
+    def ask(self) -> dict[str, Any] | None:
+        self.n += 1
+        return {"x": self.n - 1}
+
+    def tell(self, params: Mapping[str, Any], value: float | None) -> None:
+        pass
+
+
+def _sid(spec: JobSpec) -> int:
+    return int(spec.env["HPOPTIM_SETTING_ID"])
+
+
+def _loop(
+    tmp_path: Path, outcome: Outcome, **settings: Any
+) -> tuple[Optimization, OneAtATimeLauncher]:
+    launcher = OneAtATimeLauncher(outcome)
+    plan = RunPlan(
+        LoopSettings(**{"n_samples": 6, "n_in_flight": 1, "poll_timeout_s": 0, **settings}),
+        Lifecycle("loss", max_attempts=1),
+        JobTemplate(command=("job",), cwd=tmp_path, binds=(tmp_path / "checkout",)),
+    )
+    layout = ResultsLayout(tmp_path / "results")
+    return Optimization(plan, CountingSampler(), launcher, layout), launcher
+
+
+def _ok(spec: JobSpec) -> JobState:
+    return JobState.COMPLETED
+
+
+def _odd_fails(spec: JobSpec) -> JobState:
+    return JobState.FAILED if _sid(spec) % 2 else JobState.COMPLETED
+
+
+def test_settings_are_asked_again_only_after_n_completed_before_resubmit(tmp_path: Path) -> None:
+    loop, launcher = _loop(
+        tmp_path, _ok, n_samples=8, n_in_flight=4, n_completed_before_resubmit=2
+    )
+    loop.run()
+    assert [[_sid(s) for s in batch] for batch in launcher.batches] == [
+        [0, 1, 2, 3],
+        [4, 5],  # asked once two had finished, not after the first
+        [6, 7],
+    ]
+
+
+def test_with_one_completion_each_finished_setting_is_replaced_at_once(tmp_path: Path) -> None:
+    loop, launcher = _loop(tmp_path, _ok, n_samples=6, n_in_flight=3)
+    loop.run()
+    assert [[_sid(s) for s in batch] for batch in launcher.batches] == [[0, 1, 2], [3], [4], [5]]
+
+
+@pytest.mark.parametrize(
+    ("max_failed_fraction", "n_finished"),
+    [
+        pytest.param(0.5, 6, id="a-fraction-equal-to-the-limit-goes-on"),
+        pytest.param(0.49, 2, id="a-fraction-above-the-limit-stops"),
+    ],
+)
+def test_the_run_stops_only_when_more_than_max_failed_fraction_failed(
+    tmp_path: Path, max_failed_fraction: float, n_finished: int
+) -> None:
+    loop, _ = _loop(
+        tmp_path,
+        _odd_fails,
+        max_failed_fraction=max_failed_fraction,
+        n_settings_before_failure_check=2,
+    )
+    if n_finished == 6:
+        loop.run()
+    else:
+        with pytest.raises(RunStoppedError, match="1 of 2 finished settings failed"):
+            loop.run()
+    assert loop.history.n_finished == n_finished
+    assert loop.history.n_failed_settings == n_finished // 2
+
+
+def test_a_run_in_which_every_setting_failed_fails_before_the_failure_check(
+    tmp_path: Path,
+) -> None:
+    loop, _ = _loop(
+        tmp_path,
+        lambda spec: JobState.FAILED,
+        n_samples=2,
+        n_settings_before_failure_check=5,
+        max_failed_fraction=0.0,
+    )
+    with pytest.raises(RunFailedError, match=r"all 2 setting\(s\) failed \(last: "):
+        loop.run()
+    events = [e["e"] for e in read_journal(tmp_path / "results" / "journal.jsonl")]
+    assert events[-1] == "finished"  # the budget was spent: nothing left to resume
+    assert "stopped" not in events
+
+
+def test_one_successful_setting_makes_the_run_succeed(tmp_path: Path) -> None:
+    loop, _ = _loop(
+        tmp_path,
+        lambda spec: JobState.COMPLETED if _sid(spec) == 3 else JobState.FAILED,
+        max_failed_fraction=1.0,
+    )
+    history = loop.run()
+    assert (history.n_finished, history.n_failed_settings) == (6, 5)
+
+
+def test_every_job_sees_the_results_root_and_the_template_binds(tmp_path: Path) -> None:
+    loop, launcher = _loop(tmp_path, _ok, n_samples=2)
+    loop.run()
+    specs = [s for batch in launcher.batches for s in batch]
+    assert len(specs) == 2
+    for spec in specs:
+        assert spec.binds == (tmp_path / "checkout", tmp_path / "results")
