@@ -429,3 +429,36 @@ def test_report_while_a_driver_runs_rewrites_nothing(
     assert main(["report", str(root)]) == 0
     assert "a driver is running" not in capsys.readouterr().out
     assert len(pd.read_csv(root / "settings.csv")) == 2
+
+
+def test_resume_runs_the_commit_the_run_started_with(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The branch moves on (here: to a fixed script) while a run is stopped; the
+    resumed run still runs, and records, the commit it started with."""
+    repo = in_tmp / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    (repo / "job.py").write_text("import sys; sys.exit(1)\n")
+    subprocess.run([*git, "add", "job.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "broken"], check=True)
+    first = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    path = _config(
+        in_tmp,
+        run_in_working_dir=False,
+        git_params={"url": str(repo), "branch": "main"},
+        max_attempts=1,
+        n_settings_before_failure_check=2,
+        n_jobs_per_iteration=1,
+    )
+    assert main([str(path), "-q"]) == 1  # stopped: 2 of 2 settings failed
+    (repo / "job.py").write_text(ZERO_WORK)
+    subprocess.run([*git, "commit", "-qam", "fixed"], check=True)
+    root = in_tmp / "results" / "t"
+    assert main(["resume", str(root), "-q"]) == 1  # still the broken commit
+    assert "max_failed_fraction" in capsys.readouterr().err
+    jobs = pd.read_csv(root / "jobs.csv")
+    assert len(jobs) == 4
+    assert set(jobs["commit"]) == {first.strip()}
+    assert set(jobs["status"]) == {"failed"}

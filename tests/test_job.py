@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -45,3 +46,31 @@ def test_resume_handler_checkpoints_once_however_often_the_signal_comes(
         time.sleep(0.1)  # the repeats arrive while the checkpoint is being written
     assert proc.wait(timeout=30) == 3
     assert (tmp_path / "checkpoint.log").read_text() == "start\ndone\n"
+
+
+REPORTING_JOB = """\
+import json, os
+from hpoptim import job
+job.report({"loss": 2.0, "acc": 0.5})
+job.report({"loss": 1.0, "epoch": 3})
+print(json.dumps(json.load(open(os.environ["HPOPTIM_METRICS_FILE"]))))
+"""
+
+
+def test_report_adds_to_what_was_reported_before_and_overwrites_repeated_names(
+    tmp_path: Path,
+) -> None:
+    metrics = tmp_path / "metrics.json"
+    env = {**os.environ, "HPOPTIM_METRICS_FILE": str(metrics)}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.run(
+        [sys.executable, "-c", REPORTING_JOB],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    expected = {"loss": 1.0, "acc": 0.5, "epoch": 3.0}
+    assert json.loads(proc.stdout) == expected
+    assert json.loads(metrics.read_text()) == expected

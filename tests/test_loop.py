@@ -105,9 +105,7 @@ def _odd_fails(spec: JobSpec) -> JobState:
 
 
 def test_settings_are_asked_again_only_after_n_completed_before_resubmit(tmp_path: Path) -> None:
-    loop, launcher = _loop(
-        tmp_path, _ok, n_samples=8, n_in_flight=4, n_completed_before_resubmit=2
-    )
+    loop, launcher = _loop(tmp_path, _ok, n_samples=8, n_in_flight=4, n_completed_before_resubmit=2)
     loop.run()
     assert [[_sid(s) for s in batch] for batch in launcher.batches] == [
         [0, 1, 2, 3],
