@@ -298,6 +298,16 @@ def test_git_source_rejects_contradictions(fields: dict[str, Any], fragment: str
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "url", ["ext::sh -c touch% /tmp/x", "ext://sh", "fd::17", "EXT::sh"], ids=str
+)
+def test_git_source_refuses_transports_that_run_commands(url: str) -> None:
+    with pytest.raises(CheckoutError) as err:
+        GitSource(url)
+    assert str(err.value).startswith(f"git_params.url {url!r} uses git's ")
+    assert "transport, which runs commands and is not allowed" in str(err.value)
+
+
 @pytest.mark.parametrize("name", ["run_learning.py", "run_singularity.py"])
 def test_shipped_wrapper_is_accepted_as_script(repos: Repos, tmp_path: Path, name: str) -> None:
     if not wrapper_path(name).exists():

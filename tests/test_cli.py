@@ -462,3 +462,21 @@ def test_resume_runs_the_commit_the_run_started_with(
     assert len(jobs) == 4
     assert set(jobs["commit"]) == {first.strip()}
     assert set(jobs["status"]) == {"failed"}
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_an_ext_git_url_is_refused_in_one_line_and_runs_nothing(
+    in_tmp: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = in_tmp / "ran"
+    url = f"ext::sh -c touch% {marker}"
+    path = _config(in_tmp, run_in_working_dir=False, git_params={"url": url})
+    assert main([command, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"hpoptim: error: git_params.url {url!r} uses git's ext:: transport, which runs "
+        "commands and is not allowed; give a repository URL (https://, ssh://, "
+        "git@host:path) or a local path"
+    ]
+    assert not marker.exists()
+    assert not (in_tmp / "results" / "t").exists()

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hpoptim.state.history import MAX_OPEN_RESUMES, Lifecycle, RunHistory
+from hpoptim.errors import StorageError
+from hpoptim.state.events import InvalidEventError
+from hpoptim.state.history import (
+    MAX_OPEN_RESUMES,
+    JournalRepair,
+    Lifecycle,
+    RunHistory,
+    load_events,
+    repair_journal,
+)
 from hpoptim.state.setting import SettingResult, SettingState
 
 
@@ -175,3 +186,89 @@ def test_a_setup_error_is_not_a_failed_attempt_and_the_run_is_ready_again() -> N
     rerun = h.settings[0].reruns[0]
     assert (rerun.failures, rerun.done) == (0, False)
     assert list(h.ready) == [(0, 0)]  # `hpoptim resume` starts it again
+
+
+_ASKED = {"e": "asked", "sid": 0, "params": {"x": 1.0}}
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        pytest.param({"sid": 1}, "no event kind (field 'e')", id="no-kind"),
+        pytest.param({"e": 3}, "no event kind (field 'e')", id="kind-not-a-string"),
+        pytest.param({"e": "asked", "params": {}}, "asked event lacks field 'sid'", id="no-sid"),
+        pytest.param(
+            {"e": "asked", "sid": True, "params": {}},
+            "asked event field 'sid' must be int, got true",
+            id="bool-is-not-an-int",
+        ),
+        pytest.param(
+            {**_submitted("j", 0, 0, 0, 0), "t": "now"},
+            "submitted event field 't' must be int or float, got \"now\"",
+            id="time-not-a-number",
+        ),
+        pytest.param(
+            {**_ended("j", "failed"), "exit_code": "1"},
+            "ended event field 'exit_code' must be int or null, got \"1\"",
+            id="optional-field-of-the-wrong-type",
+        ),
+        pytest.param(
+            {"e": "setting_finished", "sid": 0, "result": {"value": 1.0}},
+            "its result lacks field 'std'",
+            id="result-incomplete",
+        ),
+        pytest.param(_ASKED, "setting 0 was asked before", id="asked-twice"),
+        pytest.param(_submitted("j", 5, 0, 0, 0), "setting 5 was never asked", id="unknown-sid"),
+        pytest.param(_submitted("j", 0, 1, 0, 0), "setting 0 has no rerun 1", id="no-such-rerun"),
+        pytest.param(_ended("k", "completed"), "job 'k' was never submitted", id="unknown-job"),
+        pytest.param({"e": "abandoned", "job": "k"}, "job 'k' was never submitted", id="abandon"),
+        pytest.param(_ended("j0", "exploded"), "unknown job state 'exploded'", id="bad-state"),
+    ],
+)
+def test_an_invalid_event_is_refused_and_changes_nothing(
+    event: dict[str, Any], problem: str
+) -> None:
+    h = _history()
+    h.apply(_submitted("j0", 0, 0, 0, 0))
+    with pytest.raises(InvalidEventError) as err:
+        h.apply(event)
+    assert str(err.value) == problem
+    assert (h.n_asked, list(h.jobs), h.n_finished) == (1, ["j0"], 0)
+
+
+def _journal(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def test_load_events_ignores_a_torn_or_garbled_last_line(tmp_path: Path) -> None:
+    asked = json.dumps(_ASKED)
+    for tail in ("garbage\n", '{"e": "ask'):
+        path = tmp_path / "j.jsonl"
+        path.write_text(asked + "\n" + tail)
+        assert load_events(path, Lifecycle("loss")) == [_ASKED]
+
+
+def test_load_events_names_an_invalid_last_line_that_is_json(tmp_path: Path) -> None:
+    path = _journal(tmp_path / "j.jsonl", [json.dumps(_ASKED), json.dumps(_ASKED)])
+    with pytest.raises(StorageError, match=r"j.jsonl line 2 is not a valid event \(setting 0 "):
+        load_events(path, Lifecycle("loss"))
+
+
+def test_repair_keeps_the_prefix_before_the_first_bad_line(tmp_path: Path) -> None:
+    good = [json.dumps(_ASKED), json.dumps(_submitted("j0", 0, 0, 0, 0))]
+    rest = ["garbage", json.dumps(_ended("j0", "completed", {"loss": 1.0}))]
+    path = _journal(tmp_path / "journal.jsonl", good + rest)
+    original = path.read_text()
+    repair = repair_journal(path, Lifecycle("loss"))
+    assert repair == JournalRepair(
+        2, 2, "line 3 is not a JSON object", tmp_path / "journal.jsonl.damaged-1"
+    )
+    assert path.read_text() == "".join(line + "\n" for line in good)
+    assert (tmp_path / "journal.jsonl.damaged-1").read_text() == original
+    assert len(load_events(path, Lifecycle("loss"))) == 2
+    _journal(path, [*good, "more garbage"])
+    path.write_text(path.read_text() + json.dumps(_ASKED) + "\n")
+    second = repair_journal(path, Lifecycle("loss"))
+    assert second.backup == tmp_path / "journal.jsonl.damaged-2"  # the first is kept
+    assert repair_journal(path, Lifecycle("loss")) == JournalRepair(2)
