@@ -40,6 +40,21 @@ def configure(verbosity: int = 0, log_file: Path | None = None) -> None:
         add_log_file(log_file)
 
 
+class _LogFileHandler(logging.FileHandler):
+    """A DEBUG log file that goes quiet when it cannot be written (a full disk, a
+    removed directory) instead of printing a traceback for every message; the
+    console handler still shows what matters."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.failed = True
+
+
 def add_log_file(log_file: Path) -> None:
     """Append a DEBUG log of the ``hpoptim`` logger to ``log_file``."""
     logger = logging.getLogger(_ROOT)
@@ -50,7 +65,7 @@ def add_log_file(log_file: Path) -> None:
         os.fchmod(fd, 0o600)  # also a log written by an older version
     finally:
         os.close(fd)
-    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler = _LogFileHandler(log_file, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter(_FORMAT))
     logger.addHandler(handler)

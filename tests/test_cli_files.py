@@ -4,6 +4,7 @@ hostile cell values, best_jobs/ links and the reports of a stopped run."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -316,3 +317,30 @@ def test_a_run_stopped_by_failures_reports_every_finished_setting(
     assert "- settings finished: 6 of 6 asked (4 failed)" in (root / "report.md").read_text()
     best = json.loads((root / "best_params.json").read_text())
     assert best["setting_id"] in (0, 1)
+
+
+def test_a_log_file_that_cannot_be_written_goes_quiet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from hpoptim import log
+
+    log.configure(0, tmp_path / "hpoptim.log")
+    handler = next(
+        h for h in logging.getLogger("hpoptim").handlers if isinstance(h, logging.FileHandler)
+    )
+
+    class FullDisk(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    handler.stream.close()
+    handler.stream = FullDisk()
+    try:
+        for i in range(3):
+            logging.getLogger("hpoptim.test").warning("message %d", i)
+        err = capsys.readouterr().err
+        assert err == "".join(f"[hpoptim] message {i}\n" for i in range(3))
+    finally:
+        log.remove_log_file(tmp_path / "hpoptim.log")

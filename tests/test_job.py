@@ -51,6 +51,7 @@ def test_resume_handler_checkpoints_once_however_often_the_signal_comes(
 REPORTING_JOB = """\
 import json, os
 from hpoptim import job
+os.umask(0o027)
 job.report({"loss": 2.0, "acc": 0.5})
 job.report({"loss": 1.0, "epoch": 3})
 print(json.dumps(json.load(open(os.environ["HPOPTIM_METRICS_FILE"]))))
@@ -74,3 +75,4 @@ def test_report_adds_to_what_was_reported_before_and_overwrites_repeated_names(
     expected = {"loss": 1.0, "acc": 0.5, "epoch": 3.0}
     assert json.loads(proc.stdout) == expected
     assert json.loads(metrics.read_text()) == expected
+    assert metrics.stat().st_mode & 0o777 == 0o640  # as any new file under the job's umask
