@@ -51,6 +51,7 @@ from hpoptim.state.history import (
     RunHistory,
     SettingRecord,
     load_events,
+    load_history,
     repair_journal,
 )
 from hpoptim.state.storage import Journal, ResultsLayout, RunLock, write_json_atomic
@@ -109,9 +110,7 @@ class Session:
     def history(self) -> RunHistory:
         """The run's history from the journal as it is now (a stopped driver has added
         events since this session was opened)."""
-        history = RunHistory(self.lifecycle())
-        history.replay(load_events(self.layout.journal, self.lifecycle()))
-        return history
+        return load_history(self.layout.journal, self.lifecycle())[0]
 
     def describe(self) -> str:
         """What ``hpoptim check`` prints; it resolves the git ref, so a wrong branch,

@@ -310,7 +310,13 @@ class RunHistory:
 
 
 def load_events(path: Path, lifecycle: Lifecycle) -> list[dict[str, Any]]:
-    """The events of the journal at ``path``, each checked by folding it into a history.
+    """The events of the journal at ``path``, each checked by folding it into a history
+    (see :func:`load_history`)."""
+    return load_history(path, lifecycle)[1]
+
+
+def load_history(path: Path, lifecycle: Lifecycle) -> tuple[RunHistory, list[dict[str, Any]]]:
+    """The history folded from the journal at ``path``, and its events, each checked.
 
     A torn or garbled last line (a driver killed mid-write) is ignored.
 
@@ -335,7 +341,7 @@ def load_events(path: Path, lifecycle: Lifecycle) -> list[dict[str, Any]]:
                 "before it and moves the damaged journal aside",
                 path,
             )
-    return events
+    return history, events
 
 
 @dataclass(frozen=True)
