@@ -48,29 +48,39 @@ _RESULT_FIELDS: dict[str, tuple[type, ...]] = {
 }
 JOB_STATES = frozenset(s.value for s in JobState)
 
+Check = tuple[str, tuple[type, ...], bool]
+"""A field's name, the types it may have, and whether it is required."""
+_CHECKS: dict[str, tuple[Check, ...]] = {
+    kind: (
+        *((name, types, True) for name, types in _FIELDS.get(kind, {}).items()),
+        *((name, types, False) for name, types in _OPTIONAL.get(kind, {}).items()),
+    )
+    for kind in _FIELDS
+}
+_RESULT_CHECKS: tuple[Check, ...] = tuple((n, t, True) for n, t in _RESULT_FIELDS.items())
+
 
 def event_problem(event: Mapping[str, Any]) -> str:
     """Why ``event`` is not a well-formed event ("" if it is; unknown kinds are fine)."""
     kind = event.get("e")
     if not isinstance(kind, str):
         return "no event kind (field 'e')"
-    for fields, required in ((_FIELDS.get(kind, {}), True), (_OPTIONAL.get(kind, {}), False)):
-        if problem := _fields_problem(event, fields, required, f"{kind} event"):
-            return problem
+    if problem := _fields_problem(event, _CHECKS.get(kind, ()), f"{kind} event"):
+        return problem
     if kind == "setting_finished":
-        return _fields_problem(event["result"], _RESULT_FIELDS, True, "its result")
+        return _fields_problem(event["result"], _RESULT_CHECKS, "its result")
     return ""
 
 
-def _fields_problem(
-    record: Mapping[str, Any], fields: Mapping[str, tuple[type, ...]], required: bool, what: str
-) -> str:
-    for name, types in fields.items():
+def _fields_problem(record: Mapping[str, Any], checks: tuple[Check, ...], what: str) -> str:
+    for name, types, required in checks:
         if name not in record:
             if required:
                 return f"{what} lacks field {name!r}"
             continue
         value = record[name]
+        if type(value) in types:  # the common case, and never a bool
+            continue
         if isinstance(value, bool) or not isinstance(value, types):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             shown = json.dumps(value, default=repr)[:40]
