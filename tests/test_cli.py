@@ -220,6 +220,11 @@ def test_sigint_stops_the_run_and_resume_finishes_it(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "hpoptim resume" in err
+    root = tmp_path / "results" / "t"
+    n_done = sum('"e":"setting_finished"' in line for line in journal.read_text().splitlines())
+    assert n_done >= 1  # the reports written on the way out hold what the journal holds
+    assert len(pd.read_csv(root / "settings.csv")) >= n_done
+    assert f"- settings finished: {n_done} of " in (root / "report.md").read_text()
     assert main(["resume", str(tmp_path / "results" / "t")]) == 0
     settings = pd.read_csv(tmp_path / "results" / "t" / "settings.csv")
     assert sorted(settings["setting_id"]) == list(range(10))

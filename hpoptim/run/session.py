@@ -396,8 +396,7 @@ def _events(cfg: RunConfig, layout: ResultsLayout) -> list[dict[str, Any]]:
     return load_events(layout.journal, _lifecycle(cfg))
 
 
-def _lifecycle(cfg: RunConfig) -> Lifecycle:
-    c = cfg
+def _lifecycle(c: RunConfig) -> Lifecycle:
     return Lifecycle(c.metric_to_optimize, c.n_reruns, c.max_attempts, c.training_iterations)
 
 
