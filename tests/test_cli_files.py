@@ -251,7 +251,7 @@ json.dump({"loss": len(tag)}, open(os.environ["HPOPTIM_METRICS_FILE"], "w"))
 
 
 def test_strings_with_line_breaks_stay_in_one_csv_row(in_tmp: Path) -> None:
-    tags = ["a\rb", "c\nd", "e\r\nf", 'g,"h"', "plain"]
+    tags = ["a\rb", "c\nd", "e\r\nf", 'g,"h"', "p|q"]
     path = _config(
         in_tmp,
         TAGGED,
@@ -265,6 +265,9 @@ def test_strings_with_line_breaks_stay_in_one_csv_row(in_tmp: Path) -> None:
         assert len(frame) == n
         assert set(frame["tag"]) <= set(tags)
         assert frame["loss"].tolist() == [len(t) for t in frame["tag"]]
+    table = [ln for ln in (root / "report.md").read_text().splitlines() if ln.startswith("| ")]
+    assert len(table) == 2 + 10  # header, rule and the ten best, one line each
+    assert all(ln.replace("\\|", "").count("|") == 7 for ln in table)  # 6 cells each
 
 
 def test_best_jobs_are_hard_links_or_copies_where_links_fail(

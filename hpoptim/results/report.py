@@ -315,7 +315,8 @@ def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -
                 f"{s.result.std or 0:.3g}",
                 str(s.result.n_ok),
             ]
-            cells += [json.dumps(s.params[n]) for n in names]
+            # JSON escapes line breaks; a "|" would end the table cell
+            cells += [json.dumps(s.params[n]).replace("|", "\\|") for n in names]
             lines.append("| " + " | ".join(cells) + " |")
     failed = [s for s in history.settings.values() if s.state is SettingState.FAILED]
     if failed:
