@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -18,6 +20,8 @@ from hpoptim.results.output import (
     read_metrics,
     tail,
 )
+
+T = TypeVar("T")
 
 
 @pytest.mark.parametrize(
@@ -93,14 +97,14 @@ def test_a_missing_metric_names_what_was_reported() -> None:
     assert metric_problem(output, "acc") == ""
 
 
-def _read_in_thread(paths: JobPaths) -> RunOutput:
-    """read_metrics in a thread, so that a read that blocks fails the test instead of
+def _in_thread(read: Callable[[], T]) -> T:
+    """``read()`` in a thread, so that a read that blocks fails the test instead of
     hanging it."""
-    result: list[RunOutput] = []
-    reader = threading.Thread(target=lambda: result.append(read_metrics(paths)), daemon=True)
+    result: list[T] = []
+    reader = threading.Thread(target=lambda: result.append(read()), daemon=True)
     reader.start()
     reader.join(timeout=20)
-    assert not reader.is_alive(), "read_metrics blocked"
+    assert not reader.is_alive(), "the read blocked"
     return result[0]
 
 
@@ -117,7 +121,7 @@ def test_a_metrics_file_that_is_not_a_regular_file_is_refused_without_reading(
 ) -> None:
     paths = JobPaths(tmp_path)
     make(paths.metrics_file)  # type: ignore[operator]
-    output = _read_in_thread(paths)
+    output = _in_thread(lambda: read_metrics(paths))
     assert output == RunOutput(problem=f"metrics.json is not a regular file ({kind})")
 
 
@@ -133,7 +137,7 @@ def test_a_symlink_to_a_regular_file_is_followed(tmp_path: Path) -> None:
 def test_tail_of_a_fifo_is_empty_and_does_not_block(tmp_path: Path) -> None:
     fifo = tmp_path / "stderr"
     os.mkfifo(fifo)
-    assert tail(fifo, 5) == ""
+    assert _in_thread(lambda: tail(fifo, 5)) == ""
     log = tmp_path / "log"
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert tail(log, 2) == "line 98\nline 99"
