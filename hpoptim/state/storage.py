@@ -9,6 +9,11 @@ what happened (a job ended, a setting finished) are fsynced with the next action
 so a burst of them costs one fsync; losing them in a crash loses nothing, as a
 resumed driver learns them again from the jobs' run directories. A torn last line
 (the driver died mid-write) is ignored on read.
+
+File modes: derived results are created like any new file under the umask; the
+journal (failed jobs' stderr tails) and files written with ``private=True`` (the
+saved config, with its environment values) are owner-only. A failed write raises
+an ``OSError`` that names the file, also where the operating system names none.
 """
 
 from __future__ import annotations
