@@ -183,7 +183,7 @@ def test_a_damaged_journal_line_is_named_and_report_repair_keeps_the_good_prefix
     damaged = [*lines[:4], bad_line + "\n", *lines[4:]]
     journal.write_text("".join(damaged))
     capsys.readouterr()
-    for command in ("resume", "report"):
+    for command in ("resume", "report", "status"):
         assert main([command, str(root)]) == 2
         line = _error_line(capsys)
         assert f"{journal} line 5 " in line

@@ -17,8 +17,8 @@ import pandas as pd
 from hpoptim.errors import StorageError
 from hpoptim.jobspec import JobState
 from hpoptim.results.report import job_rows, ranked, setting_rows
-from hpoptim.state.history import Lifecycle, RunHistory
-from hpoptim.state.storage import ResultsLayout, read_journal
+from hpoptim.state.history import Lifecycle, RunHistory, load_history
+from hpoptim.state.storage import ResultsLayout
 
 JOB_INTS = ("setting_id", "rerun", "iteration", "attempt", "exit_code", "signal")
 SETTING_INTS = ("setting_id", "n_ok", "n_failed", "n_iterations", "n_attempts")
@@ -125,10 +125,12 @@ def lifecycle_of(config: Mapping[str, Any]) -> Lifecycle:
 
 
 def fold_journal(layout: ResultsLayout, config: Mapping[str, Any]) -> RunHistory:
-    """Replay the journal (read-only) into a :class:`RunHistory`."""
-    history = RunHistory(lifecycle_of(config))
-    history.replay(read_journal(layout.journal))
-    return history
+    """Replay the journal (read-only) into a :class:`RunHistory`, checking each event.
+
+    Raises:
+        StorageError: A journal line before the last is damaged (named in the message).
+    """
+    return load_history(layout.journal, lifecycle_of(config))[0]
 
 
 def _frame(rows: Sequence[Mapping[str, Any]], first: Sequence[str]) -> pd.DataFrame:

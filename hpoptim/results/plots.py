@@ -54,6 +54,8 @@ def _finish_order(run: RunData) -> pd.DataFrame:
     """Completed settings in the order they finished, with their end time in seconds."""
     order = pd.Series(range(len(run.history.finished_order)), index=run.history.finished_order)
     done = _complete(run).copy()
+    if done.empty:  # e.g. settings asked but no job journaled yet: no job columns
+        return done
     done["order"] = done["setting_id"].map(lambda sid: order.get(int(sid), np.nan))
     ends = run.jobs.groupby("setting_id")["end_time"].max()
     start = run.jobs["start_time"].min()

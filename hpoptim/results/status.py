@@ -16,8 +16,8 @@ from typing import Any
 from hpoptim.jobspec import JobState
 from hpoptim.results.load import lifecycle_of, read_saved_config
 from hpoptim.results.report import ranked
-from hpoptim.state.history import RunHistory
-from hpoptim.state.storage import LockHolder, ResultsLayout, probe_lock, read_journal
+from hpoptim.state.history import RunHistory, load_history
+from hpoptim.state.storage import LockHolder, ResultsLayout, probe_lock
 
 N_FAILURES_SHOWN = 5
 N_STDERR_LINES = 3
@@ -96,9 +96,7 @@ def run_status(root: Path, now: float | None = None) -> RunStatus:
     """
     layout = ResultsLayout(Path(root).resolve())
     config = read_saved_config(layout)
-    events = list(read_journal(layout.journal))
-    history = RunHistory(lifecycle_of(config))
-    history.replay(events)
+    history, events = load_history(layout.journal, lifecycle_of(config))
     driver = probe_lock(layout.lock_file)
     minimize = bool(config.get("minimize", True))
     order = ranked(history, minimize=minimize)
