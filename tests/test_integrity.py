@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from hpoptim.cli import main
-from hpoptim.errors import LaunchError, RunStoppedError, StorageError
+from hpoptim.errors import LaunchError, RunFailedError, RunStoppedError, StorageError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan
@@ -132,7 +132,9 @@ def test_lost_journal_tail_never_reuses_a_job_directory(tmp_path: Path) -> None:
     launcher = ScriptedLauncher(exit_0_without_metrics)
     again = optimization(tmp_path, launcher)
     again.resume_from(journal_events(tmp_path))
-    history = again.run()
+    with pytest.raises(RunFailedError):  # its only setting failed: the run failed
+        again.run()
+    history = again.history
 
     [spec] = launcher.submitted
     assert spec.paths.run_dir != first_dir
@@ -256,7 +258,9 @@ def test_a_job_cancelled_by_someone_else_still_counts(tmp_path: Path) -> None:
     resumed = ScriptedLauncher(complete, reattach_as=JobState.CANCELLED)
     loop = optimization(tmp_path, resumed, max_attempts=1)
     loop.resume_from(events)
-    history = loop.run()
+    with pytest.raises(RunFailedError):  # its only setting failed: the run failed
+        loop.run()
+    history = loop.history
     assert resumed.submitted == []
     result = history.settings[0].result
     assert result is not None
@@ -421,7 +425,7 @@ def test_stderr_tails_of_failed_jobs_stay_out_of_world_readable_files(
     (tmp_path / "job.py").write_text("import sys\nsys.exit('token=s3cret-value')\n")
     old = os.umask(0o022)
     try:
-        assert main([str(config), "max_attempts=1", "-q"]) == 0
+        assert main([str(config), "max_attempts=1", "-q"]) == 1  # every setting failed
     finally:
         os.umask(old)
     root = tmp_path / "results" / "o"
