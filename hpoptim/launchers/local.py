@@ -34,6 +34,7 @@ from hpoptim.launchers.supervision import (
     SupervisorConnection,
     kill_leftovers,
     signal_group,
+    stop_supervised_jobs,
     wait_for_record,
     wait_until_gone,
 )
@@ -133,6 +134,16 @@ class LocalLauncher(BaseLauncher):
         """
         check_settings_keys(cls.name, settings, ("n_parallel_jobs",))
         return cls(n_parallel_jobs=settings.get("n_parallel_jobs"))
+
+    @classmethod
+    def stop_leftovers(cls, work_dir: Path) -> int:
+        """Stop the jobs a supervisor of an earlier driver still runs in this run.
+
+        The run's job directories are beside ``work_dir`` (``RUN/jobs``), and each job
+        a supervisor started left its record there (``run --overwrite`` calls this
+        before moving the old run aside, where those jobs would go on writing).
+        """
+        return stop_supervised_jobs(work_dir.parent / "jobs")
 
     # -- BaseLauncher --------------------------------------------------------------
     def capacity(self) -> int:

@@ -130,6 +130,39 @@ def wait_for_record(run_dir: Path, supervisor: ProcessId) -> tuple[int, bool] | 
     return record
 
 
+def stop_supervised_jobs(jobs_dir: Path, grace_s: float = 5.0) -> int:
+    """Stop every job under ``jobs_dir`` that a supervisor started and that still runs.
+
+    Each such job left its ``job_process`` record in its run directory and has not
+    recorded its end. Its process group gets SIGTERM, then SIGKILL after ``grace_s``.
+
+    Returns:
+        How many jobs were stopped.
+
+    Raises:
+        LaunchError: Some of them do not die.
+    """
+    live = []
+    for record in sorted(jobs_dir.rglob(node.PROCESS_FILE_NAME)) if jobs_dir.is_dir() else []:
+        supervised = node.read_process_file(record.parent)
+        if (
+            supervised is not None
+            and read_exit_file(record.parent) is None
+            and supervised.job.is_alive()
+        ):
+            live.append(supervised.job)
+    for signum, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
+        for proc in live:
+            signal_group(proc, signum)
+        deadline = time.monotonic() + wait_s
+        while any(p.is_alive() for p in live) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    still = [p.pid for p in live if p.is_alive()]
+    if still:
+        raise LaunchError(f"jobs of the previous run do not die (pids {still})")
+    return len(live)
+
+
 # -- processes of earlier drivers without a supervisor record -------------------------------
 def kill_leftovers(spec: JobSpec, native_id: str) -> None:
     """Kill processes of ``spec`` that no supervisor recorded, found by their environment.

@@ -523,3 +523,27 @@ def test_container_jobs_run_through_the_runtime(
     assert call["argv"][1] == "exec"
     # the driver's interpreter is not in the image: the image's python3 runs the job
     assert call["argv"][-len(spec.argv) :] == ["python3", *spec.argv[1:]]
+
+
+def test_stop_leftovers_stops_the_jobs_a_dead_drivers_supervisor_still_runs(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    """``run --overwrite``: the old run's jobs must not write into the new run."""
+    run = tmp_path / "run"
+    ended = contract.spec(run, "ended", "pass")
+    running = contract.spec(run, "running", STARTED + "time.sleep(600)\n")
+    with LocalLauncher(n_parallel_jobs=2) as launcher:
+        launcher.submit([ended, running])
+        contract.wait_for_file(running.paths.run_dir / "started")
+        deadline = time.monotonic() + 30.0
+        while read_exit_file(ended.paths.run_dir) is None:
+            assert time.monotonic() < deadline, "the short job recorded no end"
+            time.sleep(0.02)
+        launcher.detach()  # as a driver that dies: the supervisor goes on
+    record = read_process_file(running.paths.run_dir)
+    assert record is not None
+    assert record.job.is_alive()
+
+    assert LocalLauncher.stop_leftovers(run / "local") == 1
+    assert not record.job.is_alive()
+    assert LocalLauncher.stop_leftovers(run / "local") == 0  # nothing left to stop
