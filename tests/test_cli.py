@@ -424,7 +424,7 @@ def test_report_while_a_driver_runs_rewrites_nothing(
         before = {p.name: p.stat().st_mtime_ns for p in root.iterdir()}
         assert main(["report", str(root)]) == 0
         out = capsys.readouterr().out
-        assert "finished 0 setting(s)" in out
+        assert "finished 0 setting(s), 0 failed, 0 job(s) run, 2 running" in out
         assert "a driver is running this run" in out
         assert {p.name: p.stat().st_mtime_ns for p in root.iterdir()} == before  # untouched
     finally:

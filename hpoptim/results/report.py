@@ -331,9 +331,11 @@ def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -
 def summary(history: RunHistory, reporter: Reporter) -> str:
     """The end-of-run summary printed by the CLI."""
     best = best_params(history, reporter.layout, reporter.metric, minimize=reporter.minimize)
+    n_running = len(history.active_jobs())
+    running = f", {n_running} running" if n_running else ""
     lines = [
         f"finished {history.n_finished} setting(s), {history.n_failed_settings} failed, "
-        f"{len(history.jobs)} job(s) run",
+        f"{len(history.jobs) - n_running} job(s) run{running}",
     ]
     if best is None:
         lines.append("no setting completed")
