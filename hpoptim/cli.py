@@ -263,6 +263,8 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
             overwrite=getattr(args, "overwrite", False),
             dry_run=args.command == "check",
         )
+    for note in session.cfg.notes:
+        print(f"hpoptim: note: {note}", file=sys.stderr)
     if args.command == "check":
         print(session.describe())
         if args.show > 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +10,13 @@ import pytest
 
 from hpoptim.config import RunConfig, load_config_dict
 from hpoptim.errors import ConfigError
+from hpoptim.jobspec import Resources
 from hpoptim.launchers import LAUNCHERS
 from hpoptim.launchers.local import LocalLauncher
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
 from hpoptim.run.assembly import make_launcher
 from hpoptim.state.storage import ResultsLayout
-from tests.launchers.recording import TARGET, RecordingLauncher
+from tests.launchers.recording import TARGET, RecordingLauncher, RecordingSettings
 
 
 def config(tmp_path: Path, **changes: Any) -> RunConfig:
@@ -51,9 +53,6 @@ def test_slurm_launcher_matches_the_section_and_keeps_its_scripts_in_slurm(
     section = {
         "partition": "gpu",
         "account": "lab",
-        "n_cpus_per_job": 4,
-        "mem_gb": 7.5,
-        "time_limit_min": 90,
         "extra_sbatch_options": ["--constraint=a100"],
         "use_job_arrays": False,
         "n_max_queued_jobs": 20,
@@ -72,11 +71,12 @@ def test_make_launcher_builds_whatever_the_registry_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(LAUNCHERS, "local", TARGET)
-    cfg = config(tmp_path, launcher="local", local={"n_parallel_jobs": 3})
+    cfg = config(tmp_path, launcher="local", local={"n_slots": 3})
     layout = layout_of(cfg)
     launcher = make_launcher(cfg, layout)
     assert isinstance(launcher, RecordingLauncher)
-    assert launcher.settings == cfg.local.to_dict() == {"n_parallel_jobs": 3}
+    assert launcher.settings is cfg.launcher_settings()
+    assert launcher.settings == RecordingSettings(n_slots=3)
     assert launcher.work_dir == layout.root / "local"
     assert launcher.run_name == "rosen"
 
@@ -84,9 +84,39 @@ def test_make_launcher_builds_whatever_the_registry_names(
 def test_a_launcher_missing_from_the_registry_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delitem(LAUNCHERS, "slurm")
     cfg = config(tmp_path, launcher="slurm")
+    monkeypatch.delitem(LAUNCHERS, "slurm")
     with pytest.raises(ConfigError) as info:
         make_launcher(cfg, layout_of(cfg))
     assert [p.path for p in info.value.problems] == ["launcher"]
     assert "unknown launcher 'slurm'; valid launchers: local" in str(info.value)
+    with pytest.raises(ConfigError) as info:  # and a config naming it no longer loads
+        config(tmp_path, launcher="slurm")
+    assert [str(p) for p in info.value.problems] == ["launcher: must be 'local', got 'slurm'"]
+
+
+def test_every_job_gets_the_resources_section_on_any_launcher(tmp_path: Path) -> None:
+    resources = {
+        "n_cpus_per_job": 3,
+        "n_gpus_per_job": 1,
+        "mem_gb": 2.5,
+        "time_limit_min": 10,
+        "signal_lead_s": 20,
+        "timeout_signal": "USR1",
+    }
+    for launcher in ("local", "slurm"):
+        cfg = config(tmp_path, launcher=launcher, resources=resources)
+        assert cfg.resources.for_job() == Resources(
+            n_cpus=3, n_gpus=1, mem_gb=2.5, timeout_min=10.0
+        )
+        assert cfg.resources.signal == signal.SIGUSR1
+    old = config(
+        tmp_path,
+        job_timeout_min=10,
+        signal_lead_s=20,
+        timeout_signal="USR1",
+        slurm={"n_cpus_per_job": 3, "n_gpus_per_job": 1, "mem_gb": 2.5},
+    )
+    assert old.resources == cfg.resources
+    assert len(old.notes) == 6
+    assert "slurm.mem_gb is now resources.mem_gb" in old.notes[-1]

@@ -18,27 +18,28 @@ from typing import Any
 from hpoptim.config.dialects import Note, knows, resolve_imports, translate
 from hpoptim.config.files import SUFFIXES, read_config_file
 from hpoptim.config.overrides import apply_overrides, parse_overrides
+from hpoptim.config.renames import RENAMES, translate_old_keys
 from hpoptim.config.schema import (
-    SECTIONS,
     GitParams,
-    LocalConfig,
+    JobResources,
     RunConfig,
     SingularityConfig,
-    SlurmConfig,
     build,
+    run_config_model,
     schema_knows,
+    sections,
 )
-from hpoptim.config.validate import reference_rows
 from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.sections import reference_rows
 from hpoptim.space.distributions import DISTRIBUTIONS
 
 __all__ = [
     "Check",
     "GitParams",
-    "LocalConfig",
+    "JobResources",
     "RunConfig",
     "SingularityConfig",
-    "SlurmConfig",
+    "json_schema",
     "load_config",
     "load_config_dict",
     "reference_markdown",
@@ -119,8 +120,8 @@ def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[Not
 
 
 def _file_knows(path: tuple[str | int, ...]) -> bool:
-    """Overrides address keys as the file writes them: native or cluster_utils."""
-    return schema_knows(path) or knows(path)
+    """Overrides address keys as the file writes them: native (old names too) or cluster_utils."""
+    return schema_knows(path) or tuple(path) in RENAMES or knows(path)
 
 
 def load_config_dict(
@@ -143,12 +144,34 @@ def load_config_dict(
         raise ConfigError.single(
             "", f"a config must be a mapping, got {type(data).__name__}", source
         )
-    cfg, problems = build(data)
-    if cfg is not None and check is not None:
+    translated = translate_old_keys(data)
+    cfg, problems = build(translated.data)
+    problems = translated.problems + [_at_origin(p, translated.origins) for p in problems]
+    if cfg is not None and not problems and check is not None:
         problems = list(check(cfg))
     if cfg is None or problems:
         raise ConfigError(problems, source)
+    object.__setattr__(cfg, "_notes", tuple(translated.notes))
     return cfg
+
+
+def _at_origin(problem: ConfigProblem, origins: Mapping[str, str]) -> ConfigProblem:
+    """``problem`` at the old key its value was given under, if it was."""
+    for new, old in origins.items():
+        if problem.path == new or problem.path.startswith((f"{new}.", f"{new}[")):
+            return ConfigProblem(old + problem.path[len(new) :], problem.message)
+    return problem
+
+
+def json_schema() -> dict[str, Any]:
+    """The config's JSON Schema (draft 2020-12), for editors that complete and check configs.
+
+    Generated from the same models that validate a config; old key names are not in it.
+    """
+    schema = run_config_model().model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "hpoptim run configuration"
+    return schema
 
 
 def _cell(text: str) -> str:
@@ -156,8 +179,9 @@ def _cell(text: str) -> str:
 
 
 _INTRO = """\
-Generated from `hpoptim/config/schema.py` by `hpoptim.config.reference_markdown()`; a test
-fails when this section is out of date.
+Generated from the config models (`hpoptim/config/schema.py` and each launcher's
+`settings_model`) by `hpoptim.config.reference_markdown()`; a test fails when this section
+is out of date. `hpoptim schema` prints the same keys as a JSON Schema, for editors.
 
 Config files may be JSON, YAML or TOML: {suffixes}.
 Unknown keys are errors; `null` means "not set"; relative paths are relative to the current
@@ -168,7 +192,11 @@ Each entry of `optimized_params` is `{{param, distribution, bounds}}` or, for `D
 `config.net_arch:1`); `distribution` is one of:
 {distributions}.
 
-Overrides on the command line address the same keys: `slurm.mem_gb=16`,
+Keys of earlier versions still work and are read as their new names, with a note on
+stderr: `job_timeout_min`, `signal_lead_s`, `timeout_signal`, `slurm.n_cpus_per_job`,
+`slurm.n_gpus_per_job`, `slurm.mem_gb` and `slurm.time_limit_min` are now in `resources`.
+
+Overrides on the command line address the same keys: `resources.mem_gb=16`,
 `'+fixed_params.model.wd=0.01'`, `'~singularity'`. List elements are addressed by index,
 `'optimized_params[0].bounds=[0, 2]'`, and `+optimized_params[N]={{...}}` with `N` the
 list's length appends. A key of `fixed_params` matches whether the file wrote it flat
@@ -194,7 +222,7 @@ def reference_markdown() -> str:
             distributions=", ".join(f"`{d}`" for d in DISTRIBUTIONS),
         )
     ]
-    for name, cls in SECTIONS:
+    for name, cls in sections():
         title = "Top level" if not name else f"`{name}`"
         parts.append(f"### {title}\n\n{_summary(name, cls)}\n")
         rows = [

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpoptim.errors import OverrideError
+from hpoptim.messages import json_problem
 
 __all__ = [
     "Key",
@@ -130,24 +131,10 @@ def _parse_value(text: str, index: int, prefix: str, key: str, raw: str) -> Any:
             f"value {raw!r} is not a Python literal; {_quoting_hint(prefix, key, raw)}"
             f"quote a string: {quoted} (in a shell: '{quoted}')",
         ) from None
-    problem = _json_problem(value)
+    problem = json_problem(value)
     if problem:
         raise OverrideError(text, index, f"value {raw!r}: {problem}")
     return _lists(value)
-
-
-def _json_problem(value: Any) -> str:
-    if value is None or isinstance(value, str | int | float | bool):
-        return ""
-    if isinstance(value, list | tuple):
-        return next((p for p in map(_json_problem, value) if p), "")
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            return "mapping keys must be strings"
-        return next((p for p in map(_json_problem, value.values()) if p), "")
-    return (
-        f"a {type(value).__name__} is not allowed; use str, int, float, bool, None, lists and dicts"
-    )
 
 
 def _lists(value: Any) -> Any:

@@ -1,41 +1,47 @@
 """The run configuration: typed, frozen sections with their keys, defaults and rules.
 
-:func:`build` checks a plain dict against :class:`RunConfig` and collects every
-problem at once, each naming its dotted key path (``slurm.mem_gb``,
-``optimized_params[2].bounds``), the rule and the offending value. Unknown keys
-are problems too, with a "did you mean" and the list of valid keys. The
-generic checking lives in :mod:`hpoptim.config.validate`.
+Every key is declared once, here or next to the code that uses it (each launcher's
+section is the launcher's ``settings_model``), as a pydantic model field with its
+type, default, bounds, one-line doc and rule. :func:`build` checks a plain dict and
+collects every problem at once, each naming its dotted key path (``slurm.poll_interval_s``,
+``optimized_params[2].bounds``), the rule and the offending value; unknown keys get a
+"did you mean" and the list of valid keys. The launcher sections are looked up in the
+launcher registry by name, so a new launcher adds its section without a change here.
 """
 
 from __future__ import annotations
 
-import re
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from hpoptim.config.validate import Invalid, Section, build_section, key, knows
+from pydantic import AfterValidator, BeforeValidator, Field, create_model
+from pydantic import model_validator as _model_validator
+
 from hpoptim.errors import ConfigError, ConfigProblem
-from hpoptim.space import SearchSpace, did_you_mean, flatten, nest
+from hpoptim.jobspec import Resources
+from hpoptim.messages import did_you_mean, env_problem, json_problem, show
+from hpoptim.sections import Section, Strings, knows, rule_error
+from hpoptim.space import SearchSpace, flatten, nest
 
 __all__ = [
-    "SECTIONS",
     "SYNONYMS",
     "GitParams",
-    "LocalConfig",
+    "JobResources",
     "RunConfig",
     "SingularityConfig",
-    "SlurmConfig",
     "build",
+    "run_config_model",
     "schema_knows",
+    "sections",
 ]
 
 #: Names used by cluster_utils (and likely slips) -> the key meant here; for "did you mean".
 SYNONYMS: dict[str, str] = {
     "num_best_jobs_whose_data_is_kept": "n_best_jobs_to_keep",
-    "cluster_requirements": "slurm",
+    "cluster_requirements": "resources",
     "environment_setup": "environment",
     "run_local": "launcher",
     "num_samples": "number_of_samples",
@@ -44,19 +50,22 @@ SYNONYMS: dict[str, str] = {
     "num_reruns": "n_reruns",
     "learning_runs_per_job": "n_reruns",
     "restarts": "n_reruns",
-    "request_cpus": "n_cpus_per_job",
-    "request_gpus": "n_gpus_per_job",
-    "memory_in_mb": "mem_gb",
-    "request_time": "time_limit_min",
+    "request_cpus": "resources.n_cpus_per_job",
+    "request_gpus": "resources.n_gpus_per_job",
+    "memory_in_mb": "resources.mem_gb",
+    "request_time": "resources.time_limit_min",
     "args": "options",
 }
+
+#: Longest wall time accepted (one year, in minutes): longer ones overflow timers.
+MAX_TIME_LIMIT_MIN = 525_600.0
 
 # ---------------------------------------------------------------- field rules
 
 
 def _directory_name(value: str) -> str:
     if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
-        raise Invalid(
+        raise rule_error(
             f"must be usable as one directory name (no '/', not '.' or '..'), got {value!r}"
         )
     return value
@@ -76,61 +85,87 @@ def signal_number(value: str) -> int:
 def _signal_name(value: str) -> str:
     name = canonical_signal_name(value)
     if name not in signal.Signals.__members__:
-        raise Invalid(
+        raise rule_error(
             f"must be a signal name such as 'SIGTERM', 'TERM' or 'USR1', got {value!r}"
             + did_you_mean(name, list(signal.Signals.__members__))
         )
     return value
 
 
-def _existing_image(value: Path) -> Path:
-    if not value.exists():
-        raise Invalid(f"image file {str(value)!r} does not exist")
+def _absolute(value: Any) -> Any:
+    """``~`` expanded and made absolute against the current directory (no symlinks resolved)."""
+    import os
+
+    if isinstance(value, str | Path) and str(value) != "":
+        return Path(os.path.normpath(Path(value).expanduser().absolute()))
     return value
 
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+def _existing_image(value: Path) -> Path:
+    if not value.exists():
+        raise rule_error(f"image file {str(value)!r} does not exist")
+    return value
 
 
 def _env_vars(value: Mapping[str, str]) -> Mapping[str, str]:
     """Environment variables a process (and a shell, on Slurm) can take."""
-    bad = tuple(
-        ConfigProblem(
-            name,
-            "names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL character, "
-            f"got {name!r}={text!r}",
-        )
-        for name, text in value.items()
-        if not _ENV_NAME.match(name) or "\0" in text
-    )
+    bad = [
+        ConfigProblem(name, why) for name, text in value.items() if (why := env_problem(name, text))
+    ]
     if bad:
-        raise Invalid(problems=bad)
+        raise rule_error(problems=bad)
     return value
 
 
-def _non_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:
-    if not value:
-        raise Invalid("must be a non-empty list, got []")
+def _json_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    if json_problem(value):
+        raise rule_error(f"must be a mapping, got {show(value)}")
     return value
 
 
 def _nested_params(value: Mapping[str, Any]) -> dict[str, Any]:
+    _json_mapping(value)
+    flat = flatten(value)
+    bad = [
+        ConfigProblem(key, "must be a dotted name without empty parts (such as 'model.lr')")
+        for key in flat
+        if "" in key.split(".")
+    ]
+    if bad:
+        raise rule_error(problems=bad)
     try:
-        return nest(flatten(value))
+        return nest(flat)
     except ConfigError as exc:
-        raise Invalid(problems=exc.problems) from None
+        raise rule_error(problems=exc.problems) from None
 
 
-def _search_space(value: tuple[Mapping[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:
-    _non_empty(value)
+def _search_space(value: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
+    if not value:
+        raise rule_error("must be a non-empty list, got []")
+    if not all(isinstance(v, Mapping) and all(isinstance(k, str) for k in v) for v in value):
+        raise rule_error(f"must be a list of mappings, got {show(value)}")
     try:
         SearchSpace.from_config(value, path="optimized_params")
     except ConfigError as exc:
-        relative = tuple(
+        relative = [
             ConfigProblem(p.path.removeprefix("optimized_params"), p.message) for p in exc.problems
-        )
-        raise Invalid(problems=relative) from None
-    return value
+        ]
+        raise rule_error(problems=relative) from None
+    return tuple(dict(v) for v in value)
+
+
+def _list_of_entries(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    raise rule_error(f"must be a list of mappings, got {show(value)}")
+
+
+Env = Annotated[dict[str, str], AfterValidator(_env_vars)]
+AbsolutePath = Annotated[Path, BeforeValidator(_absolute)]
+
+
+def _limit_min(doc: str) -> Any:
+    return Field(None, gt=0, le=MAX_TIME_LIMIT_MIN, description=doc)
 
 
 # ------------------------------------------------------------------- sections
@@ -140,202 +175,227 @@ class _Section(Section):
     synonyms: ClassVar[Mapping[str, str]] = SYNONYMS
 
 
-@dataclass(frozen=True, kw_only=True)
 class GitParams(_Section):
     """Where to clone the training code from (``git_params``)."""
 
-    url: str = key(doc="Repository URL or local path to clone.")
-    branch: str | None = key(None, "Branch to check out (at most one of branch/tag/commit).")
-    tag: str | None = key(None, "Tag to check out.")
-    commit: str | None = key(None, "Commit to check out.")
-    depth: int | None = key(None, "Shallow-clone depth; null: full history.", ge=1)
-    submodules: bool = key(False, "Also check out submodules.")
-    cache_dir: Path | None = key(None, "Where clones are cached; null: inside the results dir.")
+    section_path: ClassVar[str] = "git_params"
 
-    @classmethod
-    def cross_check(cls, values: Mapping[str, Any]) -> list[ConfigProblem]:
-        given = {k: values[k] for k in ("branch", "tag", "commit") if values.get(k) is not None}
+    url: str = Field(description="Repository URL or local path to clone.")
+    branch: str | None = Field(
+        None, description="Branch to check out (at most one of branch/tag/commit)."
+    )
+    tag: str | None = Field(None, description="Tag to check out.")
+    commit: str | None = Field(None, description="Commit to check out.")
+    depth: int | None = Field(None, ge=1, description="Shallow-clone depth; null: full history.")
+    submodules: bool = Field(False, description="Also check out submodules.")
+    cache_dir: AbsolutePath | None = Field(
+        None, description="Where clones are cached; null: inside the results dir."
+    )
+
+    @_model_validator(mode="after")
+    def _one_ref(self) -> GitParams:
+        given = {k: getattr(self, k) for k in ("branch", "tag", "commit")}
+        given = {k: v for k, v in given.items() if v is not None}
         if len(given) > 1:
             shown = ", ".join(f"{k}={v!r}" for k, v in given.items())
-            return [ConfigProblem("", f"give at most one of branch, tag, commit; got {shown}")]
-        return []
+            raise rule_error(f"give at most one of branch, tag, commit; got {shown}")
+        return self
 
 
-@dataclass(frozen=True, kw_only=True)
-class LocalConfig(_Section):
-    """The local launcher (``local``)."""
+class JobResources(_Section):
+    """What every job asks of the machine or cluster (``resources``), on any launcher."""
 
-    n_parallel_jobs: int | None = key(
-        None, "Jobs run at once on this machine; null: the number of CPUs.", ge=1
+    section_path: ClassVar[str] = "resources"
+
+    n_cpus_per_job: int = Field(1, ge=1, description="CPUs per job.")
+    n_gpus_per_job: int = Field(0, ge=0, description="GPUs per job.")
+    mem_gb: float | None = Field(
+        None, gt=0, description="Memory per job in GB; null: the launcher's default."
+    )
+    time_limit_min: float | None = _limit_min(
+        "Wall time per process in minutes, on every launcher; null: none."
+    )
+    signal_lead_s: float = Field(
+        30.0, ge=0, description="Seconds between timeout_signal and the hard kill."
+    )
+    timeout_signal: Annotated[str, AfterValidator(_signal_name)] = Field(
+        "SIGTERM",
+        description="Signal sent signal_lead_s before the time limit.",
+        json_schema_extra={"rule_doc": "signal name"},
     )
 
-
-@dataclass(frozen=True, kw_only=True)
-class SlurmConfig(_Section):
-    """The Slurm launcher (``slurm``); also gives every job's CPUs, GPUs and memory."""
-
-    partition: str | None = key(None, "Partition (sbatch --partition).")
-    account: str | None = key(None, "Account (sbatch --account).")
-    qos: str | None = key(None, "Quality of service (sbatch --qos).")
-    n_cpus_per_job: int = key(1, "CPUs per job.", ge=1)
-    n_gpus_per_job: int = key(0, "GPUs per job.", ge=0)
-    gres: str | None = key(None, "Generic resources (sbatch --gres), instead of n_gpus_per_job.")
-    mem_gb: float | None = key(None, "Memory per job in GB; null: the cluster's default.", gt=0)
-    time_limit_min: float | None = key(
-        None, "Wall time per job in minutes (also the job timeout on Slurm).", gt=0
-    )
-    extra_sbatch_options: tuple[str, ...] = key(
-        factory=tuple, doc="Extra sbatch options, e.g. ['--constraint=a100']."
-    )
-    poll_interval_s: float = key(2.0, "First interval between sacct polls.", gt=0)
-    max_poll_interval_s: float = key(30.0, "Longest interval between polls (backoff).", gt=0)
-    use_job_arrays: bool = key(True, "Submit jobs started together as one job array.")
-    n_max_queued_jobs: int | None = key(None, "Most jobs queued at once; null: no limit.", ge=1)
-
-    @classmethod
-    def cross_check(cls, values: Mapping[str, Any]) -> list[ConfigProblem]:
-        lo, hi = values.get("poll_interval_s"), values.get("max_poll_interval_s")
-        if lo is not None and hi is not None and hi < lo:
-            return [
+    @_model_validator(mode="after")
+    def _lead_below_limit(self) -> JobResources:
+        lead, limit = self.signal_lead_s, self.time_limit_min
+        if limit is None or lead < limit * 60:
+            return self
+        raise rule_error(
+            problems=[
                 ConfigProblem(
-                    "max_poll_interval_s",
-                    f"must be >= poll_interval_s ({lo!r}), got {hi!r}",
+                    "signal_lead_s",
+                    f"must be shorter than the time limit (time_limit_min={limit:g} min = "
+                    f"{limit * 60:g} s), got {lead:g}: the job would be signalled as soon as "
+                    "it starts",
                 )
             ]
-        return []
+        )
+
+    def for_job(self) -> Resources:
+        """What each job's spec asks for."""
+        return Resources(
+            n_cpus=self.n_cpus_per_job,
+            n_gpus=self.n_gpus_per_job,
+            mem_gb=self.mem_gb,
+            timeout_min=self.time_limit_min,
+        )
+
+    @property
+    def signal(self) -> int:
+        """The number of :attr:`timeout_signal`."""
+        return signal_number(self.timeout_signal)
 
 
-@dataclass(frozen=True, kw_only=True)
 class SingularityConfig(_Section):
     """Run every job inside a Singularity/Apptainer image (``singularity``)."""
 
-    image: Path = key(doc="Image file ('~' expanded; must exist).", rule=_existing_image)
-    executable: Literal["apptainer", "singularity"] | None = key(
-        None, "Container binary; null: whichever is on PATH."
+    section_path: ClassVar[str] = "singularity"
+
+    image: Annotated[AbsolutePath, AfterValidator(_existing_image)] = Field(
+        description="Image file ('~' expanded; must exist)."
     )
-    use_run: bool = key(False, "Use 'run' instead of 'exec'.")
-    bind: tuple[str, ...] = key(factory=tuple, doc="Extra --bind specs (src[:dst[:opts]]).")
-    nv: bool = key(False, "Pass --nv (NVIDIA GPUs).")
-    containall: bool = key(False, "Pass --containall.")
-    cleanenv: bool = key(False, "Pass --cleanenv.")
-    pwd: str | None = key(None, "Working directory inside the container (--pwd).")
-    options: tuple[str, ...] = key(factory=tuple, doc="Extra options for exec/run.")
-    env: Mapping[str, str] = key(
-        factory=dict, doc="Environment variables set in the container.", rule=_env_vars
+    executable: Literal["apptainer", "singularity"] | None = Field(
+        None, description="Container binary; null: whichever is on PATH."
+    )
+    use_run: bool = Field(False, description="Use 'run' instead of 'exec'.")
+    bind: Strings = Field((), description="Extra --bind specs (src[:dst[:opts]]).")
+    nv: bool = Field(False, description="Pass --nv (NVIDIA GPUs).")
+    containall: bool = Field(False, description="Pass --containall.")
+    cleanenv: bool = Field(False, description="Pass --cleanenv.")
+    pwd: str | None = Field(None, description="Working directory inside the container (--pwd).")
+    options: Strings = Field((), description="Extra options for exec/run.")
+    env: Env = Field(
+        default_factory=dict, description="Environment variables set in the container."
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+def _launcher_name(value: str) -> str:
+    from hpoptim.launchers import available
+
+    names = available()
+    if value not in names:
+        *first, last = (repr(n) for n in names)
+        listed = f"{', '.join(first)} or {last}" if first else last
+        raise rule_error(f"must be {listed}, got {value!r}" + did_you_mean(value, names))
+    return value
+
+
 class RunConfig(_Section):
     """A whole, validated run configuration (immutable).
 
     Build it with :func:`hpoptim.config.load_config` or
     :func:`hpoptim.config.load_config_dict`; :meth:`to_dict` gives the form saved
-    as ``config.json``, which loads back equal.
+    as ``config.json``, which loads back equal. Each launcher's section (``local``,
+    ``slurm``, ...) is a key named after the launcher, holding its ``settings_model``.
     """
 
-    optimization_procedure_name: str = key(
-        doc="Name of the run; results go to results_dir/optimization_procedure_name.",
-        rule=_directory_name,
-        rule_doc="one directory name",
+    optimization_procedure_name: Annotated[str, AfterValidator(_directory_name)] = Field(
+        description="Name of the run; results go to results_dir/optimization_procedure_name.",
+        json_schema_extra={"rule_doc": "one directory name"},
     )
-    results_dir: Path = key(doc="Results root; a relative path is relative to the current dir.")
-    script_relative_path: str = key(
-        doc="The job script, relative to the checkout root (or the working dir)."
+    results_dir: AbsolutePath = Field(
+        description="Results root; a relative path is relative to the current dir."
     )
-    run_in_working_dir: bool = key(
-        False, "Run the script from the current dir instead of a git checkout."
+    script_relative_path: str = Field(
+        min_length=1,
+        description="The job script, relative to the checkout root (or the working dir).",
     )
-    git_params: GitParams | None = key(
-        None, "Repository to check out; required unless run_in_working_dir is true."
+    run_in_working_dir: bool = Field(
+        False, description="Run the script from the current dir instead of a git checkout."
     )
-    fixed_params: Mapping[str, Any] = key(
-        factory=dict,
-        doc="Parameters passed to every job; dotted keys and nested mappings, mixed.",
-        rule=_nested_params,
+    git_params: GitParams | None = Field(
+        None, description="Repository to check out; required unless run_in_working_dir is true."
     )
-    optimized_params: tuple[Mapping[str, Any], ...] = key(
-        doc="The search space, one entry per parameter (see above).",
-        rule=_search_space,
-        rule_doc="non-empty",
+    fixed_params: Annotated[dict[str, Any], AfterValidator(_nested_params)] = Field(
+        default_factory=dict,
+        description="Parameters passed to every job; dotted keys and nested mappings, mixed.",
     )
-    optimizer_str: str = key(
+    optimized_params: Annotated[
+        tuple[Any, ...], BeforeValidator(_list_of_entries), AfterValidator(_search_space)
+    ] = Field(
+        description="The search space, one entry per parameter (see above).",
+        json_schema_extra={"rule_doc": "non-empty"},
+    )
+    optimizer_str: str = Field(
         "tpe_cmaes",
-        "Sampler: tpe_cmaes, cem_metaoptimizer, tpe, cmaes, quasirandom, random or gridsearch.",
+        description="Sampler: tpe_cmaes, cem_metaoptimizer, tpe, cmaes, quasirandom, random "
+        "or gridsearch.",
     )
-    optimizer_settings: Mapping[str, Any] = key(factory=dict, doc="The sampler's settings.")
-    number_of_samples: int = key(doc="Settings to evaluate in total.", ge=1)
-    n_jobs_per_iteration: int = key(doc="Settings in flight at once.", ge=1)
-    n_completed_jobs_before_resubmit: int = key(
-        1, "Settings to finish before new ones are sampled.", ge=1
+    optimizer_settings: Annotated[dict[str, Any], AfterValidator(_json_mapping)] = Field(
+        default_factory=dict, description="The sampler's settings."
     )
-    metric_to_optimize: str = key(doc="Key of metrics.json to optimise.")
-    minimize: bool = key(doc="Minimise (true) or maximise (false) the metric.")
-    n_best_jobs_to_keep: int = key(
-        3, "Best settings whose job dirs are copied to best_jobs/.", ge=0
+    number_of_samples: int = Field(ge=1, description="Settings to evaluate in total.")
+    n_jobs_per_iteration: int = Field(ge=1, description="Settings in flight at once.")
+    n_completed_jobs_before_resubmit: int = Field(
+        1, ge=1, description="Settings to finish before new ones are sampled."
     )
-    seed: int | None = key(None, "Seed of the sampler and jobs; null: random (recorded).")
-    deterministic_order: bool | None = key(
+    metric_to_optimize: str = Field(min_length=1, description="Key of metrics.json to optimise.")
+    minimize: bool = Field(description="Minimise (true) or maximise (false) the metric.")
+    n_best_jobs_to_keep: int = Field(
+        3, ge=0, description="Best settings whose job dirs are copied to best_jobs/."
+    )
+    seed: int | None = Field(
+        None, ge=0, description="Seed of the sampler and jobs; null: random (recorded)."
+    )
+    deterministic_order: bool | None = Field(
         None,
-        "Tell the sampler results in ask order, so a seeded run repeats whatever order jobs "
-        "finish in; null: true when seed is set.",
+        description="Tell the sampler results in ask order, so a seeded run repeats whatever "
+        "order jobs finish in; null: true when seed is set.",
     )
-    n_reruns: int = key(1, "Runs per setting (different seeds); the metric is their mean.", ge=1)
-    max_attempts: int = key(3, "Tries per run before it counts as failed.", ge=1)
-    training_iterations: int = key(1, "Chained processes per run (exit code 3 continues).", ge=1)
-    max_failed_fraction: float = key(
-        0.5, "Stop the run when more settings than this fraction failed.", ge=0, le=1
+    n_reruns: int = Field(
+        1, ge=1, description="Runs per setting (different seeds); the metric is their mean."
     )
-    n_settings_before_failure_check: int = key(
-        5, "Finished settings before max_failed_fraction applies.", ge=1
+    max_attempts: int = Field(3, ge=1, description="Tries per run before it counts as failed.")
+    training_iterations: int = Field(
+        1, ge=1, description="Chained processes per run (exit code 3 continues)."
     )
-    job_timeout_min: float | None = key(
-        None, "Wall time per process in minutes (local launcher); null: none.", gt=0
+    max_failed_fraction: float = Field(
+        0.5, ge=0, le=1, description="Stop the run when more settings than this fraction failed."
     )
-    timeout_signal: str = key(
-        "SIGTERM",
-        "Signal sent signal_lead_s before the timeout.",
-        rule=_signal_name,
-        rule_doc="signal name",
+    n_settings_before_failure_check: int = Field(
+        5, ge=1, description="Finished settings before max_failed_fraction applies."
     )
-    signal_lead_s: float = key(30.0, "Seconds between timeout_signal and the hard kill.", ge=0)
-    interpreter: tuple[str, ...] | None = key(
-        None, "Command that runs the script, e.g. ['python3', '-u']; null: by extension."
+    interpreter: Strings | None = Field(
+        None,
+        min_length=1,
+        description="Command that runs the script, e.g. ['python3', '-u']; null: by extension.",
     )
-    environment: Mapping[str, str] = key(
-        factory=dict, doc="Environment variables for every job.", rule=_env_vars
+    environment: Env = Field(
+        default_factory=dict, description="Environment variables for every job."
     )
-    launcher: Literal["local", "slurm"] = key("local", "Where jobs run.")
-    local: LocalConfig = key(factory=LocalConfig, doc="Local launcher settings.")
-    slurm: SlurmConfig = key(factory=SlurmConfig, doc="Slurm settings and per-job resources.")
-    singularity: SingularityConfig | None = key(None, "Run jobs in a container image.")
+    resources: JobResources = Field(
+        default_factory=JobResources,
+        description="CPUs, GPUs, memory and time limit of every job, on any launcher.",
+    )
+    launcher: Annotated[str, AfterValidator(_launcher_name)] = Field(
+        "local",
+        description="Where jobs run: the name of a registered launcher, whose section "
+        "(below) holds its settings.",
+        json_schema_extra={"rule_doc": "a registered launcher"},
+    )
+    singularity: SingularityConfig | None = Field(
+        None, description="Run jobs in a container image."
+    )
 
-    @classmethod
-    def cross_check(cls, values: Mapping[str, Any]) -> list[ConfigProblem]:
-        return cls._check_checkout(values) + cls._check_signal_lead(values)
+    @_model_validator(mode="after")
+    def _cross_checks(self) -> RunConfig:
+        problems = self._check_checkout() + self._check_overlap()
+        if problems:
+            raise rule_error(problems=problems)
+        return self
 
-    @staticmethod
-    def _check_signal_lead(values: Mapping[str, Any]) -> list[ConfigProblem]:
-        lead = values.get("signal_lead_s")
-        slurm = values.get("slurm")
-        if values.get("launcher") == "slurm" and isinstance(slurm, SlurmConfig):
-            limit, name = slurm.time_limit_min, "slurm.time_limit_min"
-        else:
-            limit, name = values.get("job_timeout_min"), "job_timeout_min"
-        if lead is None or limit is None or lead < limit * 60:
-            return []
-        return [
-            ConfigProblem(
-                "signal_lead_s",
-                f"must be shorter than the time limit ({name}={limit:g} min = {limit * 60:g} s), "
-                f"got {lead:g}: the job would be signalled as soon as it starts",
-            )
-        ]
-
-    @staticmethod
-    def _check_checkout(values: Mapping[str, Any]) -> list[ConfigProblem]:
-        in_wd, git = values.get("run_in_working_dir"), values.get("git_params", 0)
-        if in_wd is False and git is None:
+    def _check_checkout(self) -> list[ConfigProblem]:
+        in_wd, git = self.run_in_working_dir, self.git_params
+        if not in_wd and git is None:
             return [
                 ConfigProblem(
                     "git_params",
@@ -343,7 +403,7 @@ class RunConfig(_Section):
                     "out, or set run_in_working_dir: true",
                 )
             ]
-        if in_wd is True and git not in (None, 0):
+        if in_wd and git is not None:
             return [
                 ConfigProblem(
                     "git_params",
@@ -352,6 +412,34 @@ class RunConfig(_Section):
                 )
             ]
         return []
+
+    def _check_overlap(self) -> list[ConfigProblem]:
+        """A fixed parameter must not be, contain or sit inside an optimised one."""
+        fixed = flatten(self.fixed_params)
+        names = [str(entry["param"]) for entry in self.optimized_params]
+        problems = []
+        for key in fixed:
+            for name in names:
+                if key == name or key.startswith(f"{name}.") or name.startswith(f"{key}."):
+                    problems.append(
+                        ConfigProblem(
+                            f"fixed_params.{key}",
+                            f"overlaps the optimised parameter {name!r}; give each "
+                            "parameter in one place",
+                        )
+                    )
+        return problems
+
+    def launcher_settings(self) -> Section:
+        """The section of :attr:`launcher` (an instance of its ``settings_model``)."""
+        settings: Section = getattr(self, self.launcher)
+        return settings
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What loading changed on the way (old key names translated), one line each."""
+        notes: tuple[str, ...] = self.__dict__.get("_notes", ())
+        return notes
 
     def search_space(self) -> SearchSpace:
         """The search space of ``optimized_params`` (built once, then cached)."""
@@ -362,27 +450,53 @@ class RunConfig(_Section):
         return space
 
 
-#: Each section key with its class, in the order of the reference ("" is the top level).
-SECTIONS: tuple[tuple[str, type[Section]], ...] = (
-    ("", RunConfig),
-    ("git_params", GitParams),
-    ("local", LocalConfig),
-    ("slurm", SlurmConfig),
-    ("singularity", SingularityConfig),
-)
+@cache
+def _model_for(launchers: tuple[tuple[str, type[Section]], ...]) -> type[RunConfig]:
+    fields: dict[str, Any] = {
+        name: (
+            model,
+            Field(
+                default_factory=model,
+                description=f"Settings of the {name} launcher.",
+            ),
+        )
+        for name, model in launchers
+    }
+    built: type[RunConfig] = create_model(
+        "RunConfig", __base__=RunConfig, __module__=__name__, **fields
+    )
+    return built
+
+
+def run_config_model() -> type[RunConfig]:
+    """:class:`RunConfig` with a section per registered launcher (``local``, ``slurm``, ...)."""
+    from hpoptim.launchers import settings_models
+
+    return _model_for(tuple(settings_models().items()))
+
+
+def sections() -> tuple[tuple[str, type[Section]], ...]:
+    """Each section key with its class, in the order of the reference ("" is the top level)."""
+    from hpoptim.launchers import settings_models
+
+    return (
+        ("", run_config_model()),
+        ("git_params", GitParams),
+        ("resources", JobResources),
+        *settings_models().items(),
+        ("singularity", SingularityConfig),
+    )
 
 
 def build(data: Mapping[str, Any]) -> tuple[RunConfig | None, list[ConfigProblem]]:
-    """Check a config dict against :class:`RunConfig`.
+    """Check a config dict against the run config model.
 
     Returns:
         The config (None if any problem was found) and every problem found.
     """
-    problems: list[ConfigProblem] = []
-    cfg = build_section(RunConfig, data, "", problems)
-    return (cfg if not problems else None), problems
+    return run_config_model().validate_dict(data)
 
 
 def schema_knows(path: tuple[str | int, ...]) -> bool:
-    """Whether :class:`RunConfig` defines the key at ``path`` (e.g. ``("slurm", "mem_gb")``)."""
-    return knows(RunConfig, path)
+    """Whether the config defines the key at ``path`` (e.g. ``("slurm", "partition")``)."""
+    return knows(run_config_model(), path)

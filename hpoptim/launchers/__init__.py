@@ -10,13 +10,14 @@ import importlib
 
 from hpoptim.errors import ConfigError
 from hpoptim.launchers.base import BaseLauncher
+from hpoptim.sections import Section
 
 LAUNCHERS: dict[str, str] = {
     "local": "hpoptim.launchers.local:LocalLauncher",
     "slurm": "hpoptim.launchers.slurm:SlurmLauncher",
 }
 
-__all__ = ["LAUNCHERS", "BaseLauncher", "available", "load"]
+__all__ = ["LAUNCHERS", "BaseLauncher", "available", "load", "settings_models"]
 
 
 def available() -> list[str]:
@@ -39,3 +40,11 @@ def load(name: str) -> type[BaseLauncher]:
     module, _, cls = target.partition(":")
     launcher: type[BaseLauncher] = getattr(importlib.import_module(module), cls)
     return launcher
+
+
+def settings_models() -> dict[str, type[Section]]:
+    """Each launcher's name -> the model of its config section, in name order.
+
+    Imports every registered launcher's module (the run config nests each section).
+    """
+    return {name: load(name).settings_model for name in available()}

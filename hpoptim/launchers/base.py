@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar
 
-from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.jobspec import JobSpec, JobStatus
+from hpoptim.sections import Section
 
 if TYPE_CHECKING:
     from typing import Self
+
+
+class NoSettings(Section):
+    """A launcher section without keys (the default :attr:`BaseLauncher.settings_model`)."""
 
 
 class BaseLauncher(ABC):
@@ -35,10 +39,13 @@ class BaseLauncher(ABC):
 
     #: The registry name, which is also the name of the launcher's config section.
     name: str = "base"
+    #: The model of the launcher's config section (keys, defaults, rules), declared
+    #: next to the launcher; the run config nests it under :attr:`name`.
+    settings_model: ClassVar[type[Section]] = NoSettings
 
     @classmethod
     @abstractmethod
-    def from_settings(cls, settings: Mapping[str, Any], *, work_dir: Path, name: str) -> Self:
+    def from_settings(cls, settings: Section, *, work_dir: Path, name: str) -> Self:
         """Build the launcher from its config section.
 
         This is the one way the run constructs a launcher it picked by name, so a
@@ -46,18 +53,14 @@ class BaseLauncher(ABC):
         the config package, which sits above the launchers).
 
         Args:
-            settings: The launcher's own config section as a plain dict, e.g.
-                ``{"n_parallel_jobs": 4}`` for ``local``: JSON-like values, lists
-                rather than tuples, every key of the section present.
+            settings: The launcher's own config section, an instance of
+                :attr:`settings_model` already validated with the rest of the config
+                (so ``hpoptim check`` refuses what the launcher would refuse).
             work_dir: A directory inside the results dir that belongs to this
                 launcher (e.g. for batch scripts); created only if the launcher
                 writes there.
             name: The run's name, for naming what the launcher creates (e.g. job
                 names on a cluster).
-
-        Raises:
-            ConfigError: ``settings`` holds a key the launcher does not know, or a
-                value it refuses; each problem names its key path.
         """
 
     @abstractmethod
@@ -116,22 +119,3 @@ class BaseLauncher(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def check_settings_keys(section: str, settings: Mapping[str, Any], known: Iterable[str]) -> None:
-    """Refuse keys of ``settings`` that are not in ``known`` (for :meth:`from_settings`).
-
-    Raises:
-        ConfigError: One problem per unknown key, at ``section.key``, listing the
-            valid keys.
-    """
-    valid = sorted(known)
-    unknown = [k for k in settings if k not in valid]
-    if unknown:
-        shown = ", ".join(valid) or "(none)"
-        raise ConfigError(
-            [
-                ConfigProblem(f"{section}.{k}", f"unknown key {k!r}; valid keys: {shown}")
-                for k in unknown
-            ]
-        )

@@ -50,10 +50,10 @@ from typing import Any
 
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import ContainerOptions, JobSpec
+from hpoptim.messages import ENV_NAME
 from hpoptim.shipped import wrappers_dir
 
 RUNTIMES = ("apptainer", "singularity")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CHUNK_BYTES = 1 << 20
 IMAGE_PYTHON = "python3"
 
@@ -204,7 +204,7 @@ def env_flag_value(key: str, value: str) -> str:
     Raises:
         LaunchError: ``key`` is not a valid environment variable name.
     """
-    if not _ENV_NAME.match(key):
+    if not ENV_NAME.match(key):
         raise LaunchError(
             f"environment variable name {key!r} is not valid (letters, digits and _, "
             "not starting with a digit)"

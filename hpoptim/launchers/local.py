@@ -22,11 +22,13 @@ import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
 
 from hpoptim.errors import ConfigError, LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
-from hpoptim.launchers.base import BaseLauncher, check_settings_keys
+from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.node import Supervised, read_exit_file, read_process_file, split_status
 from hpoptim.launchers.supervision import (
     JOB_ID_VAR,
@@ -39,6 +41,7 @@ from hpoptim.launchers.supervision import (
     wait_until_gone,
 )
 from hpoptim.log import get_logger
+from hpoptim.sections import Section
 
 if TYPE_CHECKING:
     from typing import Self
@@ -88,6 +91,16 @@ class _Job:
         }
 
 
+class LocalSettings(Section):
+    """The local launcher (``local``)."""
+
+    section_path: ClassVar[str] = "local"
+
+    n_parallel_jobs: int | None = Field(
+        None, ge=1, description="Jobs run at once on this machine; null: the number of CPUs."
+    )
+
+
 class LocalLauncher(BaseLauncher):
     """Runs jobs on this machine, at most ``n_parallel_jobs`` at a time.
 
@@ -105,6 +118,7 @@ class LocalLauncher(BaseLauncher):
     """
 
     name = "local"
+    settings_model = LocalSettings
 
     def __init__(self, n_parallel_jobs: int | None = None, *, cancel_grace_s: float = 5.0) -> None:
         n = n_parallel_jobs if n_parallel_jobs is not None else (os.cpu_count() or 1)
@@ -123,17 +137,14 @@ class LocalLauncher(BaseLauncher):
         self._finalizer = weakref.finalize(self, _kill_all, self._running)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], *, work_dir: Path, name: str) -> Self:
-        """Build the launcher from the ``local`` config section (``n_parallel_jobs``).
+    def from_settings(cls, settings: Section, *, work_dir: Path, name: str) -> Self:
+        """Build the launcher from the ``local`` section (a :class:`LocalSettings`).
 
         ``work_dir`` and ``name`` are not used: local jobs need no files of the
         launcher's own, and nothing on this machine is named after the run.
-
-        Raises:
-            ConfigError: An unknown key, or ``n_parallel_jobs`` below 1.
         """
-        check_settings_keys(cls.name, settings, ("n_parallel_jobs",))
-        return cls(n_parallel_jobs=settings.get("n_parallel_jobs"))
+        assert isinstance(settings, LocalSettings), "the registry passes the section's model"
+        return cls(n_parallel_jobs=settings.n_parallel_jobs)
 
     @classmethod
     def stop_leftovers(cls, work_dir: Path) -> int:

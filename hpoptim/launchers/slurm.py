@@ -28,20 +28,19 @@ How the launcher talks to Slurm (every command is an argv list, run through a
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
-from hpoptim.launchers.base import BaseLauncher, check_settings_keys
+from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.slurm_commands import (
     DEFAULT_MAX_ARRAY_SIZE,
     CommandResult,
@@ -53,6 +52,7 @@ from hpoptim.launchers.slurm_commands import (
 from hpoptim.launchers.slurm_script import (
     EXIT_FILE_NAME,
     SlurmOptions,
+    SlurmSettings,
     array_key,
     job_name,
     render_array,
@@ -69,18 +69,24 @@ from hpoptim.launchers.slurm_states import (
     terminal_status,
 )
 from hpoptim.log import get_logger
+from hpoptim.sections import Section
 
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["CommandResult", "CommandRunner", "SlurmLauncher", "SlurmOptions", "run_command"]
+__all__ = [
+    "CommandResult",
+    "CommandRunner",
+    "SlurmLauncher",
+    "SlurmOptions",
+    "SlurmSettings",
+    "run_command",
+]
 
 logger = get_logger(__name__)
 
 _RUN_KEY_FILE = "run_key"
 _EXIT_CHECK_S = 0.25
-#: SlurmOptions fields that come from the run rather than from the ``slurm`` section.
-_FROM_RUN = frozenset({"script_dir", "job_name_prefix"})
 
 
 @dataclass
@@ -129,23 +135,16 @@ class SlurmLauncher(BaseLauncher):
         self._listing: Listing | None = None
         self._manifests: dict[str, tuple[str, int | None]] | None = None
 
+    settings_model = SlurmSettings
+
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], *, work_dir: Path, name: str) -> Self:
-        """Build the launcher from the ``slurm`` config section.
+    def from_settings(cls, settings: Section, *, work_dir: Path, name: str) -> Self:
+        """Build the launcher from the ``slurm`` section (a :class:`SlurmSettings`).
 
-        Every key of :class:`SlurmOptions` but ``script_dir`` and ``job_name_prefix``
-        may be given (lists are taken as tuples); batch scripts go to ``work_dir``
-        and job names start with ``name``.
-
-        Raises:
-            ConfigError: An unknown key, or a value :class:`SlurmOptions` refuses.
+        Batch scripts go to ``work_dir`` and job names start with ``name``.
         """
-        known = {f.name for f in dataclasses.fields(SlurmOptions)} - _FROM_RUN
-        check_settings_keys(cls.name, settings, known)
-        values: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()
-        }
-        return cls(SlurmOptions(**values, script_dir=work_dir, job_name_prefix=name))
+        assert isinstance(settings, SlurmSettings), "the registry passes the section's model"
+        return cls(SlurmOptions.from_settings(settings, script_dir=work_dir, job_name_prefix=name))
 
     @classmethod
     def stop_leftovers(

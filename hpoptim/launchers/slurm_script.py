@@ -21,92 +21,97 @@ import re
 import shlex
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
-from hpoptim.errors import ConfigError, LaunchError
+from pydantic import AfterValidator, Field, model_validator
+
+from hpoptim.errors import ConfigProblem, LaunchError
 from hpoptim.jobspec import JobSpec
 from hpoptim.launchers.node import EXIT_FILE_NAME as EXIT_FILE_NAME  # the shared protocol
+from hpoptim.messages import ENV_NAME
+from hpoptim.sections import Section, Strings, rule_error
+
+if TYPE_CHECKING:
+    from typing import Self
 
 LIMIT_SIGNAL = "USR2"  # what Slurm sends the batch shell before the time limit
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
-@dataclass(frozen=True)
-class SlurmOptions:
-    """The ``slurm`` config section as the launcher uses it.
+def _one_option_each(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [
+        ConfigProblem(f"[{i}]", f"must be one option such as '--constraint=a100', got {option!r}")
+        for i, option in enumerate(value)
+        if not option.startswith("-") or "\n" in option
+    ]
+    if bad:
+        raise rule_error(problems=bad)
+    return value
 
-    Per-job CPUs, GPUs, memory and wall time come from each spec's ``resources``;
-    the fields here are lower bounds (CPUs, GPUs), fill in what a spec leaves unset
-    (memory, wall time) and add what is cluster-wide (partition, account, qos, gres,
-    extra options).
+
+class SlurmSettings(Section):
+    """The Slurm launcher (``slurm``): what is specific to the cluster.
+
+    Each job's CPUs, GPUs, memory and wall time come from the ``resources`` section,
+    through each spec's ``resources``.
+    """
+
+    section_path: ClassVar[str] = "slurm"
+
+    partition: str | None = Field(None, description="Partition (sbatch --partition).")
+    account: str | None = Field(None, description="Account (sbatch --account).")
+    qos: str | None = Field(None, description="Quality of service (sbatch --qos).")
+    gres: str | None = Field(
+        None, description="Generic resources (sbatch --gres), instead of resources.n_gpus_per_job."
+    )
+    extra_sbatch_options: Annotated[Strings, AfterValidator(_one_option_each)] = Field(
+        (), description="Extra sbatch options, e.g. ['--constraint=a100']."
+    )
+    poll_interval_s: float = Field(2.0, gt=0, description="First interval between squeue polls.")
+    max_poll_interval_s: float = Field(
+        30.0, gt=0, description="Longest interval between polls (backoff)."
+    )
+    use_job_arrays: bool = Field(True, description="Submit jobs started together as one job array.")
+    n_max_queued_jobs: int | None = Field(
+        None, ge=1, description="Most jobs queued at once; null: no limit."
+    )
+
+    @model_validator(mode="after")
+    def _poll_backoff(self) -> Self:
+        if self.max_poll_interval_s < self.poll_interval_s:
+            raise rule_error(
+                problems=[
+                    ConfigProblem(
+                        "max_poll_interval_s",
+                        f"must be >= poll_interval_s ({self.poll_interval_s!r}), "
+                        f"got {self.max_poll_interval_s!r}",
+                    )
+                ]
+            )
+        return self
+
+
+class SlurmOptions(SlurmSettings):
+    """The ``slurm`` section plus what the run gives the launcher.
 
     Attributes:
-        partition: ``--partition``.
-        account: ``--account``.
-        qos: ``--qos``.
-        n_cpus_per_job: Fewest CPUs per job (``--cpus-per-task``).
-        n_gpus_per_job: Fewest GPUs per job (``--gres=gpu:N``).
-        gres: ``--gres`` verbatim, instead of the GPU count.
-        mem_gb: Memory per job when a spec leaves it unset (``--mem``).
-        time_limit_min: Wall time when a spec leaves it unset (``--time``, rounded up).
-        extra_sbatch_options: Further options, each one ``--flag`` or ``--flag=value``.
-        poll_interval_s: First interval between two ``squeue`` calls.
-        max_poll_interval_s: Longest interval, reached by backoff while nothing changes.
-        use_job_arrays: Submit jobs that share resources as one job array.
-        n_max_queued_jobs: Most jobs queued or running at once (``None``: no limit).
         script_dir: Where batch scripts and task files are written.
         job_name_prefix: Start of every Slurm job name.
     """
 
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    n_cpus_per_job: int = 1
-    n_gpus_per_job: int = 0
-    gres: str | None = None
-    mem_gb: float | None = None
-    time_limit_min: float | None = None
-    extra_sbatch_options: tuple[str, ...] = ()
-    poll_interval_s: float = 2.0
-    max_poll_interval_s: float = 30.0
-    use_job_arrays: bool = True
-    n_max_queued_jobs: int | None = None
     script_dir: Path = Path("slurm")
     job_name_prefix: str = "hpoptim"
 
-    def __post_init__(self) -> None:
-        problems = []
-        if self.poll_interval_s <= 0:
-            problems.append(("poll_interval_s", f"must be > 0, got {self.poll_interval_s!r}"))
-        if self.max_poll_interval_s < self.poll_interval_s:
-            problems.append(
-                (
-                    "max_poll_interval_s",
-                    f"must be >= poll_interval_s ({self.poll_interval_s!r}), "
-                    f"got {self.max_poll_interval_s!r}",
-                )
-            )
-        if self.n_max_queued_jobs is not None and self.n_max_queued_jobs < 1:
-            problems.append(
-                ("n_max_queued_jobs", f"must be >= 1 or null, got {self.n_max_queued_jobs!r}")
-            )
-        for i, option in enumerate(self.extra_sbatch_options):
-            if not option.startswith("-") or "\n" in option:
-                problems.append(
-                    (
-                        f"extra_sbatch_options[{i}]",
-                        f"must be one option such as '--constraint=a100', got {option!r}",
-                    )
-                )
-        if problems:
-            from hpoptim.errors import ConfigProblem
-
-            raise ConfigError([ConfigProblem(f"slurm.{key}", msg) for key, msg in problems])
+    @classmethod
+    def from_settings(
+        cls, settings: SlurmSettings, *, script_dir: Path, job_name_prefix: str
+    ) -> SlurmOptions:
+        """The validated section with the run's directory and name added."""
+        return cls(**dict(settings), script_dir=script_dir, job_name_prefix=job_name_prefix)
 
 
 def job_name(prefix: str, run_key: str, tag: str) -> str:
@@ -127,7 +132,7 @@ def sbatch_options(
         f"--chdir={spec.cwd}",
         "--nodes=1",
         "--ntasks=1",
-        f"--cpus-per-task={max(res.n_cpus, options.n_cpus_per_job, 1)}",
+        f"--cpus-per-task={max(res.n_cpus, 1)}",
         "--no-requeue",
     ]
     for flag, value in (
@@ -137,15 +142,13 @@ def sbatch_options(
     ):
         if value:
             flags.append(f"--{flag}={value}")
-    n_gpus = max(res.n_gpus, options.n_gpus_per_job)
     if options.gres:
         flags.append(f"--gres={options.gres}")
-    elif n_gpus > 0:
-        flags.append(f"--gres=gpu:{n_gpus}")
-    mem_gb = res.mem_gb if res.mem_gb is not None else options.mem_gb
-    if mem_gb is not None:
-        flags.append(f"--mem={math.ceil(mem_gb * 1024)}M")
-    minutes = res.timeout_min if res.timeout_min is not None else options.time_limit_min
+    elif res.n_gpus > 0:
+        flags.append(f"--gres=gpu:{res.n_gpus}")
+    if res.mem_gb is not None:
+        flags.append(f"--mem={math.ceil(res.mem_gb * 1024)}M")
+    minutes = res.timeout_min
     if minutes is not None:
         flags.append(f"--time={max(1, math.ceil(minutes))}")
         flags.append(f"--signal=B:{LIMIT_SIGNAL}@{max(1, math.ceil(spec.signal_lead_s))}")
@@ -219,7 +222,7 @@ def filename_pattern(path: Path) -> str:
 def check_env(spec: JobSpec) -> None:
     """Refuse environment variable names that a shell cannot export."""
     for key, value in spec.env.items():
-        if not _ENV_NAME.match(key) or "\0" in value:
+        if not ENV_NAME.match(key) or "\0" in value:
             raise LaunchError(
                 f"job {spec.job_id}: environment variable {key!r}={value!r} cannot be passed "
                 "to a Slurm job: names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL"

@@ -91,9 +91,8 @@ def make_launcher(cfg: RunConfig, layout: ResultsLayout) -> BaseLauncher:
             holds settings the launcher refuses.
     """
     cls = load(cfg.launcher)
-    section = getattr(cfg, cfg.launcher)
     return cls.from_settings(
-        section.to_dict(),
+        cfg.launcher_settings(),
         work_dir=layout.root / cfg.launcher,
         name=cfg.optimization_procedure_name,
     )

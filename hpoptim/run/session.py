@@ -22,9 +22,7 @@ from typing import Any
 
 from hpoptim import __version__
 from hpoptim.config import RunConfig, load_config, load_config_dict
-from hpoptim.config.schema import signal_number
 from hpoptim.errors import CheckoutError, ConfigError, RunFailedError, StorageError
-from hpoptim.jobspec import Resources
 from hpoptim.log import add_log_file, get_logger, remove_log_file
 from hpoptim.results.drawing import HTML_NAME, HtmlReporter
 from hpoptim.results.report import Reporter, summary
@@ -286,22 +284,14 @@ class Session:
             if found := check_learning(cfg, root):
                 raise ConfigError(found)
         command = script_command(cfg, root) if check else unchecked_command(cfg, root)
-        timeout = cfg.job_timeout_min
-        if cfg.launcher == "slurm" and cfg.slurm.time_limit_min is not None:
-            timeout = cfg.slurm.time_limit_min
         template = JobTemplate(
             command=command,
             cwd=root,
             fixed_params=cfg.fixed_params,
             env=dict(cfg.environment),
-            resources=Resources(
-                n_cpus=cfg.slurm.n_cpus_per_job,
-                n_gpus=cfg.slurm.n_gpus_per_job,
-                mem_gb=cfg.slurm.mem_gb,
-                timeout_min=timeout,
-            ),
-            timeout_signal=signal_number(cfg.timeout_signal),
-            signal_lead_s=cfg.signal_lead_s,
+            resources=cfg.resources.for_job(),
+            timeout_signal=cfg.resources.signal,
+            signal_lead_s=cfg.resources.signal_lead_s,
             container=container_options(cfg),
             binds=(root,),
         )

@@ -12,12 +12,12 @@ re-exported here.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.messages import did_you_mean, unknown_key_problems
 from hpoptim.space.distributions import (
     DISTRIBUTIONS,
     Bounded,
@@ -47,10 +47,8 @@ __all__ = [
     "TruncatedLogNormal",
     "TruncatedNormal",
     "Uniform",
-    "did_you_mean",
     "flatten",
     "nest",
-    "unknown_key_problems",
 ]
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[0-9]+)?")
@@ -98,37 +96,6 @@ def _conflict(key: str, other: str) -> ConfigError:
     return ConfigError.single(
         key, f"conflicts with {other!r}: a key cannot be both a value and the parent of others"
     )
-
-
-def did_you_mean(word: str, valid: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``valid``, or ``""``."""
-    by_lower = {v.lower(): v for v in valid}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
-    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
-
-
-def unknown_key_problems(
-    keys: Iterable[Any], valid: Sequence[str], path: str, owner: str
-) -> list[ConfigProblem]:
-    """One problem per key not in ``valid``, listing the valid keys and the closest match.
-
-    Args:
-        keys: The keys given.
-        valid: The keys allowed.
-        path: Config path of the mapping holding the keys.
-        owner: What the keys belong to, for the message (e.g. ``"Uniform"``).
-    """
-    given = [str(key) for key in keys]
-    unused = [key for key in valid if key not in given]
-    return [
-        ConfigProblem(
-            f"{path}.{key}",
-            f"unknown key {key!r} for {owner}; valid keys: {', '.join(sorted(valid)) or '(none)'}"
-            + did_you_mean(key, unused),
-        )
-        for key in given
-        if key not in valid
-    ]
 
 
 _ALL_KEYS = tuple(sorted({*_BASE_KEYS, *(k for c in DISTRIBUTIONS.values() for k in c.entry_keys)}))

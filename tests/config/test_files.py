@@ -33,7 +33,7 @@ def test_every_format_loads_the_same_config(tmp_path: Path, suffix: str) -> None
     assert cfg == reference
     assert cfg.fixed_params == {"model": {"lr": 0.1}, "env": {"name": "cartpole", "n": 3}}
     assert cfg.slurm.partition == "gpu"
-    assert cfg.slurm.mem_gb == 8.0
+    assert cfg.resources.mem_gb == 8.0  # the old key, read as its new name
     assert cfg.interpreter == ("python3", "-u")
 
 

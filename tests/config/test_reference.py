@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hpoptim.config import load_config_dict, reference_markdown
-from hpoptim.config.schema import SECTIONS
+from hpoptim.config.schema import sections
 from tests.config.conftest import minimal
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -45,6 +45,9 @@ def _tables() -> dict[str, dict[str, tuple[str, str, str, str]]]:
     return tables
 
 
+SECTIONS = sections()
+
+
 @pytest.mark.parametrize(("section", "cls"), SECTIONS, ids=[s or "top" for s, _ in SECTIONS])
 def test_reference_lists_every_key_with_the_default_it_loads_with(
     section: str, cls: type, tmp_path: Path
@@ -57,7 +60,7 @@ def test_reference_lists_every_key_with_the_default_it_loads_with(
     loaded = load_config_dict(data).to_dict()
     values = loaded if not section else loaded[section]
     rows = _tables()[section]
-    assert list(rows) == list(cls.__dataclass_fields__)
+    assert list(rows) == list(cls.model_fields)
     given = data if not section else data.get(section, {})
     for name, (kind, default, required, doc) in rows.items():
         assert kind, name

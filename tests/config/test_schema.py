@@ -62,7 +62,7 @@ _DROP = object()
         pytest.param(
             {"job_timeout_min": 0},
             "job_timeout_min",
-            "must be a number > 0 or null, got 0",
+            "must be a number > 0 and <= 525600 or null, got 0",
             id="gt0",
         ),
         pytest.param(
@@ -72,7 +72,7 @@ _DROP = object()
             id="nan",
         ),
         pytest.param({"minimize": "yes"}, "minimize", "must be a boolean, got 'yes'", id="bool"),
-        pytest.param({"seed": "1"}, "seed", "must be an integer or null, got '1'", id="seed"),
+        pytest.param({"seed": "1"}, "seed", "must be an integer >= 0 or null, got '1'", id="seed"),
         pytest.param(
             {"launcher": "condor"},
             "launcher",
@@ -244,14 +244,14 @@ _DROP = object()
         pytest.param(
             {"job_timeout_min": 0.5, "signal_lead_s": 30},
             "signal_lead_s",
-            "must be shorter than the time limit (job_timeout_min=0.5 min = 30 s), got 30: "
+            "must be shorter than the time limit (time_limit_min=0.5 min = 30 s), got 30: "
             "the job would be signalled as soon as it starts",
             id="lead-not-below-local-limit",
         ),
         pytest.param(
             {"launcher": "slurm", "slurm": {"time_limit_min": 1}, "signal_lead_s": 90},
             "signal_lead_s",
-            "must be shorter than the time limit (slurm.time_limit_min=1 min = 60 s), got 90: "
+            "must be shorter than the time limit (time_limit_min=1 min = 60 s), got 90: "
             "the job would be signalled as soon as it starts",
             id="lead-not-below-slurm-limit",
         ),
@@ -280,7 +280,10 @@ def test_each_rule_has_its_message(changes: dict[str, Any], path: str, message: 
         ),
         pytest.param({"slurm": {"partiton": "gpu"}}, "slurm.partiton", "'partition'", id="slurm"),
         pytest.param(
-            {"slurm": {"request_cpus": 2}}, "slurm.request_cpus", "'n_cpus_per_job'", id="cpus"
+            {"slurm": {"request_cpus": 2}},
+            "slurm.request_cpus",
+            "'resources.n_cpus_per_job'",
+            id="cpus",
         ),
         pytest.param(
             {"local": {"n_paralel_jobs": 2}},
@@ -368,16 +371,16 @@ def test_defaults_and_conversions() -> None:
     cfg = load_config_dict(
         {**minimal(), "slurm": None, "signal_lead_s": 5, "timeout_signal": "usr1"}
     )
-    assert cfg.slurm.n_cpus_per_job == 1
+    assert cfg.resources.n_cpus_per_job == 1
     assert cfg.slurm.use_job_arrays is True
     assert cfg.local.n_parallel_jobs is None
     assert cfg.singularity is None
     assert cfg.optimizer_str == "tpe_cmaes"
     assert cfg.n_reruns == 1
     assert cfg.max_attempts == 3
-    assert isinstance(cfg.signal_lead_s, float)
-    assert cfg.signal_lead_s == 5.0
-    assert cfg.timeout_signal == "usr1"
+    assert isinstance(cfg.resources.signal_lead_s, float)
+    assert cfg.resources.signal_lead_s == 5.0
+    assert cfg.resources.timeout_signal == "usr1"
     assert cfg.fixed_params == {}
     assert cfg.environment == {}
     with pytest.raises(AttributeError):
@@ -419,9 +422,11 @@ def test_to_dict_is_json_and_round_trips(tmp_path: Path) -> None:
     assert load_config_dict(saved) == cfg
     assert saved["git_params"]["cache_dir"] == str(Path.home() / "cache")
     assert saved["results_dir"] == "/tmp/hpoptim-config-tests"
-    assert saved["slurm"]["mem_gb"] == 4.0
+    assert saved["resources"]["mem_gb"] == 4.0
+    assert "mem_gb" not in saved["slurm"]
     assert saved["interpreter"] == ["python3"]
-    assert set(saved) == set(RunConfig.__dataclass_fields__)
+    assert set(saved) == set(type(cfg).model_fields)
+    assert isinstance(cfg, RunConfig)
 
 
 @pytest.mark.parametrize(
@@ -488,14 +493,12 @@ def test_schema_knows_its_keys(path: tuple[str | int, ...], known: bool) -> None
     [
         pytest.param({"job_timeout_min": 1, "signal_lead_s": 59.5}, id="local-lead-below-limit"),
         pytest.param({"signal_lead_s": 600}, id="no-limit"),
-        # the local limit does not apply on Slurm, and the other way round
+        # one time limit for every launcher, under its old names too
         pytest.param(
-            {"launcher": "slurm", "job_timeout_min": 0.1, "slurm": {"time_limit_min": 5}},
-            id="slurm-ignores-local-limit",
+            {"launcher": "slurm", "resources": {"time_limit_min": 5, "signal_lead_s": 200}},
+            id="slurm-lead-below-limit",
         ),
-        pytest.param(
-            {"job_timeout_min": 5, "slurm": {"time_limit_min": 0.1}}, id="local-ignores-slurm"
-        ),
+        pytest.param({"slurm": {"time_limit_min": 1}, "signal_lead_s": 59}, id="old-names"),
     ],
 )
 def test_signal_lead_below_the_limit_that_applies_is_valid(changes: dict[str, Any]) -> None:

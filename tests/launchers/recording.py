@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
+
+from pydantic import Field
 
 from hpoptim.jobspec import JobSpec, JobStatus
 from hpoptim.launchers.base import BaseLauncher
+from hpoptim.sections import Section
 
 #: Its registry target, for ``monkeypatch.setitem(LAUNCHERS, name, TARGET)``.
 TARGET = "tests.launchers.recording:RecordingLauncher"
+
+
+class RecordingSettings(Section):
+    """The ``recording`` section: one key with a default and a rule."""
+
+    section_path: ClassVar[str] = "recording"
+
+    n_slots: int = Field(2, ge=1, description="Slots reported by capacity().")
 
 
 class RecordingLauncher(BaseLauncher):
     """Keeps the arguments of :meth:`from_settings`; runs nothing."""
 
     name = "recording"
+    settings_model = RecordingSettings
 
-    def __init__(self, settings: Mapping[str, Any], work_dir: Path, run_name: str) -> None:
-        self.settings = dict(settings)
+    def __init__(self, settings: Section, work_dir: Path, run_name: str) -> None:
+        self.settings = settings
         self.work_dir = work_dir
         self.run_name = run_name
 
     @classmethod
-    def from_settings(
-        cls, settings: Mapping[str, Any], *, work_dir: Path, name: str
-    ) -> RecordingLauncher:
+    def from_settings(cls, settings: Section, *, work_dir: Path, name: str) -> RecordingLauncher:
         return cls(settings, work_dir, name)
 
     def capacity(self) -> int | None:

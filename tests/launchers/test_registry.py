@@ -1,33 +1,31 @@
-"""The launcher registry and each launcher's ``from_settings``: the seam a run builds through."""
+"""The launcher registry and each launcher's settings model: the seam a run builds through."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hpoptim.config import load_config_dict
 from hpoptim.errors import ConfigError
 from hpoptim.jobspec import JobPaths, JobSpec, Resources
-from hpoptim.launchers import LAUNCHERS, available, load
+from hpoptim.launchers import LAUNCHERS, available, load, settings_models
 from hpoptim.launchers.base import BaseLauncher
-from hpoptim.launchers.local import LocalLauncher
-from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
+from hpoptim.launchers.local import LocalLauncher, LocalSettings
+from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions, SlurmSettings
 from hpoptim.launchers.slurm_script import render_array, render_single
-from tests.launchers.recording import TARGET, RecordingLauncher
+from hpoptim.sections import Section
+from tests.config.conftest import minimal
+from tests.launchers.recording import TARGET, RecordingLauncher, RecordingSettings
 
-#: The ``slurm`` section as ``cfg.slurm.to_dict()`` gives it: every key, lists not tuples.
+#: A ``slurm`` section giving every key.
 SLURM_SETTINGS: dict[str, Any] = {
     "partition": "gpu",
     "account": "lab",
     "qos": "high",
-    "n_cpus_per_job": 4,
-    "n_gpus_per_job": 1,
     "gres": None,
-    "mem_gb": 7.5,
-    "time_limit_min": 90.0,
-    "extra_sbatch_options": ["--constraint=a100", "--exclusive"],
+    "extra_sbatch_options": ("--constraint=a100", "--exclusive"),
     "poll_interval_s": 1.0,
     "max_poll_interval_s": 8.0,
     "use_job_arrays": False,
@@ -42,23 +40,26 @@ def spec(job_id: str) -> JobSpec:
         argv=("/usr/bin/python3", "/repo/train.py"),
         cwd=Path("/repo"),
         paths=JobPaths(run_dir),
-        resources=Resources(n_cpus=2, timeout_min=30.0),
+        resources=Resources(n_cpus=2, mem_gb=7.5, timeout_min=30.0),
     )
 
 
 # -- the registry ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("name", "cls"),
+    ("name", "cls", "model"),
     [
-        pytest.param("local", LocalLauncher, id="local"),
-        pytest.param("slurm", SlurmLauncher, id="slurm"),
+        pytest.param("local", LocalLauncher, LocalSettings, id="local"),
+        pytest.param("slurm", SlurmLauncher, SlurmSettings, id="slurm"),
     ],
 )
 def test_registry_loads_each_launcher_whose_name_is_its_section(
-    name: str, cls: type[BaseLauncher]
+    name: str, cls: type[BaseLauncher], model: type[Section]
 ) -> None:
     assert load(name) is cls
     assert cls.name == name
+    assert cls.settings_model is model
+    assert settings_models()[name] is model
+    assert model.section_path == name
 
 
 def test_a_registered_launcher_is_available_and_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,13 +67,37 @@ def test_a_registered_launcher_is_available_and_loaded(monkeypatch: pytest.Monke
     assert available() == ["local", "recording", "slurm"]
     cls = load("recording")
     assert cls is RecordingLauncher
-    launcher = cls.from_settings({"a": [1]}, work_dir=Path("/r/recording"), name="run")
+    settings = RecordingSettings(n_slots=3)
+    launcher = cls.from_settings(settings, work_dir=Path("/r/recording"), name="run")
     assert isinstance(launcher, RecordingLauncher)
     assert (launcher.settings, launcher.work_dir, launcher.run_name) == (
-        {"a": [1]},
+        settings,
         Path("/r/recording"),
         "run",
     )
+
+
+def test_a_registered_launcher_brings_its_config_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(LAUNCHERS, "recording", TARGET)
+    cfg = load_config_dict({**minimal(), "launcher": "recording", "recording": {"n_slots": 4}})
+    assert cfg.launcher_settings() == RecordingSettings(n_slots=4)
+    assert load_config_dict(minimal()).to_dict()["recording"] == {"n_slots": 2}
+    with pytest.raises(ConfigError) as info:
+        load_config_dict({**minimal(), "recording": {"n_slots": 0, "n_slot": 1}})
+    assert {p.path: p.message for p in info.value.problems} == {
+        "recording.n_slots": "must be an integer >= 1, got 0",
+        "recording.n_slot": "unknown key; did you mean 'n_slots'? (valid: n_slots)",
+    }
+
+
+def test_launcher_is_checked_against_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config_dict({**minimal(), "launcher": "recording"})
+    assert [str(p) for p in info.value.problems] == [
+        "launcher: must be 'local' or 'slurm', got 'recording'"
+    ]
+    monkeypatch.setitem(LAUNCHERS, "recording", TARGET)
+    assert load_config_dict({**minimal(), "launcher": "recording"}).launcher == "recording"
 
 
 def test_an_unknown_launcher_is_a_config_error_listing_the_known_ones(
@@ -97,7 +122,8 @@ def test_an_unknown_launcher_is_a_config_error_listing_the_known_ones(
 def test_local_from_settings_has_the_configured_slots(
     tmp_path: Path, settings: dict[str, Any], slots: int | None
 ) -> None:
-    with LocalLauncher.from_settings(settings, work_dir=tmp_path / "local", name="run") as got:
+    section = LocalSettings(**settings)
+    with LocalLauncher.from_settings(section, work_dir=tmp_path / "local", name="run") as got:
         assert got.n_parallel_jobs == LocalLauncher(n_parallel_jobs=slots).n_parallel_jobs
         assert got.capacity() == got.n_parallel_jobs
     assert not (tmp_path / "local").exists()  # it writes no files of its own
@@ -107,14 +133,11 @@ def test_local_from_settings_has_the_configured_slots(
 def test_slurm_from_settings_renders_what_the_options_built_by_hand_render(
     tmp_path: Path,
 ) -> None:
-    launcher = SlurmLauncher.from_settings(SLURM_SETTINGS, work_dir=tmp_path / "slurm", name="rb")
-    by_hand = SlurmOptions(
-        **{**SLURM_SETTINGS, "extra_sbatch_options": ("--constraint=a100", "--exclusive")},
-        script_dir=tmp_path / "slurm",
-        job_name_prefix="rb",
+    launcher = SlurmLauncher.from_settings(
+        SlurmSettings(**SLURM_SETTINGS), work_dir=tmp_path / "slurm", name="rb"
     )
+    by_hand = SlurmOptions(**SLURM_SETTINGS, script_dir=tmp_path / "slurm", job_name_prefix="rb")
     assert launcher.options == by_hand
-    assert launcher.options.extra_sbatch_options == ("--constraint=a100", "--exclusive")
     one, two = spec("a"), spec("b")
     assert render_single(one, one.argv, launcher.options, "rb-x-a") == render_single(
         one, one.argv, by_hand, "rb-x-a"
@@ -124,69 +147,87 @@ def test_slurm_from_settings_renders_what_the_options_built_by_hand_render(
     assert script == render_array([one, two], by_hand, "rb-x-a", tasks)
     for line in ("--partition=gpu", "--account=lab", "--qos=high", "--constraint=a100"):
         assert f"#SBATCH {line}" in script
+    for line in ("--cpus-per-task=2", "--mem=7680M", "--time=30"):  # from the spec's resources
+        assert f"#SBATCH {line}" in script
 
 
 def test_slurm_from_settings_fills_in_defaults_for_keys_left_out(tmp_path: Path) -> None:
-    launcher = SlurmLauncher.from_settings({}, work_dir=tmp_path, name="run")
+    launcher = SlurmLauncher.from_settings(SlurmSettings(), work_dir=tmp_path, name="run")
     assert launcher.options == SlurmOptions(script_dir=tmp_path, job_name_prefix="run")
 
 
 # -- refused settings --------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("cls", "settings", "path", "message"),
+    ("model", "settings", "path", "message"),
     [
         pytest.param(
-            LocalLauncher,
+            LocalSettings,
             {"n_parallel_jobs": 2, "n_gpus": 1},
             "local.n_gpus",
-            "unknown key 'n_gpus'; valid keys: n_parallel_jobs",
+            "unknown key (valid: n_parallel_jobs)",
             id="local-unknown-key",
         ),
         pytest.param(
-            SlurmLauncher,
+            SlurmSettings,
             {**SLURM_SETTINGS, "script_dir": "/elsewhere"},
             "slurm.script_dir",
-            "unknown key 'script_dir'; valid keys: account, extra_sbatch_options, gres,",
+            "unknown key (valid: partition, account, qos, gres, extra_sbatch_options,",
             id="slurm-run-field-is-not-a-setting",
         ),
         pytest.param(
-            SlurmLauncher,
+            SlurmSettings,
             {"partiton": "gpu"},
             "slurm.partiton",
-            "unknown key 'partiton'",
+            "unknown key; did you mean 'partition'?",
             id="slurm-typo",
         ),
         pytest.param(
-            LocalLauncher,
+            SlurmSettings,
+            {"mem_gb": 4},
+            "slurm.mem_gb",
+            "unknown key",
+            id="resources-are-not-slurm-settings",
+        ),
+        pytest.param(
+            LocalSettings,
             {"n_parallel_jobs": 0},
             "local.n_parallel_jobs",
-            "must be at least 1",
+            "must be an integer >= 1 or null, got 0",
             id="local-bad-value",
         ),
         pytest.param(
-            SlurmLauncher,
+            SlurmSettings,
             {"poll_interval_s": 5.0, "max_poll_interval_s": 1.0},
             "slurm.max_poll_interval_s",
             "must be >= poll_interval_s",
             id="slurm-bad-value",
         ),
+        pytest.param(
+            SlurmSettings,
+            {"extra_sbatch_options": ["constraint=a100"]},
+            "slurm.extra_sbatch_options[0]",
+            "must be one option such as '--constraint=a100', got 'constraint=a100'",
+            id="slurm-option-without-dash",
+        ),
     ],
 )
 def test_refused_settings_are_a_config_error_naming_the_key(
-    tmp_path: Path, cls: type[BaseLauncher], settings: dict[str, Any], path: str, message: str
+    model: type[Section], settings: dict[str, Any], path: str, message: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        cls.from_settings(settings, work_dir=tmp_path, name="run")
+        model(**settings)
     assert [p.path for p in info.value.problems] == [path]
-    assert message in info.value.problems[0].message
+    assert info.value.problems[0].message.startswith(message)
 
 
-def test_every_unknown_key_is_reported_at_once(tmp_path: Path) -> None:
+def test_every_unknown_key_is_reported_at_once_with_the_valid_keys_listed_once() -> None:
     with pytest.raises(ConfigError) as info:
-        SlurmLauncher.from_settings({"a": 1, "mem_gb": 2.0, "b": 2}, work_dir=tmp_path, name="r")
+        SlurmSettings(**{"a": 1, "qos": "x", "b": 2})  # type: ignore[arg-type]
     assert [p.path for p in info.value.problems] == ["slurm.a", "slurm.b"]
+    assert str(info.value).count("(valid: ") == 1
 
 
 def test_slurm_settings_are_exactly_its_options_less_what_the_run_gives() -> None:
-    fields = {f.name for f in dataclasses.fields(SlurmOptions)}
-    assert set(SLURM_SETTINGS) == fields - {"script_dir", "job_name_prefix"}
+    fields = set(SlurmOptions.model_fields)
+    assert set(SLURM_SETTINGS) == set(SlurmSettings.model_fields)
+    assert set(SlurmSettings.model_fields) == fields - {"script_dir", "job_name_prefix"}

@@ -82,7 +82,7 @@ GOLDEN_CASES = [
         "all_options.sh",
         lambda: _single(
             golden_spec(
-                resources=Resources(n_cpus=2, timeout_min=120),
+                resources=Resources(n_cpus=2, mem_gb=0.5, timeout_min=120),
                 timeout_signal=int(signal.SIGUSR1),
                 signal_lead_s=90.5,
             ),
@@ -91,7 +91,6 @@ GOLDEN_CASES = [
                 account="lab",
                 qos="high",
                 gres="gpu:a100:1",
-                mem_gb=0.5,
                 extra_sbatch_options=("--constraint=a100", "--exclusive"),
             ),
         ),
