@@ -1,5 +1,5 @@
 """Command line: ``hpoptim [run] CONFIG [OVERRIDE ...]``, ``resume``, ``report``, ``check``,
-``status``, ``ls``.
+``status``, ``ls``, ``schema``.
 
 The only module that prints, exits, handles signals or configures logging, and
 the only one that picks concrete samplers and launchers.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import signal
 import sys
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from hpoptim.progress import Progress
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
-COMMANDS = ("run", "resume", "report", "check", "migrate", "status", "ls")
+COMMANDS = ("run", "resume", "report", "check", "migrate", "status", "ls", "schema")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,7 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument(
         "results_dir", type=Path, nargs="?", default=Path("results"), help="default: results"
     )
-    for p in (run, check, resume, report, migrate, status, ls):
+    schema = sub.add_parser(
+        "schema",
+        help="print the config's JSON Schema (for editors: VS Code YAML, PyCharm)",
+    )
+    for p in (run, check, resume, report, migrate, status, ls, schema):
         p.add_argument("-v", "--verbose", action="count", default=0, help="more output")
         p.add_argument("-q", "--quiet", action="count", default=0, help="less output")
         p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -241,6 +246,11 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         from hpoptim.results.html import write_html_report
 
         print(write_html_report(args.results))
+        return EXIT_OK
+    if args.command == "schema":
+        from hpoptim.config import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
     if args.command == "report":
         session = open_session(results=args.results, for_report=True, repair=args.repair)
