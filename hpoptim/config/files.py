@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hpoptim.errors import ConfigError
+from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.messages import join_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,11 +26,45 @@ else:  # pragma: no cover - exercised only on Python 3.10
 __all__ = ["SUFFIXES", "read_config_file"]
 
 
+class _Object(dict[str, Any]):
+    """A parsed JSON object that remembers the keys it was given twice."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    out = _Object(pairs)
+    if len(out) < len(pairs):
+        counts = Counter(k for k, _ in pairs)
+        out.duplicates = tuple(k for k, n in counts.items() if n > 1)
+    return out
+
+
+def _duplicates(value: Any, path: str) -> list[ConfigProblem]:
+    """Every key given twice in one JSON object of ``value``, by key path (YAML refuses them)."""
+    problems: list[ConfigProblem] = []
+    if isinstance(value, _Object):
+        problems += [
+            ConfigProblem(join_path(path, k), "duplicate key: a key may appear once in a mapping")
+            for k in value.duplicates
+        ]
+        for key, item in value.items():
+            problems += _duplicates(item, join_path(path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            problems += _duplicates(item, f"{path}[{i}]")
+    return problems
+
+
 def _parse_json(text: str, path: Path) -> Any:
     try:
-        return json.loads(text)
+        data = json.loads(text, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise _parse_error(path, exc.lineno, exc.colno, exc.msg) from None
+    problems = _duplicates(data, "")
+    if problems:
+        raise ConfigError(problems, source=path)
+    return data
 
 
 def _parse_yaml(text: str, path: Path) -> Any:

@@ -111,6 +111,8 @@ class Bounded(Distribution):
             raise _problem("bounds", f"must be integers for {self.name}, got {[lo, hi]}")
         if not lo < hi:
             raise _problem("bounds", f"must satisfy low < high, got {[lo, hi]}")
+        if not math.isfinite(float(hi) - float(lo)):
+            raise _problem("bounds", f"must be less than 1e308 apart, got {[lo, hi]}")
         if self.log and lo <= 0:
             raise _problem("bounds", f"must be positive for {self.name}, got {[lo, hi]}")
         kind = int if self.integer else float

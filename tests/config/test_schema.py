@@ -30,233 +30,229 @@ def _with(**changes: Any) -> dict[str, Any]:
 _DROP = object()
 
 
-@pytest.mark.parametrize(
-    ("changes", "path", "message"),
-    [
-        pytest.param(
-            {"number_of_samples": _DROP},
-            "number_of_samples",
-            "required key is missing (Settings to evaluate in total)",
-            id="required",
-        ),
-        pytest.param({"number_of_samples": 0}, "number_of_samples", MUST_BE_INT_1 + "0", id="ge1"),
-        pytest.param(
-            {"n_jobs_per_iteration": 2.5}, "n_jobs_per_iteration", MUST_BE_INT_1 + "2.5", id="int"
-        ),
-        pytest.param({"n_reruns": True}, "n_reruns", MUST_BE_INT_1 + "True", id="bool-not-int"),
-        pytest.param(
-            {"max_attempts": "3"}, "max_attempts", MUST_BE_INT_1 + "'3'", id="str-not-int"
-        ),
-        pytest.param(
-            {"n_best_jobs_to_keep": -1},
-            "n_best_jobs_to_keep",
-            "must be an integer >= 0, got -1",
-            id="ge0",
-        ),
-        pytest.param(
-            {"max_failed_fraction": 1.5},
-            "max_failed_fraction",
-            "must be a number >= 0 and <= 1, got 1.5",
-            id="fraction",
-        ),
-        pytest.param(
-            {"job_timeout_min": 0},
-            "job_timeout_min",
-            "must be a number > 0 and <= 525600 or null, got 0",
-            id="gt0",
-        ),
-        pytest.param(
-            {"signal_lead_s": float("nan")},
-            "signal_lead_s",
-            "must be a number >= 0, got nan",
-            id="nan",
-        ),
-        pytest.param({"minimize": "yes"}, "minimize", "must be a boolean, got 'yes'", id="bool"),
-        pytest.param({"seed": "1"}, "seed", "must be an integer >= 0 or null, got '1'", id="seed"),
-        pytest.param(
-            {"launcher": "condor"},
-            "launcher",
-            "must be 'local' or 'slurm', got 'condor'",
-            id="literal",
-        ),
-        pytest.param(
-            {"metric_to_optimize": 3}, "metric_to_optimize", "must be a string, got 3", id="str"
-        ),
-        pytest.param({"results_dir": ""}, "results_dir", "must be a path, got ''", id="path"),
-        pytest.param(
-            {"interpreter": ["python", 3]},
-            "interpreter",
-            "must be a list of strings or null, got ['python', 3]",
-            id="str-list",
-        ),
-        pytest.param(
-            {"environment": {"A": 1}},
-            "environment",
-            "must be a mapping of strings to strings, got {'A': 1}",
-            id="env",
-        ),
-        pytest.param(
-            {"optimizer_settings": [1]},
-            "optimizer_settings",
-            "must be a mapping, got [1]",
-            id="map",
-        ),
-        pytest.param(
-            {"fixed_params": {"when": float("inf")}},
-            "fixed_params",
-            "must be a mapping, got {'when': inf}",
-            id="not-json",
-        ),
-        pytest.param(
-            {"fixed_params": {"model": 1, "model.lr": 2}},
-            "fixed_params.model.lr",
-            "conflicts with 'model'",
-            id="fixed-conflict",
-        ),
-        pytest.param(
-            {"optimization_procedure_name": "a/b"},
-            "optimization_procedure_name",
-            "must be usable as one directory name (no '/', not '.' or '..'), got 'a/b'",
-            id="dir-name",
-        ),
-        pytest.param(
-            {"optimization_procedure_name": ".."},
-            "optimization_procedure_name",
-            "must be usable as one directory name (no '/', not '.' or '..'), got '..'",
-            id="dotdot",
-        ),
-        pytest.param(
-            {"timeout_signal": "SIGTREM"},
-            "timeout_signal",
-            "must be a signal name such as 'SIGTERM', 'TERM' or 'USR1', got 'SIGTREM'; "
-            "did you mean 'SIGTERM'?",
-            id="signal",
-        ),
-        pytest.param(
-            {"optimized_params": []},
-            "optimized_params",
-            "must be a non-empty list, got []",
-            id="empty-space",
-        ),
-        pytest.param(
-            {"optimized_params": [{"param": "x", "distribution": "Uniform", "bounds": [1, 0]}]},
-            "optimized_params[0].bounds",
-            "must satisfy low < high, got [1, 0]",
-            id="space-entry",
-        ),
-        pytest.param(
-            {"optimized_params": "x"},
-            "optimized_params",
-            "must be a list of mappings, got 'x'",
-            id="space-type",
-        ),
-        pytest.param(
-            {"run_in_working_dir": False},
-            "git_params",
-            "required when run_in_working_dir is false: give the repository to check out, "
-            "or set run_in_working_dir: true",
-            id="git-required",
-        ),
-        pytest.param(
-            {"git_params": {"url": "https://example.org/r.git"}},
-            "git_params",
-            "must be null when run_in_working_dir is true (the script runs from the current "
-            "directory); remove one of the two",
-            id="git-and-working-dir",
-        ),
-        pytest.param(
-            {"run_in_working_dir": False, "git_params": {"url": "u", "branch": "a", "tag": "b"}},
-            "git_params",
-            "give at most one of branch, tag, commit; got branch='a', tag='b'",
-            id="git-refs",
-        ),
-        pytest.param(
-            {"run_in_working_dir": False, "git_params": {"url": "u", "depth": 0}},
-            "git_params.depth",
-            "must be an integer >= 1 or null, got 0",
-            id="git-depth",
-        ),
-        pytest.param(
-            {"run_in_working_dir": False, "git_params": {"branch": "main"}},
-            "git_params.url",
-            "required key is missing (Repository URL or local path to clone)",
-            id="git-url",
-        ),
-        pytest.param(
-            {"slurm": {"mem_gb": -1}},
-            "slurm.mem_gb",
-            "must be a number > 0 or null, got -1",
-            id="mem",
-        ),
-        pytest.param(
-            {"slurm": {"poll_interval_s": 5, "max_poll_interval_s": 1}},
-            "slurm.max_poll_interval_s",
-            "must be >= poll_interval_s (5.0), got 1.0",
-            id="poll",
-        ),
-        pytest.param(
-            {"slurm": {"n_gpus_per_job": -1}},
-            "slurm.n_gpus_per_job",
-            "must be an integer >= 0, got -1",
-            id="gpus",
-        ),
-        pytest.param({"slurm": 3}, "slurm", "must be a section (a mapping), got 3", id="section"),
-        pytest.param(
-            {"signal_lead_s": 10**400},
-            "signal_lead_s",
-            "must be a number >= 0, got " + repr(10**400)[:77] + "...",
-            id="int-too-large-for-float",
-        ),
-        pytest.param(
-            {"environment": {"A=B": "x"}},
-            "environment.A=B",
-            "names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL character, "
-            "got 'A=B'='x'",
-            id="env-name-with-equals",
-        ),
-        pytest.param(
-            {"environment": {"1A": "x"}},
-            "environment.1A",
-            "names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL character, "
-            "got '1A'='x'",
-            id="env-name-digit",
-        ),
-        pytest.param(
-            {"environment": {"A": "x\0"}},
-            "environment.A",
-            "names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL character, "
-            "got 'A'='x\\x00'",
-            id="env-value-nul",
-        ),
-        pytest.param(
-            {"singularity": {"image": "/dev/null", "env": {"a b": "1"}}},
-            "singularity.env.a b",
-            "names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL character, "
-            "got 'a b'='1'",
-            id="container-env-name",
-        ),
-        pytest.param(
-            {"local": {"n_parallel_jobs": 0}},
-            "local.n_parallel_jobs",
-            "must be an integer >= 1 or null, got 0",
-            id="local",
-        ),
-        pytest.param(
-            {"job_timeout_min": 0.5, "signal_lead_s": 30},
-            "signal_lead_s",
-            "must be shorter than the time limit (time_limit_min=0.5 min = 30 s), got 30: "
-            "the job would be signalled as soon as it starts",
-            id="lead-not-below-local-limit",
-        ),
-        pytest.param(
-            {"launcher": "slurm", "slurm": {"time_limit_min": 1}, "signal_lead_s": 90},
-            "signal_lead_s",
-            "must be shorter than the time limit (time_limit_min=1 min = 60 s), got 90: "
-            "the job would be signalled as soon as it starts",
-            id="lead-not-below-slurm-limit",
-        ),
-    ],
-)
+#: One case per rule: changes to the minimal config -> the one key path and its message.
+RULE_CASES = [
+    pytest.param(
+        {"number_of_samples": _DROP},
+        "number_of_samples",
+        "required key is missing (Settings to evaluate in total)",
+        id="required",
+    ),
+    pytest.param({"number_of_samples": 0}, "number_of_samples", MUST_BE_INT_1 + "0", id="ge1"),
+    pytest.param(
+        {"n_jobs_per_iteration": 2.5}, "n_jobs_per_iteration", MUST_BE_INT_1 + "2.5", id="int"
+    ),
+    pytest.param({"n_reruns": True}, "n_reruns", MUST_BE_INT_1 + "True", id="bool-not-int"),
+    pytest.param({"max_attempts": "3"}, "max_attempts", MUST_BE_INT_1 + "'3'", id="str-not-int"),
+    pytest.param(
+        {"n_best_jobs_to_keep": -1},
+        "n_best_jobs_to_keep",
+        "must be an integer >= 0, got -1",
+        id="ge0",
+    ),
+    pytest.param(
+        {"max_failed_fraction": 1.5},
+        "max_failed_fraction",
+        "must be a number >= 0 and <= 1, got 1.5",
+        id="fraction",
+    ),
+    pytest.param(
+        {"job_timeout_min": 0},
+        "job_timeout_min",
+        "must be a number > 0 and <= 525600 or null, got 0",
+        id="gt0",
+    ),
+    pytest.param(
+        {"signal_lead_s": float("nan")},
+        "signal_lead_s",
+        "must be a number >= 0, got nan",
+        id="nan",
+    ),
+    pytest.param({"minimize": "yes"}, "minimize", "must be a boolean, got 'yes'", id="bool"),
+    pytest.param({"seed": "1"}, "seed", "must be an integer >= 0 or null, got '1'", id="seed"),
+    pytest.param(
+        {"launcher": "condor"},
+        "launcher",
+        "must be 'local' or 'slurm', got 'condor'",
+        id="literal",
+    ),
+    pytest.param(
+        {"metric_to_optimize": 3}, "metric_to_optimize", "must be a string, got 3", id="str"
+    ),
+    pytest.param({"results_dir": ""}, "results_dir", "must be a path, got ''", id="path"),
+    pytest.param(
+        {"interpreter": ["python", 3]},
+        "interpreter",
+        "must be a list of strings or null, got ['python', 3]",
+        id="str-list",
+    ),
+    pytest.param(
+        {"environment": {"A": 1}},
+        "environment",
+        "must be a mapping of strings to strings, got {'A': 1}",
+        id="env",
+    ),
+    pytest.param(
+        {"optimizer_settings": [1]},
+        "optimizer_settings",
+        "must be a mapping, got [1]",
+        id="map",
+    ),
+    pytest.param(
+        {"fixed_params": {"when": float("inf")}},
+        "fixed_params",
+        "must be a mapping, got {'when': inf}",
+        id="not-json",
+    ),
+    pytest.param(
+        {"fixed_params": {"model": 1, "model.lr": 2}},
+        "fixed_params.model.lr",
+        "conflicts with 'model'",
+        id="fixed-conflict",
+    ),
+    pytest.param(
+        {"optimization_procedure_name": "a/b"},
+        "optimization_procedure_name",
+        "must be usable as one directory name (no '/', not '.' or '..'), got 'a/b'",
+        id="dir-name",
+    ),
+    pytest.param(
+        {"optimization_procedure_name": ".."},
+        "optimization_procedure_name",
+        "must be usable as one directory name (no '/', not '.' or '..'), got '..'",
+        id="dotdot",
+    ),
+    pytest.param(
+        {"timeout_signal": "SIGTREM"},
+        "timeout_signal",
+        "must be a signal name such as 'SIGTERM', 'TERM' or 'USR1', got 'SIGTREM'; "
+        "did you mean 'SIGTERM'?",
+        id="signal",
+    ),
+    pytest.param(
+        {"optimized_params": []},
+        "optimized_params",
+        "must be a non-empty list, got []",
+        id="empty-space",
+    ),
+    pytest.param(
+        {"optimized_params": [{"param": "x", "distribution": "Uniform", "bounds": [1, 0]}]},
+        "optimized_params[0].bounds",
+        "must satisfy low < high, got [1, 0]",
+        id="space-entry",
+    ),
+    pytest.param(
+        {"optimized_params": "x"},
+        "optimized_params",
+        "must be a list of mappings, got 'x'",
+        id="space-type",
+    ),
+    pytest.param(
+        {"run_in_working_dir": False},
+        "git_params",
+        "required when run_in_working_dir is false: give the repository to check out, "
+        "or set run_in_working_dir: true",
+        id="git-required",
+    ),
+    pytest.param(
+        {"git_params": {"url": "https://example.org/r.git"}},
+        "git_params",
+        "must be null when run_in_working_dir is true (the script runs from the current "
+        "directory); remove one of the two",
+        id="git-and-working-dir",
+    ),
+    pytest.param(
+        {"run_in_working_dir": False, "git_params": {"url": "u", "branch": "a", "tag": "b"}},
+        "git_params",
+        "give at most one of branch, tag, commit; got branch='a', tag='b'",
+        id="git-refs",
+    ),
+    pytest.param(
+        {"run_in_working_dir": False, "git_params": {"url": "u", "depth": 0}},
+        "git_params.depth",
+        "must be an integer >= 1 or null, got 0",
+        id="git-depth",
+    ),
+    pytest.param(
+        {"run_in_working_dir": False, "git_params": {"branch": "main"}},
+        "git_params.url",
+        "required key is missing (Repository URL or local path to clone)",
+        id="git-url",
+    ),
+    pytest.param(
+        {"slurm": {"mem_gb": -1}},
+        "slurm.mem_gb",
+        "must be a number > 0 or null, got -1",
+        id="mem",
+    ),
+    pytest.param(
+        {"slurm": {"poll_interval_s": 5, "max_poll_interval_s": 1}},
+        "slurm.max_poll_interval_s",
+        "must be >= poll_interval_s (5.0), got 1.0",
+        id="poll",
+    ),
+    pytest.param(
+        {"slurm": {"n_gpus_per_job": -1}},
+        "slurm.n_gpus_per_job",
+        "must be an integer >= 0, got -1",
+        id="gpus",
+    ),
+    pytest.param({"slurm": 3}, "slurm", "must be a section (a mapping), got 3", id="section"),
+    pytest.param(
+        {"signal_lead_s": 10**400},
+        "signal_lead_s",
+        "must be a number >= 0, got " + repr(10**400)[:77] + "...",
+        id="int-too-large-for-float",
+    ),
+    pytest.param(
+        {"environment": {"A=B": "x"}},
+        "environment.A=B",
+        "names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL character, got 'A=B'='x'",
+        id="env-name-with-equals",
+    ),
+    pytest.param(
+        {"environment": {"1A": "x"}},
+        "environment.1A",
+        "names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL character, got '1A'='x'",
+        id="env-name-digit",
+    ),
+    pytest.param(
+        {"environment": {"A": "x\0"}},
+        "environment.A",
+        "names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL character, "
+        "got 'A'='x\\x00'",
+        id="env-value-nul",
+    ),
+    pytest.param(
+        {"singularity": {"image": "/dev/null", "env": {"a b": "1"}}},
+        "singularity.env.a b",
+        "names must match [A-Za-z_][A-Za-z0-9_]* and values hold no NUL character, got 'a b'='1'",
+        id="container-env-name",
+    ),
+    pytest.param(
+        {"local": {"n_parallel_jobs": 0}},
+        "local.n_parallel_jobs",
+        "must be an integer >= 1 or null, got 0",
+        id="local",
+    ),
+    pytest.param(
+        {"job_timeout_min": 0.5, "signal_lead_s": 30},
+        "signal_lead_s",
+        "must be shorter than the time limit (time_limit_min=0.5 min = 30 s), got 30: "
+        "the job would be signalled as soon as it starts",
+        id="lead-not-below-local-limit",
+    ),
+    pytest.param(
+        {"launcher": "slurm", "slurm": {"time_limit_min": 1}, "signal_lead_s": 90},
+        "signal_lead_s",
+        "must be shorter than the time limit (time_limit_min=1 min = 60 s), got 90: "
+        "the job would be signalled as soon as it starts",
+        id="lead-not-below-slurm-limit",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "path", "message"), RULE_CASES)
 def test_each_rule_has_its_message(changes: dict[str, Any], path: str, message: str) -> None:
     problems = problems_of(_with(**changes))
     assert list(problems) == [path]
@@ -266,33 +262,34 @@ def test_each_rule_has_its_message(changes: dict[str, Any], path: str, message: 
         assert problems[path] == message
 
 
-@pytest.mark.parametrize(
-    ("data", "path", "suggestion"),
-    [
-        pytest.param({"n_sampels": 3}, "n_sampels", "'number_of_samples'", id="typo"),
-        pytest.param({"num_reruns": 2}, "num_reruns", "'n_reruns'", id="synonym"),
-        pytest.param({"learning_runs_per_job": 2}, "learning_runs_per_job", "'n_reruns'", id="cu"),
-        pytest.param(
-            {"num_best_jobs_whose_data_is_kept": 2},
-            "num_best_jobs_whose_data_is_kept",
-            "'n_best_jobs_to_keep'",
-            id="cluster-utils",
-        ),
-        pytest.param({"slurm": {"partiton": "gpu"}}, "slurm.partiton", "'partition'", id="slurm"),
-        pytest.param(
-            {"slurm": {"request_cpus": 2}},
-            "slurm.request_cpus",
-            "'resources.n_cpus_per_job'",
-            id="cpus",
-        ),
-        pytest.param(
-            {"local": {"n_paralel_jobs": 2}},
-            "local.n_paralel_jobs",
-            "'n_parallel_jobs'",
-            id="local",
-        ),
-    ],
-)
+#: Unknown keys -> the key path and the suggestion.
+UNKNOWN_CASES = [
+    pytest.param({"n_sampels": 3}, "n_sampels", "'number_of_samples'", id="typo"),
+    pytest.param({"num_reruns": 2}, "num_reruns", "'n_reruns'", id="synonym"),
+    pytest.param({"learning_runs_per_job": 2}, "learning_runs_per_job", "'n_reruns'", id="cu"),
+    pytest.param(
+        {"num_best_jobs_whose_data_is_kept": 2},
+        "num_best_jobs_whose_data_is_kept",
+        "'n_best_jobs_to_keep'",
+        id="cluster-utils",
+    ),
+    pytest.param({"slurm": {"partiton": "gpu"}}, "slurm.partiton", "'partition'", id="slurm"),
+    pytest.param(
+        {"slurm": {"request_cpus": 2}},
+        "slurm.request_cpus",
+        "'resources.n_cpus_per_job'",
+        id="cpus",
+    ),
+    pytest.param(
+        {"local": {"n_paralel_jobs": 2}},
+        "local.n_paralel_jobs",
+        "'n_parallel_jobs'",
+        id="local",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "path", "suggestion"), UNKNOWN_CASES)
 def test_unknown_keys_suggest_and_list_the_valid_ones(
     data: dict[str, Any], path: str, suggestion: str
 ) -> None:
@@ -488,18 +485,19 @@ def test_schema_knows_its_keys(path: tuple[str | int, ...], known: bool) -> None
     assert schema_knows(path) is known
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        pytest.param({"job_timeout_min": 1, "signal_lead_s": 59.5}, id="local-lead-below-limit"),
-        pytest.param({"signal_lead_s": 600}, id="no-limit"),
-        # one time limit for every launcher, under its old names too
-        pytest.param(
-            {"launcher": "slurm", "resources": {"time_limit_min": 5, "signal_lead_s": 200}},
-            id="slurm-lead-below-limit",
-        ),
-        pytest.param({"slurm": {"time_limit_min": 1}, "signal_lead_s": 59}, id="old-names"),
-    ],
-)
+#: Valid configs near the signal-lead rule.
+VALID_CASES = [
+    pytest.param({"job_timeout_min": 1, "signal_lead_s": 59.5}, id="local-lead-below-limit"),
+    pytest.param({"signal_lead_s": 600}, id="no-limit"),
+    # one time limit for every launcher, under its old names too
+    pytest.param(
+        {"launcher": "slurm", "resources": {"time_limit_min": 5, "signal_lead_s": 200}},
+        id="slurm-lead-below-limit",
+    ),
+    pytest.param({"slurm": {"time_limit_min": 1}, "signal_lead_s": 59}, id="old-names"),
+]
+
+
+@pytest.mark.parametrize("changes", VALID_CASES)
 def test_signal_lead_below_the_limit_that_applies_is_valid(changes: dict[str, Any]) -> None:
     load_config_dict(_with(**changes))

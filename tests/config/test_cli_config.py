@@ -1,0 +1,325 @@
+"""Bad configs through the command line: exit 2, one line per problem naming its key,
+no traceback, nothing written; and ``check`` and ``run`` always agree."""
+
+from __future__ import annotations
+
+import json
+import math
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import annotated_types
+import pytest
+
+from hpoptim.cli import main
+from hpoptim.config.schema import GitParams, JobResources, SingularityConfig, run_config_model
+from hpoptim.launchers.local import LocalSettings
+from hpoptim.launchers.slurm import SlurmSettings
+from hpoptim.run.loop import Optimization
+from hpoptim.sections import Section
+from hpoptim.state.storage import ResultsLayout
+from tests.config.conftest import minimal
+from tests.config.test_schema import _DROP, RULE_CASES, UNKNOWN_CASES, VALID_CASES
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cwd holding the job script, an image file; ``run`` stops before the first submit."""
+    (tmp_path / "job.py").write_text("print('never run here')\n")
+    (tmp_path / "img.sif").write_text("")
+    monkeypatch.chdir(tmp_path)
+
+    def stop_at_loop(self: Optimization, stop: Any = None) -> Any:
+        return self.history  # every part was built from the config: the run would start
+
+    monkeypatch.setattr(Optimization, "run", stop_at_loop)
+    return tmp_path
+
+
+def _config(workdir: Path, changes: dict[str, Any]) -> dict[str, Any]:
+    data = {**minimal(), "results_dir": str(workdir / "results")}
+    for key, value in changes.items():
+        if value is _DROP:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return data
+
+
+def _write(workdir: Path, data: dict[str, Any]) -> Path:
+    path = workdir / "config.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def _refused(workdir: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """Run and check ``data``; both exit 2 with the same lines. Returns the problem lines."""
+    path = _write(workdir, data)
+    run_code, run_err = _cli(["run", str(path)], capsys)
+    check_code, check_err = _cli(["check", str(path)], capsys)
+    assert (run_code, run_err) == (check_code, check_err)
+    assert run_code == 2, run_err
+    assert "Traceback" not in run_err
+    assert not (workdir / "results").exists(), "a refused config must write nothing"
+    head, *lines = run_err.rstrip("\n").splitlines()
+    assert head.startswith(f"hpoptim: error: invalid configuration in {path} (")
+    assert head.endswith(f"({len(lines)} problem(s)):")
+    assert all(line.startswith("  ") and ": " in line for line in lines)
+    return [line.strip() for line in lines]
+
+
+# -- check and run agree on every case of the config suite ---------------------------------
+@pytest.mark.parametrize(("changes", "path", "message"), RULE_CASES)
+def test_check_and_run_refuse_each_rule_alike(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    changes: dict[str, Any],
+    path: str,
+    message: str,
+) -> None:
+    lines = _refused(workdir, _config(workdir, changes), capsys)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}: {message}")
+
+
+@pytest.mark.parametrize(("data", "path", "suggestion"), UNKNOWN_CASES)
+def test_check_and_run_refuse_unknown_keys_alike(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    data: dict[str, Any],
+    path: str,
+    suggestion: str,
+) -> None:
+    lines = _refused(workdir, _config(workdir, data), capsys)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}: unknown key; did you mean {suggestion}?")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        *VALID_CASES,
+        pytest.param({}, id="minimal"),
+        pytest.param(
+            {"launcher": "slurm", "slurm": {"extra_sbatch_options": ["--constraint=a100"]}},
+            id="slurm-option",
+        ),
+        pytest.param({"resources": {"n_cpus_per_job": 2, "mem_gb": 1}}, id="resources"),
+    ],
+)
+def test_check_and_run_accept_valid_configs_alike(
+    workdir: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any]
+) -> None:
+    path = _write(workdir, _config(workdir, changes))
+    check_code, check_err = _cli(["check", str(path)], capsys)
+    run_code, _ = _cli(["run", str(path)], capsys)
+    assert (check_code, run_code) == (0, 0), check_err
+    # run built every part (checkout, sampler, launcher) and journaled its start
+    assert ResultsLayout(workdir / "results" / "t").journal.exists()
+
+
+def test_a_slurm_option_check_accepts_is_one_run_accepts(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported bug: check said OK, run refused it at the launcher."""
+    bad = {"launcher": "slurm", "slurm": {"extra_sbatch_options": ["constraint=a100"]}}
+    assert _refused(workdir, _config(workdir, bad), capsys) == [
+        "slurm.extra_sbatch_options[0]: must be one option such as '--constraint=a100', "
+        "got 'constraint=a100'"
+    ]
+
+
+# -- validation gaps -----------------------------------------------------------------------
+UNIFORM = {"param": "x", "distribution": "Uniform"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "line"),
+    [
+        pytest.param({"seed": -1}, "seed: must be an integer >= 0 or null, got -1", id="seed"),
+        pytest.param(
+            {"fixed_params": {"x": 1}},
+            "fixed_params.x: overlaps the optimised parameter 'x'",
+            id="fixed-overlaps-optimised",
+        ),
+        pytest.param(
+            {"fixed_params": {"x": {"y": 1}}},
+            "fixed_params.x.y: overlaps the optimised parameter 'x'",
+            id="fixed-inside-optimised",
+        ),
+        pytest.param(
+            {"fixed_params": {"a..b": 1}},
+            "fixed_params.a..b: must be a dotted name without empty parts",
+            id="empty-part",
+        ),
+        pytest.param(
+            {"metric_to_optimize": ""},
+            "metric_to_optimize: must be a non-empty string, got ''",
+            id="empty-metric",
+        ),
+        pytest.param(
+            {"interpreter": []},
+            "interpreter: must be a non-empty list of strings or null, got []",
+            id="empty-interpreter",
+        ),
+        pytest.param(
+            {"job_timeout_min": 1e12},
+            "job_timeout_min: must be a number > 0 and <= 525600 or null, got 1000000000000.0",
+            id="huge-timeout-old-key",
+        ),
+        pytest.param(
+            {"resources": {"time_limit_min": 10**9}},
+            "resources.time_limit_min: must be a number > 0 and <= 525600 or null, got 1000000000",
+            id="huge-time-limit",
+        ),
+        pytest.param(
+            {"optimized_params": [{**UNIFORM, "bounds": [-1e308, 1e308]}]},
+            "optimized_params[0].bounds: must be less than 1e308 apart, got [-1e+308, 1e+308]",
+            id="width-overflow",
+        ),
+        pytest.param(
+            {"optimized_params": [{**UNIFORM, "bounds": [0, math.inf]}]},
+            "optimized_params[0].bounds: must be two finite numbers [low, high], got [0, inf]",
+            id="inf-bound",
+        ),
+        pytest.param(
+            {"optimized_params": [{**UNIFORM, "bounds": [math.nan, 1]}]},
+            "optimized_params[0].bounds: must be two finite numbers [low, high], got [nan, 1]",
+            id="nan-bound",
+        ),
+        pytest.param(
+            {"job_timeout_min": 5, "resources": {"time_limit_min": 6}},
+            "job_timeout_min: is the old name of resources.time_limit_min, which is also given "
+            "(as resources.time_limit_min) with a different value: 5 here, 6 there; remove one",
+            id="old-and-new-key-differ",
+        ),
+    ],
+)
+def test_each_gap_is_refused_with_one_line_naming_the_key(
+    workdir: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any], line: str
+) -> None:
+    lines = _refused(workdir, _config(workdir, changes), capsys)
+    assert len(lines) == 1
+    assert lines[0].startswith(line)
+
+
+def test_a_key_given_twice_in_a_json_config_is_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = json.dumps(_config(workdir, {"slurm": {"qos": "a"}}))
+    text = text.replace('"qos": "a"', '"qos": "a", "qos": "b"')
+    text = text.replace('"minimize": true', '"minimize": true, "minimize": false')
+    (workdir / "config.json").write_text(text)
+    path = workdir / "config.json"
+    for command in ("run", "check"):
+        code, err = _cli([command, str(path)], capsys)
+        assert code == 2
+        assert err.splitlines()[1:] == [
+            "  minimize: duplicate key: a key may appear once in a mapping",
+            "  slurm.qos: duplicate key: a key may appear once in a mapping",
+        ]
+    assert not (workdir / "results").exists()
+
+
+def test_an_old_key_is_read_as_its_new_name_with_a_note(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(workdir, _config(workdir, {"slurm": {"mem_gb": 2}}))
+    code, err = _cli(["check", str(path)], capsys)
+    assert code == 0
+    assert err.splitlines() == [
+        "hpoptim: note: slurm.mem_gb is now resources.mem_gb; read it as resources.mem_gb: 2"
+    ]
+
+
+# -- a generated suite of bad configs --------------------------------------------------------
+#: Each section: where it sits and what it needs around it to be checked on its own.
+SECTIONS: list[tuple[str, type[Section], dict[str, Any]]] = [
+    ("", run_config_model(), {}),
+    ("resources", JobResources, {}),
+    ("local", LocalSettings, {}),
+    ("slurm", SlurmSettings, {"launcher": "slurm"}),
+    ("git_params", GitParams, {"run_in_working_dir": False, "git_params": {"url": "u"}}),
+    ("singularity", SingularityConfig, {"singularity": {"image": "img.sif"}}),
+]
+
+
+def _wrong_value(annotation: Any) -> Any:
+    """A value of the wrong type for a key declared as ``annotation``."""
+    words = str(annotation)
+    if annotation is bool:
+        return "yes"
+    if annotation is str or "str |" in words or words.startswith("typing.Annotated[str"):
+        return 3
+    if annotation in (int, float) or "int |" in words or "float |" in words:
+        return "12"
+    if "tuple" in words or "list" in words:
+        return 5
+    if "dict" in words or "Mapping" in words:
+        return [1]
+    return 3  # a section, a path, a literal
+
+
+def _out_of_bounds(field: Any) -> Iterator[tuple[str, Any]]:
+    for m in field.metadata:
+        if isinstance(m, annotated_types.Ge):
+            yield "below", m.ge - 1
+        elif isinstance(m, annotated_types.Gt):
+            yield "at", m.gt
+        elif isinstance(m, annotated_types.Le):
+            yield "above", m.le + 1
+
+
+def _generated() -> Iterator[Any]:
+    for section, model, around in SECTIONS:
+        for name, field in model.model_fields.items():
+            where = f"{section}.{name}" if section else name
+            cases = [("type", _wrong_value(field.annotation), where)]
+            cases += [(why, value, where) for why, value in _out_of_bounds(field)]
+            cases.append(("typo", 1, f"{where}x"))
+            for why, value, path in cases:
+                key = path.rpartition(".")[2]
+                if section:
+                    changes = {**around, section: {**around.get(section, {}), key: value}}
+                else:
+                    changes = {**around, key: value}
+                yield pytest.param(changes, path, id=f"{where}-{why}")
+
+
+GENERATED = list(_generated())
+
+
+def test_the_generated_suite_is_large() -> None:
+    assert len(GENERATED) >= 100
+
+
+@pytest.mark.parametrize(("changes", "path"), GENERATED)
+def test_generated_bad_config_is_refused_with_one_line_naming_the_key(
+    workdir: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any], path: str
+) -> None:
+    lines = _refused(workdir, _config(workdir, changes), capsys)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{path}: "), lines
+    _, _, message = lines[0].partition(": ")
+    assert message.startswith(("must be", "unknown key", "image file")), message
+
+
+def test_every_section_of_the_config_is_in_the_generated_suite() -> None:
+    sections = {name for name, _, _ in SECTIONS if name}
+    model = run_config_model()
+    nested = {
+        name
+        for name, field in model.model_fields.items()
+        if any(
+            isinstance(a, type) and issubclass(a, Section)
+            for a in (field.annotation, *typing.get_args(field.annotation))
+        )
+    }
+    assert nested == sections
