@@ -17,6 +17,7 @@ the valid keys listed once per section.
 from __future__ import annotations
 
 import json
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "AbsolutePath",
     "Section",
     "Strings",
     "describe",
@@ -64,6 +66,17 @@ def _as_tuple(value: Any) -> Any:
 
 #: A list of strings, stored as a tuple (a YAML/JSON list is accepted).
 Strings = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
+
+
+def _absolute(value: Any) -> Any:
+    """``~`` expanded and made absolute against the current directory (no symlinks resolved)."""
+    if isinstance(value, str | Path) and str(value) != "":
+        return Path(os.path.normpath(Path(value).expanduser().absolute()))
+    return value
+
+
+#: A path, ``~`` expanded and made absolute against the current directory.
+AbsolutePath = Annotated[Path, BeforeValidator(_absolute)]
 
 
 def rule_error(message: str = "", problems: Sequence[ConfigProblem] = ()) -> PydanticCustomError:

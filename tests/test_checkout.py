@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hpoptim.errors import CheckoutError
+from hpoptim.errors import CheckoutError, ConfigError
 from hpoptim.shipped import wrapper_path
 from hpoptim.source.checkout import CACHE_ENV, CheckoutInfo, GitSource, prepare_checkout
 
@@ -276,26 +276,35 @@ def test_bad_source_fails_early_and_leaves_nothing(
 
 
 @pytest.mark.parametrize(
-    ("fields", "fragment"),
+    ("fields", "problem"),
     [
         pytest.param(
             {"branch": "main", "tag": "v1"},
-            "give at most one of git_params.branch, git_params.tag and git_params.commit; "
-            "got git_params.branch and git_params.tag",
+            "git_params: give at most one of branch, tag, commit; got branch='main', tag='v1'",
             id="branch-and-tag",
         ),
         pytest.param(
             {"tag": "v1", "commit": "abc1234"},
-            "got git_params.tag and git_params.commit",
+            "git_params: give at most one of branch, tag, commit; got tag='v1', commit='abc1234'",
             id="tag-and-commit",
         ),
-        pytest.param({"depth": 0}, "git_params.depth must be a positive", id="depth-zero"),
+        pytest.param(
+            {"depth": 0},
+            "git_params.depth: must be an integer >= 1 or null, got 0",
+            id="depth-zero",
+        ),
+        pytest.param(
+            {"url": "--upload-pack=x"},
+            "git_params.url: must be a repository URL or path, got '--upload-pack=x'",
+            id="url-is-an-option",
+        ),
     ],
 )
-def test_git_source_rejects_contradictions(fields: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(CheckoutError, match="git_params") as err:
-        GitSource("/some/repo", **fields)
-    assert fragment in str(err.value)
+def test_git_source_rejects_contradictions(fields: dict[str, Any], problem: str) -> None:
+    """The config's git_params model is the checkout's own: one declaration, one set of rules."""
+    with pytest.raises(ConfigError) as err:
+        GitSource(**{"url": "/some/repo", **fields})
+    assert [str(p) for p in err.value.problems] == [problem]
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ from pydantic import model_validator as _model_validator
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.jobspec import Resources
 from hpoptim.messages import did_you_mean, env_problem, json_problem, show
-from hpoptim.sections import Section, Strings, knows, rule_error
+from hpoptim.sections import AbsolutePath, Section, Strings, knows, rule_error
+from hpoptim.source.git_source import GitSource
 from hpoptim.space import SearchSpace, flatten, nest
 
 __all__ = [
@@ -37,6 +38,9 @@ __all__ = [
     "schema_knows",
     "sections",
 ]
+
+#: The ``git_params`` section (declared next to the checkout code that uses it).
+GitParams = GitSource
 
 #: Names used by cluster_utils (and likely slips) -> the key meant here; for "did you mean".
 SYNONYMS: dict[str, str] = {
@@ -89,15 +93,6 @@ def _signal_name(value: str) -> str:
             f"must be a signal name such as 'SIGTERM', 'TERM' or 'USR1', got {value!r}"
             + did_you_mean(name, list(signal.Signals.__members__))
         )
-    return value
-
-
-def _absolute(value: Any) -> Any:
-    """``~`` expanded and made absolute against the current directory (no symlinks resolved)."""
-    import os
-
-    if isinstance(value, str | Path) and str(value) != "":
-        return Path(os.path.normpath(Path(value).expanduser().absolute()))
     return value
 
 
@@ -161,7 +156,6 @@ def _list_of_entries(value: Any) -> Any:
 
 
 Env = Annotated[dict[str, str], AfterValidator(_env_vars)]
-AbsolutePath = Annotated[Path, BeforeValidator(_absolute)]
 
 
 def _limit_min(doc: str) -> Any:
@@ -173,33 +167,6 @@ def _limit_min(doc: str) -> Any:
 
 class _Section(Section):
     synonyms: ClassVar[Mapping[str, str]] = SYNONYMS
-
-
-class GitParams(_Section):
-    """Where to clone the training code from (``git_params``)."""
-
-    section_path: ClassVar[str] = "git_params"
-
-    url: str = Field(description="Repository URL or local path to clone.")
-    branch: str | None = Field(
-        None, description="Branch to check out (at most one of branch/tag/commit)."
-    )
-    tag: str | None = Field(None, description="Tag to check out.")
-    commit: str | None = Field(None, description="Commit to check out.")
-    depth: int | None = Field(None, ge=1, description="Shallow-clone depth; null: full history.")
-    submodules: bool = Field(False, description="Also check out submodules.")
-    cache_dir: AbsolutePath | None = Field(
-        None, description="Where clones are cached; null: inside the results dir."
-    )
-
-    @_model_validator(mode="after")
-    def _one_ref(self) -> GitParams:
-        given = {k: getattr(self, k) for k in ("branch", "tag", "commit")}
-        given = {k: v for k, v in given.items() if v is not None}
-        if len(given) > 1:
-            shown = ", ".join(f"{k}={v!r}" for k, v in given.items())
-            raise rule_error(f"give at most one of branch, tag, commit; got {shown}")
-        return self
 
 
 class JobResources(_Section):

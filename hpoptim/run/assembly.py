@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from hpoptim.config import RunConfig
 from hpoptim.errors import ConfigError, ConfigProblem
@@ -19,6 +18,7 @@ from hpoptim.launchers import load
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
 from hpoptim.shipped import find_script
+from hpoptim.source.git_source import GitSource
 from hpoptim.state.storage import ResultsLayout
 
 logger = get_logger(__name__)
@@ -146,19 +146,6 @@ def resolve_script(root: Path, relative: str) -> Path:
     )
 
 
-def git_source(cfg: RunConfig) -> Any:
-    """The config's ``git_params`` as the checkout module's value type (None if absent)."""
-    from hpoptim.source.checkout import GitSource
-
-    g = cfg.git_params
-    if g is None:
-        return None
-    return GitSource(
-        url=g.url,
-        branch=g.branch,
-        tag=g.tag,
-        commit=g.commit,
-        depth=g.depth,
-        submodules=g.submodules,
-        cache_dir=g.cache_dir,
-    )
+def git_source(cfg: RunConfig) -> GitSource | None:
+    """The config's ``git_params`` section: the checkout module's own model (None if absent)."""
+    return cfg.git_params

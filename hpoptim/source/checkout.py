@@ -33,12 +33,12 @@ import git
 from hpoptim.errors import CheckoutError
 from hpoptim.log import get_logger
 from hpoptim.shipped import find_script
+from hpoptim.source.git_source import GitSource
 from hpoptim.source.repo import (
     _FULL_SHA,
     _LS_REMOTE_TIMEOUT_S,
     _TMP_MARK,
     CheckoutInfo,
-    GitSource,
     _closest,
     _git,
     _head_sha,

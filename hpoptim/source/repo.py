@@ -1,9 +1,10 @@
 """Git repositories for :mod:`hpoptim.source.checkout`: what a checkout is made from and of, and
 the low-level git and directory operations it is made with.
 
-:class:`GitSource` is the config's ``git_params``; :class:`CheckoutInfo` records where jobs
-run and which commit that is. The helpers run git through GitPython with argument lists
-(never a shell), read ``git ls-remote`` output, and install a finished clone atomically.
+:class:`GitSource` (declared in :mod:`hpoptim.source.git_source`) is the config's
+``git_params``; :class:`CheckoutInfo` records where jobs run and which commit that is. The
+helpers run git through GitPython with argument lists (never a shell), read ``git ls-remote``
+output, and install a finished clone atomically.
 """
 
 from __future__ import annotations
@@ -30,81 +31,6 @@ _FULL_SHA = re.compile(r"[0-9a-f]{40}")
 _TMP_MARK = ".tmp-"
 _LS_REMOTE_TIMEOUT_S = 120.0
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
-
-
-@dataclass(frozen=True)
-class GitSource:
-    """Where the training code comes from: the config's ``git_params``.
-
-    Attributes:
-        url: Remote URL or local path of the repository (``~`` is expanded).
-        branch: Branch to check out.
-        tag: Tag to check out.
-        commit: Commit to check out: a full or short SHA, or any ref git understands.
-        depth: Clone only this many commits of history (shallow clone).
-        submodules: Initialise and update submodules recursively.
-        cache_dir: Clone under this directory instead of the results directory.
-
-    At most one of ``branch``, ``tag`` and ``commit`` may be given; with none,
-    the current HEAD of a local repository, or the remote's default branch, is used.
-
-    Raises:
-        CheckoutError: More than one ref is given, or ``depth`` is not positive.
-    """
-
-    url: str
-    branch: str | None = None
-    tag: str | None = None
-    commit: str | None = None
-    depth: int | None = None
-    submodules: bool = False
-    cache_dir: Path | None = None
-
-    def __post_init__(self) -> None:
-        given = [f"git_params.{k}" for k in ("branch", "tag", "commit") if getattr(self, k)]
-        if len(given) > 1:
-            raise CheckoutError(
-                f"give at most one of git_params.branch, git_params.tag and git_params.commit; "
-                f"got {' and '.join(given)}",
-                self.url,
-            )
-        if self.depth is not None and self.depth < 1:
-            raise CheckoutError(
-                f"git_params.depth must be a positive number of commits, got {self.depth}",
-                self.url,
-            )
-        if self.url.startswith("-"):
-            raise CheckoutError(
-                f"git_params.url must be a repository URL or path, got {self.url!r}", self.url
-            )
-        try:
-            git.Git.check_unsafe_protocols(self.url)
-        except git.UnsafeProtocolError:
-            transport = self.url.split(":", 1)[0]
-            raise CheckoutError(
-                f"git_params.url {self.url!r} uses git's {transport}:: transport, which runs "
-                "commands and is not allowed; give a repository URL (https://, ssh://, "
-                "git@host:path) or a local path",
-                self.url,
-            ) from None
-
-    @property
-    def ref(self) -> str | None:
-        """The ref asked for (branch, tag or commit), or ``None`` for the default."""
-        return self.branch or self.tag or self.commit
-
-    @property
-    def ref_kind(self) -> str | None:
-        """``"branch"``, ``"tag"``, ``"commit"`` or ``None``."""
-        for kind in ("branch", "tag", "commit"):
-            if getattr(self, kind):
-                return kind
-        return None
-
-    def describe_ref(self) -> str:
-        """The ref for messages, e.g. ``tag 'v1.0'`` or ``the default branch``."""
-        kind = self.ref_kind
-        return "the default HEAD" if kind is None else f"{kind} {self.ref!r}"
 
 
 @dataclass(frozen=True)
