@@ -7,7 +7,11 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, ClassVar
 
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+
+from hpoptim.errors import ConfigProblem
 from hpoptim.job import (
     METRICS_FILE_NAME,
     PARAMS_FILE_NAME,
@@ -15,6 +19,8 @@ from hpoptim.job import (
     STDERR_FILE_NAME,
     STDOUT_FILE_NAME,
 )
+from hpoptim.messages import env_problem
+from hpoptim.sections import AbsolutePath, Section, Strings, rule_error
 
 
 class JobState(enum.Enum):
@@ -77,20 +83,61 @@ class Resources:
     timeout_min: float | None = None
 
 
-@dataclass(frozen=True)
-class ContainerOptions:
-    """How to wrap a job in Singularity/Apptainer (see ``launchers.container``)."""
+def _pairs_to_dict(value: Any) -> Any:
+    """Environment given as ``(("K", "v"), ...)`` pairs -> a dict (a mapping passes)."""
+    if isinstance(value, list | tuple) and all(
+        isinstance(p, list | tuple) and len(p) == 2 for p in value
+    ):
+        return dict(value)
+    return value
 
-    image: Path
-    executable: str | None = None  # "apptainer" or "singularity"; None: whichever is on PATH
-    use_run: bool = False
-    bind: tuple[str, ...] = ()
-    nv: bool = False
-    containall: bool = False
-    cleanenv: bool = False
-    pwd: str | None = None
-    options: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
+
+def _env_vars(value: dict[str, str]) -> dict[str, str]:
+    """Environment variables a process (and a shell, on Slurm) can take."""
+    bad = [ConfigProblem(k, why) for k, v in value.items() if (why := env_problem(k, v))]
+    if bad:
+        raise rule_error(problems=bad)
+    return value
+
+
+#: Environment variables: a mapping of names to strings, each name valid for a shell.
+EnvVars = Annotated[dict[str, str], BeforeValidator(_pairs_to_dict), AfterValidator(_env_vars)]
+
+RUNTIMES = ("apptainer", "singularity")
+
+
+class ContainerOptions(Section):
+    """Run every job inside a Singularity/Apptainer image (``singularity``).
+
+    The config's ``singularity`` section (which also checks that the image exists)
+    and what :mod:`hpoptim.launchers.container` wraps a job with.
+    """
+
+    section_path: ClassVar[str] = "singularity"
+
+    image: AbsolutePath = Field(description="Image file ('~' expanded; must exist).")
+    executable: str | None = Field(
+        None,
+        description="Container binary, 'apptainer' or 'singularity' (or a path to one); "
+        "null: whichever is on PATH.",
+    )
+    use_run: bool = Field(False, description="Use 'run' instead of 'exec'.")
+    bind: Strings = Field((), description="Extra --bind specs (src[:dst[:opts]]).")
+    nv: bool = Field(False, description="Pass --nv (NVIDIA GPUs).")
+    containall: bool = Field(False, description="Pass --containall.")
+    cleanenv: bool = Field(False, description="Pass --cleanenv.")
+    pwd: str | None = Field(None, description="Working directory inside the container (--pwd).")
+    options: Strings = Field((), description="Extra options for exec/run.")
+    env: EnvVars = Field(
+        default_factory=dict, description="Environment variables set in the container."
+    )
+
+    @field_validator("executable")
+    @classmethod
+    def _runtime(cls, value: str | None) -> str | None:
+        if value is not None and Path(value).name not in RUNTIMES:
+            raise rule_error(f"must be 'apptainer', 'singularity' or null, got {value!r}")
+        return value
 
 
 @dataclass(frozen=True)

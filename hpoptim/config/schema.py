@@ -15,14 +15,14 @@ import signal
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, create_model
+from pydantic import AfterValidator, BeforeValidator, Field, create_model, field_validator
 from pydantic import model_validator as _model_validator
 
 from hpoptim.errors import ConfigError, ConfigProblem
-from hpoptim.jobspec import Resources
-from hpoptim.messages import did_you_mean, env_problem, json_problem, show
+from hpoptim.jobspec import ContainerOptions, EnvVars, Resources
+from hpoptim.messages import did_you_mean, json_problem, show
 from hpoptim.sections import AbsolutePath, Section, Strings, knows, rule_error
 from hpoptim.source.git_source import GitSource
 from hpoptim.space import SearchSpace, flatten, nest
@@ -102,16 +102,6 @@ def _existing_image(value: Path) -> Path:
     return value
 
 
-def _env_vars(value: Mapping[str, str]) -> Mapping[str, str]:
-    """Environment variables a process (and a shell, on Slurm) can take."""
-    bad = [
-        ConfigProblem(name, why) for name, text in value.items() if (why := env_problem(name, text))
-    ]
-    if bad:
-        raise rule_error(problems=bad)
-    return value
-
-
 def _json_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
     if json_problem(value):
         raise rule_error(f"must be a mapping, got {show(value)}")
@@ -153,9 +143,6 @@ def _list_of_entries(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(value)
     raise rule_error(f"must be a list of mappings, got {show(value)}")
-
-
-Env = Annotated[dict[str, str], AfterValidator(_env_vars)]
 
 
 def _limit_min(doc: str) -> Any:
@@ -222,27 +209,19 @@ class JobResources(_Section):
         return signal_number(self.timeout_signal)
 
 
-class SingularityConfig(_Section):
-    """Run every job inside a Singularity/Apptainer image (``singularity``)."""
+class SingularityConfig(ContainerOptions):
+    """Run every job inside a Singularity/Apptainer image (``singularity``).
 
-    section_path: ClassVar[str] = "singularity"
+    The container options jobs are wrapped with, checked when the config is read:
+    the image must exist.
+    """
 
-    image: Annotated[AbsolutePath, AfterValidator(_existing_image)] = Field(
-        description="Image file ('~' expanded; must exist)."
-    )
-    executable: Literal["apptainer", "singularity"] | None = Field(
-        None, description="Container binary; null: whichever is on PATH."
-    )
-    use_run: bool = Field(False, description="Use 'run' instead of 'exec'.")
-    bind: Strings = Field((), description="Extra --bind specs (src[:dst[:opts]]).")
-    nv: bool = Field(False, description="Pass --nv (NVIDIA GPUs).")
-    containall: bool = Field(False, description="Pass --containall.")
-    cleanenv: bool = Field(False, description="Pass --cleanenv.")
-    pwd: str | None = Field(None, description="Working directory inside the container (--pwd).")
-    options: Strings = Field((), description="Extra options for exec/run.")
-    env: Env = Field(
-        default_factory=dict, description="Environment variables set in the container."
-    )
+    synonyms: ClassVar[Mapping[str, str]] = SYNONYMS
+
+    @field_validator("image")
+    @classmethod
+    def _image_exists(cls, value: Path) -> Path:
+        return _existing_image(value)
 
 
 def _launcher_name(value: str) -> str:
@@ -336,7 +315,7 @@ class RunConfig(_Section):
         min_length=1,
         description="Command that runs the script, e.g. ['python3', '-u']; null: by extension.",
     )
-    environment: Env = Field(
+    environment: EnvVars = Field(
         default_factory=dict, description="Environment variables for every job."
     )
     resources: JobResources = Field(

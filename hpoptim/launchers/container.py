@@ -49,11 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim.errors import LaunchError
-from hpoptim.jobspec import ContainerOptions, JobSpec
+from hpoptim.jobspec import RUNTIMES, ContainerOptions, JobSpec
 from hpoptim.messages import ENV_NAME
 from hpoptim.shipped import wrappers_dir
 
-RUNTIMES = ("apptainer", "singularity")
 _CHUNK_BYTES = 1 << 20
 IMAGE_PYTHON = "python3"
 

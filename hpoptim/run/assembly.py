@@ -62,22 +62,8 @@ def start_checks(cfg: RunConfig) -> list[ConfigProblem]:
 
 
 def container_options(cfg: RunConfig) -> ContainerOptions | None:
-    """The config's ``singularity`` section as launcher-neutral options."""
-    s = cfg.singularity
-    if s is None:
-        return None
-    return ContainerOptions(
-        image=s.image,
-        executable=s.executable,
-        use_run=s.use_run,
-        bind=tuple(s.bind),
-        nv=s.nv,
-        containall=s.containall,
-        cleanenv=s.cleanenv,
-        pwd=s.pwd,
-        options=tuple(s.options),
-        env=tuple(s.env.items()),
-    )
+    """The config's ``singularity`` section: the container options themselves."""
+    return cfg.singularity
 
 
 def make_launcher(cfg: RunConfig, layout: ResultsLayout) -> BaseLauncher:
