@@ -136,6 +136,30 @@ def test_a_slurm_option_check_accepts_is_one_run_accepts(
     ]
 
 
+@pytest.mark.parametrize(
+    ("changes", "line"),
+    [
+        pytest.param(
+            {"optimizer_str": "randm"},
+            "optimizer_str: unknown optimizer 'randm'; valid: cem_metaoptimizer, random, "
+            "gridsearch; did you mean 'random'?",
+            id="unknown-sampler",
+        ),
+        pytest.param(
+            {"optimizer_str": "random", "optimizer_settings": {"shuffle": True}},
+            "optimizer_settings.shuffle: unknown key 'shuffle' for 'random'",
+            id="sampler-setting",
+        ),
+    ],
+)
+def test_check_and_run_apply_the_samplers_rules_alike(
+    workdir: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any], line: str
+) -> None:
+    lines = _refused(workdir, _config(workdir, changes), capsys)
+    assert len(lines) == 1
+    assert lines[0].startswith(line)
+
+
 # -- validation gaps -----------------------------------------------------------------------
 UNIFORM = {"param": "x", "distribution": "Uniform"}
 
