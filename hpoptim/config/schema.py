@@ -224,6 +224,44 @@ class SingularityConfig(ContainerOptions):
         return _existing_image(value)
 
 
+def _checkout_problems(in_wd: bool, git: Any) -> list[ConfigProblem]:
+    """``git_params`` is needed unless the script runs from the working dir, and only then."""
+    if not in_wd and git is None:
+        return [
+            ConfigProblem(
+                "git_params",
+                "required when run_in_working_dir is false: give the repository to check "
+                "out, or set run_in_working_dir: true",
+            )
+        ]
+    if in_wd and git is not None:
+        return [
+            ConfigProblem(
+                "git_params",
+                "must be null when run_in_working_dir is true (the script runs from the "
+                "current directory); remove one of the two",
+            )
+        ]
+    return []
+
+
+def _overlap_problems(fixed: Mapping[str, Any], entries: tuple[Any, ...]) -> list[ConfigProblem]:
+    """A fixed parameter must not be, contain or sit inside an optimised one."""
+    names = [str(e["param"]) for e in entries if isinstance(e, Mapping) and "param" in e]
+    problems = []
+    for key in flatten(fixed):
+        for name in names:
+            if key == name or key.startswith(f"{name}.") or name.startswith(f"{key}."):
+                problems.append(
+                    ConfigProblem(
+                        f"fixed_params.{key}",
+                        f"overlaps the optimised parameter {name!r}; give each "
+                        "parameter in one place",
+                    )
+                )
+    return problems
+
+
 def _launcher_name(value: str) -> str:
     from hpoptim.launchers import available
 
@@ -334,47 +372,31 @@ class RunConfig(_Section):
 
     @_model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
-        problems = self._check_checkout() + self._check_overlap()
+        problems = _checkout_problems(self.run_in_working_dir, self.git_params)
+        problems += _overlap_problems(self.fixed_params, self.optimized_params)
         if problems:
             raise rule_error(problems=problems)
         return self
 
-    def _check_checkout(self) -> list[ConfigProblem]:
-        in_wd, git = self.run_in_working_dir, self.git_params
-        if not in_wd and git is None:
-            return [
-                ConfigProblem(
-                    "git_params",
-                    "required when run_in_working_dir is false: give the repository to check "
-                    "out, or set run_in_working_dir: true",
-                )
-            ]
-        if in_wd and git is not None:
-            return [
-                ConfigProblem(
-                    "git_params",
-                    "must be null when run_in_working_dir is true (the script runs from the "
-                    "current directory); remove one of the two",
-                )
-            ]
-        return []
+    @classmethod
+    def cross_problems(
+        cls, data: Mapping[str, Any], problems: list[ConfigProblem]
+    ) -> list[ConfigProblem]:
+        """The rules over several keys, on a config whose other keys have ``problems``.
 
-    def _check_overlap(self) -> list[ConfigProblem]:
-        """A fixed parameter must not be, contain or sit inside an optimised one."""
-        fixed = flatten(self.fixed_params)
-        names = [str(entry["param"]) for entry in self.optimized_params]
-        problems = []
-        for key in fixed:
-            for name in names:
-                if key == name or key.startswith(f"{name}.") or name.startswith(f"{key}."):
-                    problems.append(
-                        ConfigProblem(
-                            f"fixed_params.{key}",
-                            f"overlaps the optimised parameter {name!r}; give each "
-                            "parameter in one place",
-                        )
-                    )
-        return problems
+        pydantic checks them only once every key is valid; this applies each one whose
+        keys are all fine, so that every problem is reported at once.
+        """
+        bad = {p.path.split(".")[0].split("[")[0] for p in problems}
+        out: list[ConfigProblem] = []
+        if not bad & {"run_in_working_dir", "git_params"}:
+            git = data.get("git_params")
+            out += _checkout_problems(bool(data.get("run_in_working_dir", False)), git)
+        if not bad & {"fixed_params", "optimized_params"}:
+            out += _overlap_problems(
+                data.get("fixed_params") or {}, tuple(data.get("optimized_params") or ())
+            )
+        return out
 
     def launcher_settings(self) -> Section:
         """The section of :attr:`launcher` (an instance of its ``settings_model``)."""
@@ -440,7 +462,10 @@ def build(data: Mapping[str, Any]) -> tuple[RunConfig | None, list[ConfigProblem
     Returns:
         The config (None if any problem was found) and every problem found.
     """
-    return run_config_model().validate_dict(data)
+    cfg, problems = run_config_model().validate_dict(data)
+    if problems:
+        problems += RunConfig.cross_problems(data, problems)
+    return cfg, problems
 
 
 def schema_knows(path: tuple[str | int, ...]) -> bool:

@@ -501,3 +501,27 @@ VALID_CASES = [
 @pytest.mark.parametrize("changes", VALID_CASES)
 def test_signal_lead_below_the_limit_that_applies_is_valid(changes: dict[str, Any]) -> None:
     load_config_dict(_with(**changes))
+
+
+def test_rules_over_several_keys_join_the_other_problems() -> None:
+    data = {
+        **minimal(),
+        "number_of_samples": 0,
+        "run_in_working_dir": False,
+        "fixed_params": {"x": 1},
+        "slurm": {"qos": 1},
+    }
+    assert problems_of(data) == {
+        "number_of_samples": MUST_BE_INT_1 + "0",
+        "slurm.qos": "must be a string or null, got 1",
+        "git_params": "required when run_in_working_dir is false: give the repository to check "
+        "out, or set run_in_working_dir: true",
+        "fixed_params.x": "overlaps the optimised parameter 'x'; give each parameter in one place",
+    }
+    # a rule whose keys are themselves wrong waits until they are right
+    assert problems_of({**data, "run_in_working_dir": "no"}).keys() == {
+        "number_of_samples",
+        "slurm.qos",
+        "run_in_working_dir",
+        "fixed_params.x",
+    }
