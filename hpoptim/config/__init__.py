@@ -4,8 +4,10 @@
 overrides and validates everything at once, raising one
 :class:`~hpoptim.errors.ConfigError` that lists every problem with its dotted key
 path. :func:`load_config_dict` validates an already-parsed dict (``hpoptim
-resume`` reloads the saved ``config.json`` with it). :func:`reference_markdown`
-renders the key reference kept in the README.
+resume`` reloads the saved ``config.json`` with it). Keys of earlier versions are
+read as their new names (:mod:`hpoptim.config.renames`), each with a note in
+``RunConfig.notes``. :func:`reference_markdown` renders the key reference kept in the
+README; :func:`json_schema` the JSON Schema ``hpoptim schema`` prints.
 """
 
 from __future__ import annotations
@@ -184,7 +186,10 @@ def _cell(text: str) -> str:
 _INTRO = """\
 Generated from the config models (`hpoptim/config/schema.py` and each launcher's
 `settings_model`) by `hpoptim.config.reference_markdown()`; a test fails when this section
-is out of date. `hpoptim schema` prints the same keys as a JSON Schema, for editors.
+is out of date. `hpoptim schema` prints the same keys as a JSON Schema, for editors: save it
+(`hpoptim schema > hpoptim.schema.json`) and start a YAML config with
+`# yaml-language-server: $schema=hpoptim.schema.json` (VS Code YAML), or map it to your
+config files in PyCharm's JSON Schema settings.
 
 Config files may be JSON, YAML or TOML: {suffixes}.
 Unknown keys are errors; `null` means "not set"; relative paths are relative to the current
