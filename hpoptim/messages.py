@@ -17,6 +17,7 @@ from hpoptim.errors import ConfigProblem
 
 __all__ = [
     "ENV_NAME",
+    "closest",
     "did_you_mean",
     "env_problem",
     "join_path",
@@ -29,11 +30,17 @@ __all__ = [
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def did_you_mean(word: str, valid: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``valid``, or ``""``."""
+def closest(word: str, valid: Sequence[str]) -> str | None:
+    """The entry of ``valid`` closest to ``word`` (ignoring case), or None if none is close."""
     by_lower = {v.lower(): v for v in valid}
     close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
-    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+    return by_lower[close[0]] if close else None
+
+
+def did_you_mean(word: str, valid: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``valid``, or ``""``."""
+    meant = closest(word, valid)
+    return f"; did you mean {meant!r}?" if meant is not None else ""
 
 
 def unknown_key_problems(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import difflib
 import enum
 import json
 import re
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpoptim.errors import OverrideError
-from hpoptim.messages import json_problem
+from hpoptim.messages import closest, json_problem
 
 __all__ = [
     "Key",
@@ -206,8 +205,8 @@ class _Applier:
         shown = format_key(self.key)
         hint = ""
         if upto == len(self.key) - 1:
-            close = difflib.get_close_matches(str(self.key[upto]), [str(k) for k in node], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            meant = closest(str(self.key[upto]), [str(k) for k in node])
+            hint = f" (did you mean {meant!r}?)" if meant is not None else ""
         if self.o.kind is OverrideKind.DELETE:
             return self.o.fail(f"there is no key {shown} to delete{hint}")
         return self.o.fail(
