@@ -234,7 +234,7 @@ def _unknown(
     model: type[Section], name: str, path: str, listed: set[str], synonyms: Mapping[str, str]
 ) -> ConfigProblem:
     valid = list(model.model_fields)
-    meant = synonyms.get(name, "")
+    meant = synonyms.get(name, "").removeprefix(f"{path}.")
     if meant in valid or "." in meant:  # a dotted synonym names a key of another section
         hint = f"; did you mean {meant!r}?"
     else:

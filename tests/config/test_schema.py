@@ -275,6 +275,12 @@ UNKNOWN_CASES = [
     ),
     pytest.param({"slurm": {"partiton": "gpu"}}, "slurm.partiton", "'partition'", id="slurm"),
     pytest.param(
+        {"resources": {"request_gpus": 2}},
+        "resources.request_gpus",
+        "'n_gpus_per_job'",
+        id="gpus-in-resources",
+    ),
+    pytest.param(
         {"slurm": {"request_cpus": 2}},
         "slurm.request_cpus",
         "'resources.n_cpus_per_job'",
