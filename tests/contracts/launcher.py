@@ -178,6 +178,16 @@ class LauncherContract:
             self.record(launcher.poll(self.poll_timeout_s), ended, expected)
         return ended
 
+    # -- built from its config section -------------------------------------------------------
+    def test_builds_from_its_config_section(self, launcher: BaseLauncher, tmp_path: Path) -> None:
+        """The registry's way in: the section's model with its defaults builds a launcher."""
+        cls = type(launcher)
+        section = cls.settings_model()
+        assert section.section_path == cls.name
+        assert cls.settings_model.model_validate(section.to_dict()) == section
+        with cls.from_settings(section, work_dir=tmp_path / cls.name, name="contract") as built:
+            assert isinstance(built, cls)
+
     # -- exit codes and signals ----------------------------------------------------------
     @pytest.mark.parametrize(
         ("body", "state", "exit_code", "signum"),
