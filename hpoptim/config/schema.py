@@ -11,14 +11,21 @@ launcher registry by name, so a new launcher adds its section without a change h
 
 from __future__ import annotations
 
+import copy
 import signal
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, create_model, field_validator
-from pydantic import model_validator as _model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.jobspec import ContainerOptions, EnvVars, Resources
@@ -136,17 +143,13 @@ def _search_space(value: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
             ConfigProblem(p.path.removeprefix("optimized_params"), p.message) for p in exc.problems
         ]
         raise rule_error(problems=relative) from None
-    return tuple(dict(v) for v in value)
+    return tuple(copy.deepcopy(dict(v)) for v in value)
 
 
 def _list_of_entries(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(value)
     raise rule_error(f"must be a list of mappings, got {show(value)}")
-
-
-def _limit_min(doc: str) -> Any:
-    return Field(None, gt=0, le=MAX_TIME_LIMIT_MIN, description=doc)
 
 
 # ------------------------------------------------------------------- sections
@@ -166,8 +169,11 @@ class JobResources(_Section):
     mem_gb: float | None = Field(
         None, gt=0, description="Memory per job in GB; null: the launcher's default."
     )
-    time_limit_min: float | None = _limit_min(
-        "Wall time per process in minutes, on every launcher; null: none."
+    time_limit_min: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_TIME_LIMIT_MIN,
+        description="Wall time per process in minutes, on every launcher; null: none.",
     )
     signal_lead_s: float = Field(
         30.0, ge=0, description="Seconds between timeout_signal and the hard kill."
@@ -178,7 +184,7 @@ class JobResources(_Section):
         json_schema_extra={"rule_doc": "signal name"},
     )
 
-    @_model_validator(mode="after")
+    @model_validator(mode="after")
     def _lead_below_limit(self) -> JobResources:
         lead, limit = self.signal_lead_s, self.time_limit_min
         if limit is None or lead < limit * 60:
@@ -370,7 +376,7 @@ class RunConfig(_Section):
         None, description="Run jobs in a container image."
     )
 
-    @_model_validator(mode="after")
+    @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
         problems = _checkout_problems(self.run_in_working_dir, self.git_params)
         problems += _overlap_problems(self.fixed_params, self.optimized_params)
