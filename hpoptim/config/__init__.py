@@ -171,9 +171,11 @@ def json_schema() -> dict[str, Any]:
     Generated from the same models that validate a config; old key names are not in it.
     """
     from hpoptim.launchers import available
+    from hpoptim.samplers import SAMPLERS
 
     schema = run_config_model().model_json_schema(mode="validation")
     schema["properties"]["launcher"]["enum"] = available()
+    schema["properties"]["optimizer_str"]["enum"] = list(SAMPLERS)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hpoptim run configuration"
     return schema

@@ -13,6 +13,7 @@ import yaml
 from hpoptim.cli import main
 from hpoptim.config import load_config_dict
 from hpoptim.errors import ConfigError
+from hpoptim.run.assembly import config_checks
 from tests.config.conftest import minimal
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*/config.yaml"))
@@ -51,6 +52,7 @@ def test_every_shipped_example_config_satisfies_the_schema(
         pytest.param({"resources": {"mem": 4}}, ["resources"], id="typo-in-resources"),
         pytest.param({"number_of_samples": 0}, ["number_of_samples"], id="bound"),
         pytest.param({"launcher": "condor"}, ["launcher"], id="unknown-launcher"),
+        pytest.param({"optimizer_str": "tpee"}, ["optimizer_str"], id="unknown-sampler"),
         pytest.param({"minimize": "yes"}, ["minimize"], id="type"),
     ],
 )
@@ -62,7 +64,7 @@ def test_the_schema_rejects_what_validation_rejects(
     errors = list(validator.iter_errors(data))
     assert [list(e.absolute_path) for e in errors] == [where]
     with pytest.raises(ConfigError):
-        load_config_dict(data)
+        load_config_dict(data, check=config_checks)
 
 
 def test_the_schema_knows_every_key_validation_knows(
