@@ -263,6 +263,27 @@ def test_an_old_key_is_read_as_its_new_name_with_a_note(
     ]
 
 
+def test_a_run_saves_the_old_keys_under_their_new_names(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = {"job_timeout_min": 5, "slurm": {"n_cpus_per_job": 2, "partition": "gpu"}}
+    path = _write(workdir, _config(workdir, old))
+    code, err = _cli(["run", str(path)], capsys)
+    assert code == 0
+    assert [line for line in err.splitlines() if line.startswith("hpoptim: note:")] == [
+        "hpoptim: note: job_timeout_min is now resources.time_limit_min; read it as "
+        "resources.time_limit_min: 5",
+        "hpoptim: note: slurm.n_cpus_per_job is now resources.n_cpus_per_job; read it as "
+        "resources.n_cpus_per_job: 2",
+    ]
+    saved = json.loads(ResultsLayout(workdir / "results" / "t").config_file.read_text())
+    assert "job_timeout_min" not in saved
+    assert saved["resources"]["time_limit_min"] == 5.0
+    assert saved["resources"]["n_cpus_per_job"] == 2
+    assert saved["slurm"]["partition"] == "gpu"
+    assert "n_cpus_per_job" not in saved["slurm"]
+
+
 # -- a generated suite of bad configs --------------------------------------------------------
 #: Each section: where it sits and what it needs around it to be checked on its own.
 SECTIONS: list[tuple[str, type[Section], dict[str, Any]]] = [
