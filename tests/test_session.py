@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,13 @@ from typing import Any
 import pytest
 
 from hpoptim.config import RunConfig, load_config_dict
-from hpoptim.errors import ConfigError
+from hpoptim.errors import ConfigError, StorageError
 from hpoptim.jobspec import Resources
 from hpoptim.launchers import LAUNCHERS
 from hpoptim.launchers.local import LocalLauncher
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
 from hpoptim.run.assembly import make_launcher
+from hpoptim.run.session import open_session
 from hpoptim.state.storage import ResultsLayout
 from tests.launchers.recording import TARGET, RecordingLauncher, RecordingSettings
 
@@ -120,3 +122,27 @@ def test_every_job_gets_the_resources_section_on_any_launcher(tmp_path: Path) ->
     assert old.resources == cfg.resources
     assert len(old.notes) == 6
     assert "slurm.mem_gb is now resources.mem_gb" in old.notes[-1]
+
+
+def test_a_run_saved_with_old_key_names_is_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run started before the resources section continues with ``hpoptim run`` too."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text("")
+    cfg = config(tmp_path, resources={"time_limit_min": 5})
+    layout = layout_of(cfg)
+    layout.root.mkdir(parents=True)
+    old = cfg.to_dict()
+    del old["resources"]
+    old["job_timeout_min"] = 5
+    layout.config_file.write_text(json.dumps(old))
+    layout.journal.write_text("")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**cfg.to_dict(), "results_dir": str(cfg.results_dir)}))
+    session = open_session(config=path)
+    session.close()
+    assert session.cfg == cfg
+    path.write_text(json.dumps({**cfg.to_dict(), "resources": {"time_limit_min": 6}}))
+    with pytest.raises(StorageError, match="already holds a run with a different config"):
+        open_session(config=path)

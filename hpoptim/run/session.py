@@ -425,13 +425,22 @@ def _saved_config(layout: ResultsLayout) -> Any:
         ) from None
 
 
+def _in_todays_keys(saved: Any) -> Any:
+    """A saved config as today's version saves it (a run started by an earlier version
+    holds old key names); as it is if it no longer loads."""
+    try:
+        return json.loads(json.dumps(load_config_dict(saved).to_dict()))
+    except ConfigError:
+        return saved
+
+
 def _settle_existing(cfg: RunConfig, layout: ResultsLayout, overwrite: bool, lock: RunLock) -> None:
     if not layout.journal.exists():
         return
     if overwrite:
         _move_aside(layout, lock)
         return
-    saved = _saved_config(layout)
+    saved = _in_todays_keys(_saved_config(layout))
     if saved != json.loads(json.dumps(cfg.to_dict())):
         raise StorageError(
             f"{layout.root} already holds a run with a different config; continue it with "
