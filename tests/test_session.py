@@ -11,12 +11,13 @@ import pytest
 
 from hpoptim.config import RunConfig, load_config_dict
 from hpoptim.errors import ConfigError, StorageError
-from hpoptim.jobspec import Resources
+from hpoptim.jobspec import ContainerOptions, Resources
 from hpoptim.launchers import LAUNCHERS
 from hpoptim.launchers.local import LocalLauncher
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
-from hpoptim.run.assembly import make_launcher
+from hpoptim.run.assembly import container_options, git_source, make_launcher
 from hpoptim.run.session import open_session
+from hpoptim.source.git_source import GitSource
 from hpoptim.state.storage import ResultsLayout
 from tests.launchers.recording import TARGET, RecordingLauncher, RecordingSettings
 
@@ -146,3 +147,22 @@ def test_a_run_saved_with_old_key_names_is_the_same_run(
     path.write_text(json.dumps({**cfg.to_dict(), "resources": {"time_limit_min": 6}}))
     with pytest.raises(StorageError, match="already holds a run with a different config"):
         open_session(config=path)
+
+
+def test_the_run_gets_the_config_sections_themselves(tmp_path: Path) -> None:
+    """No copies: the checkout and the launcher get the very models the config validated."""
+    image = tmp_path / "img.sif"
+    image.write_text("")
+    cfg = config(
+        tmp_path,
+        run_in_working_dir=False,
+        git_params={"url": "https://example.org/r.git", "tag": "v1"},
+        singularity={"image": str(image), "env": {"A": "1"}, "bind": ["/data"]},
+    )
+    assert git_source(cfg) is cfg.git_params
+    assert isinstance(cfg.git_params, GitSource)
+    assert cfg.git_params.describe_ref() == "tag 'v1'"
+    options = container_options(cfg)
+    assert options is cfg.singularity
+    assert isinstance(options, ContainerOptions)
+    assert (options.image, options.env, options.bind) == (image, {"A": "1"}, ("/data",))
