@@ -47,8 +47,10 @@ __all__ = [
     "TruncatedLogNormal",
     "TruncatedNormal",
     "Uniform",
+    "did_you_mean",
     "flatten",
     "nest",
+    "unknown_key_problems",
 ]
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[0-9]+)?")
