@@ -32,21 +32,24 @@ class _Object(dict[str, Any]):
     duplicates: tuple[str, ...] = ()
 
 
-def _object(pairs: list[tuple[str, Any]]) -> _Object:
-    out = _Object(pairs)
-    if len(out) < len(pairs):
-        counts = Counter(k for k, _ in pairs)
-        out.duplicates = tuple(k for k, n in counts.items() if n > 1)
-    return out
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a plain dict, or as an :class:`_Object` naming its repeated keys."""
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    marked = _Object(pairs)
+    counts = Counter(k for k, _ in pairs)
+    marked.duplicates = tuple(k for k, n in counts.items() if n > 1)
+    return marked
 
 
 def _duplicates(value: Any, path: str) -> list[ConfigProblem]:
     """Every key given twice in one JSON object of ``value``, by key path (YAML refuses them)."""
     problems: list[ConfigProblem] = []
-    if isinstance(value, _Object):
+    if isinstance(value, dict):
         problems += [
             ConfigProblem(join_path(path, k), "duplicate key: a key may appear once in a mapping")
-            for k in value.duplicates
+            for k in getattr(value, "duplicates", ())
         ]
         for key, item in value.items():
             problems += _duplicates(item, join_path(path, key))

@@ -150,14 +150,14 @@ CASES = [
             "n_best_jobs_to_keep": 5,
             "environment": {"OMP_NUM_THREADS": "1"},
             "interpreter": ["/bin/sh", "-c", PRE_JOB, "job"],
-            "slurm.n_cpus_per_job": 2,
-            "slurm.n_gpus_per_job": 1,
-            "slurm.mem_gb": 16000 / 1024,
+            "resources.n_cpus_per_job": 2,
+            "resources.n_gpus_per_job": 1,
+            "resources.mem_gb": 16000 / 1024,
             "slurm.partition": "gpu-2080ti",
-            "slurm.time_limit_min": 26 * 60 + 30,
+            "resources.time_limit_min": 26 * 60 + 30,
             "slurm.extra_sbatch_options": ["--exclude=n1,n2", "--gpu-freq=high"],
-            "signal_lead_s": 300,
-            "timeout_signal": "USR1",
+            "resources.signal_lead_s": 300,
+            "resources.timeout_signal": "USR1",
             "fixed_params": {"test_resume": False},
         },
         id="hp_optimization",
@@ -169,8 +169,8 @@ CASES = [
             "n_reruns": 3,  # learning_runs_per_job not given: run_learning's default
             "max_attempts": 2,
             "training_iterations": 2,
-            "slurm.n_cpus_per_job": 2,
-            "slurm.mem_gb": 15000 / 1024,
+            "resources.n_cpus_per_job": 2,
+            "resources.mem_gb": 15000 / 1024,
             "n_best_jobs_to_keep": 10,
             "metric_to_optimize": "mean_eprewmean",
             "minimize": False,
@@ -196,7 +196,7 @@ CASES = [
             "n_reruns": 2,
             "launcher": "local",
             "environment": {"A": "value"},
-            "slurm.mem_gb": 2.0,
+            "resources.mem_gb": 2.0,
             "slurm.extra_sbatch_options": ["--nodelist=g018,g025"],
             "optimized_params": [
                 {"param": "fn_args.u", "distribution": "Discrete", "options": [-0.5, 0.0, 0.5]},
@@ -273,7 +273,7 @@ def test_overrides_address_keys_as_the_file_writes_them(
         "cluster_requirements.memory_in_mb=4096",
     ]
     cfg = load_config(path, overrides)
-    assert (cfg.number_of_samples, cfg.launcher, cfg.slurm.mem_gb) == (16, "slurm", 4.0)
+    assert (cfg.number_of_samples, cfg.launcher, cfg.resources.mem_gb) == (16, "slurm", 4.0)
 
 
 @pytest.mark.parametrize(
@@ -398,7 +398,7 @@ def test_smart_settings_imports_are_merged_under_the_importing_file(
     path.write_text(json.dumps(child), encoding="utf-8")
     cfg = load_config(path, ["+metric_to_optimize='loss'", "+minimize=True"])
     assert cfg.optimization_procedure_name == "decorated"
-    assert cfg.slurm.mem_gb == 4.0  # the importing file wins, key by key
+    assert cfg.resources.mem_gb == 4.0  # the importing file wins, key by key
     assert cfg.slurm.extra_sbatch_options == ("--nodelist=g018,g025",)  # the imported rest
     assert cfg.git_params is None
     child["__import__"] = "configs/missing.json"
