@@ -311,10 +311,13 @@ def test_git_source_rejects_contradictions(fields: dict[str, Any], problem: str)
     "url", ["ext::sh -c touch% /tmp/x", "ext://sh", "fd::17", "EXT::sh"], ids=str
 )
 def test_git_source_refuses_transports_that_run_commands(url: str) -> None:
-    with pytest.raises(CheckoutError) as err:
+    with pytest.raises(ConfigError) as err:
         GitSource(url)
-    assert str(err.value).startswith(f"git_params.url {url!r} uses git's ")
-    assert "transport, which runs commands and is not allowed" in str(err.value)
+    [problem] = err.value.problems
+    assert problem.path == "git_params.url"
+    assert problem.message.startswith("uses git's ")
+    assert "transport, which runs commands and is not allowed" in problem.message
+    assert problem.message.endswith(f"got {url!r}")
 
 
 @pytest.mark.parametrize("name", ["run_learning.py", "run_singularity.py"])
