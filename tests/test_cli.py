@@ -478,10 +478,10 @@ def test_an_ext_git_url_is_refused_in_one_line_and_runs_nothing(
     path = _config(in_tmp, run_in_working_dir=False, git_params={"url": url})
     assert main([command, str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.splitlines() == [
-        f"hpoptim: error: git_params.url {url!r} uses git's ext:: transport, which runs "
-        "commands and is not allowed; give a repository URL (https://, ssh://, "
-        "git@host:path) or a local path"
+    assert err.splitlines() == [  # a config rule: the config error's header, then one line
+        f"hpoptim: error: invalid configuration in {path} (1 problem(s)):",
+        "  git_params.url: uses git's ext:: transport, which runs commands and is not allowed; "
+        f"give a repository URL (https://, ssh://, git@host:path) or a local path, got {url!r}",
     ]
     assert not marker.exists()
     assert not (in_tmp / "results" / "t").exists()
