@@ -36,7 +36,11 @@ from hpoptim.launchers.base import BaseLauncher
 # Every job script may use these names.
 PRELUDE = "import json, os, signal, sys, time\nfrom pathlib import Path\n"
 RUN_DIR = "Path(os.environ['CONTRACT_RUN_DIR'])"
-STARTED = f"{RUN_DIR}.joinpath('started').write_text(str(os.getpid()))\n"
+# Written atomically: a test that sees the file may read the pid in it at once.
+STARTED = (
+    f"{RUN_DIR}.joinpath('started.tmp').write_text(str(os.getpid()))\n"
+    f"{RUN_DIR}.joinpath('started.tmp').rename({RUN_DIR}.joinpath('started'))\n"
+)
 # Appends one line per start of the job, so a test can tell a job that ran twice.
 COUNT_START = f"{RUN_DIR}.joinpath('starts').open('a').write(str(os.getpid()) + '\\n')\n"
 HOSTILE_ARGS = (

@@ -191,7 +191,7 @@ def test_job_cancelled_with_scancel_is_seen_within_a_poll(tmp_path: Path) -> Non
         wait_until(lambda: list(results.glob("jobs/0/*/started")), 60, "the job to start")
         subprocess.run(["scancel", native], check=True)
         cancelled_at = time.monotonic()
-        assert driver.wait(timeout=60) == 0
+        assert driver.wait(timeout=60) == 1  # its only setting failed: the run failed
         seen_after = time.monotonic() - cancelled_at
     finally:
         if driver.poll() is None:
