@@ -19,6 +19,7 @@ __all__ = [
     "ENV_NAME",
     "closest",
     "did_you_mean",
+    "did_you_mean_or_list",
     "env_problem",
     "join_path",
     "json_problem",
@@ -30,10 +31,10 @@ __all__ = [
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def closest(word: str, valid: Sequence[str]) -> str | None:
+def closest(word: str, valid: Sequence[str], cutoff: float = 0.6) -> str | None:
     """The entry of ``valid`` closest to ``word`` (ignoring case), or None if none is close."""
     by_lower = {v.lower(): v for v in valid}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=cutoff)
     return by_lower[close[0]] if close else None
 
 
@@ -41,6 +42,23 @@ def did_you_mean(word: str, valid: Sequence[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``valid``, or ``""``."""
     meant = closest(word, valid)
     return f"; did you mean {meant!r}?" if meant is not None else ""
+
+
+def did_you_mean_or_list(word: str, names: Sequence[str], what: str, limit: int = 20) -> str:
+    """``"did you mean 'x'?"``, or else the existing ``names`` (at most ``limit`` shown).
+
+    For names a user cannot look up in hpoptim's docs (a repository's branches):
+    when none is close, showing what exists is the useful hint. Refs are short
+    (``v1``, ``v2``), so a looser match counts as close than for config keys.
+    """
+    meant = closest(word, names, cutoff=0.5)
+    if meant is not None:
+        return f"did you mean {meant!r}?"
+    if not names:
+        return f"there are no {what}"
+    shown = ", ".join(repr(n) for n in sorted(names)[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"existing {what}: {shown}{more}"
 
 
 def unknown_key_problems(

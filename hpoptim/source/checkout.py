@@ -32,6 +32,7 @@ import git
 
 from hpoptim.errors import CheckoutError
 from hpoptim.log import get_logger
+from hpoptim.messages import did_you_mean_or_list
 from hpoptim.shipped import find_script
 from hpoptim.source.git_source import GitSource
 from hpoptim.source.repo import (
@@ -39,7 +40,6 @@ from hpoptim.source.repo import (
     _LS_REMOTE_TIMEOUT_S,
     _TMP_MARK,
     CheckoutInfo,
-    _closest,
     _git,
     _head_sha,
     _install,
@@ -211,7 +211,7 @@ class _Cloner:
             return names[wanted]
         raise CheckoutError(
             f"git_params.{kind}: no {kind} {wanted!r} in {self.url}; "
-            f"{_closest(wanted, list(names), 'branches' if kind == 'branch' else 'tags')}",
+            + did_you_mean_or_list(wanted, list(names), "branches" if kind == "branch" else "tags"),
             self.url,
             wanted,
         )
@@ -220,7 +220,7 @@ class _Cloner:
         wanted = self.source.commit or ""
         return CheckoutError(
             f"git_params.commit: {wanted!r} names no commit in {self.url}; "
-            f"{_closest(wanted, names, 'branches and tags')}",
+            f"{did_you_mean_or_list(wanted, names, 'branches and tags')}",
             self.url,
             wanted,
         )

@@ -9,12 +9,11 @@ output, and install a finished clone atomically.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -84,17 +83,6 @@ def _last_line(exc: git.GitCommandError) -> str:
     text = str(exc.stderr or "").strip().strip("'").strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else str(exc)
-
-
-def _closest(wanted: str, names: Sequence[str], what: str) -> str:
-    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5)
-    if close:
-        return "did you mean " + ", ".join(repr(n) for n in close) + "?"
-    if not names:
-        return f"there are no {what}"
-    shown = ", ".join(repr(n) for n in sorted(names)[:20])
-    more = f" and {len(names) - 20} more" if len(names) > 20 else ""
-    return f"existing {what}: {shown}{more}"
 
 
 class _Refs:

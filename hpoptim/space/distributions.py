@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from hpoptim.errors import ConfigError
+from hpoptim.messages import json_problem
 
 
 def _is_number(value: Any) -> bool:
@@ -30,21 +31,6 @@ def _is_finite_number(value: Any) -> bool:
         return _is_number(value) and math.isfinite(value)
     except OverflowError:
         return False
-
-
-def _json_problem(value: Any) -> str | None:
-    """Why ``value`` is not a plain JSON value, or None."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value!r} is not a finite number"
-    if isinstance(value, (list, tuple)):
-        return next((p for p in map(_json_problem, value) if p), None)
-    if isinstance(value, Mapping):
-        if any(not isinstance(k, str) for k in value):
-            return f"{value!r} has non-string keys"
-        return next((p for p in map(_json_problem, value.values()) if p), None)
-    return f"{value!r} of type {type(value).__name__} is not a JSON value"
 
 
 def canonical(value: Any) -> str:
@@ -249,8 +235,8 @@ class Discrete(Distribution):
             raise _problem("options", "must be a non-empty list of values, got []")
         seen: dict[str, int] = {}
         for i, option in enumerate(self.options):
-            why = _json_problem(option)
-            if why is not None:
+            why = json_problem(option)
+            if why:
                 raise _problem(f"options[{i}]", f"options must be JSON values: {why}")
             j = seen.setdefault(canonical(option), i)
             if j != i:

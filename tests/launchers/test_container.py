@@ -562,7 +562,11 @@ def test_job_side_module_is_visible_inside_the_image(
 @pytest.mark.parametrize(
     ("options", "removed", "expected"),
     [
-        pytest.param({}, "package", "No module named 'hpoptim'", id="hpoptim-package"),
+        # --containall: without it Apptainer binds $HOME and /tmp, where the source tree
+        # (and so the package) may lie, which would make the package's bind unneeded
+        pytest.param(
+            {"containall": True}, "package", "No module named 'hpoptim'", id="hpoptim-package"
+        ),
         pytest.param({"containall": True}, "run_dir", "No such file", id="run-dir-containall"),
     ],
 )
@@ -589,7 +593,9 @@ def test_the_drivers_interpreter_is_not_in_the_image(
     tmp_path: Path, fake_container_runtime: FakeContainerRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    argv = ["apptainer", "exec", str(fake_container_runtime.image), sys.executable, "-c", "1"]
+    # --containall: without it Apptainer binds $HOME and /tmp, where the virtualenv may lie
+    image = str(fake_container_runtime.image)
+    argv = ["apptainer", "exec", "--containall", image, sys.executable, "-c", "1"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     if Path(sys.executable).is_relative_to("/usr"):  # no virtualenv: the path is the image's too
         pytest.skip("the driver runs the system python, which the stand-in image holds")
