@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hpoptim.messages import did_you_mean, unknown_key_problems
 from hpoptim.space.distributions import (
     DISTRIBUTIONS,
     Bounded,
@@ -17,7 +18,7 @@ from hpoptim.space.distributions import (
     Uniform,
     canonical,
 )
-from hpoptim.space.search import SearchSpace, did_you_mean, flatten, nest, unknown_key_problems
+from hpoptim.space.search import SearchSpace, flatten, nest
 
 __all__ = [
     "DISTRIBUTIONS",

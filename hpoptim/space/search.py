@@ -6,8 +6,8 @@ A config lists the optimised parameters in cluster_utils' form::
     {"param": "config.rl.net_arch:1", "distribution": "Discrete", "options": [64, 128]}
 
 :meth:`SearchSpace.from_config` validates such a list and reports every problem at once.
-The distributions themselves live in :mod:`hpoptim.space.distributions`; their names are
-re-exported here.
+The distributions themselves live in :mod:`hpoptim.space.distributions`; the package
+``hpoptim.space`` re-exports both modules' names.
 """
 
 from __future__ import annotations
@@ -18,40 +18,9 @@ from typing import Any
 
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.messages import did_you_mean, unknown_key_problems
-from hpoptim.space.distributions import (
-    DISTRIBUTIONS,
-    Bounded,
-    Discrete,
-    Distribution,
-    IntLogNormal,
-    IntLogUniform,
-    IntNormal,
-    IntUniform,
-    LogUniform,
-    TruncatedLogNormal,
-    TruncatedNormal,
-    Uniform,
-)
+from hpoptim.space.distributions import DISTRIBUTIONS, Distribution
 
-__all__ = [
-    "DISTRIBUTIONS",
-    "Bounded",
-    "Discrete",
-    "Distribution",
-    "IntLogNormal",
-    "IntLogUniform",
-    "IntNormal",
-    "IntUniform",
-    "LogUniform",
-    "SearchSpace",
-    "TruncatedLogNormal",
-    "TruncatedNormal",
-    "Uniform",
-    "did_you_mean",
-    "flatten",
-    "nest",
-    "unknown_key_problems",
-]
+__all__ = ["SearchSpace", "flatten", "nest"]
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[0-9]+)?")
 _BASE_KEYS = ("param", "distribution")
