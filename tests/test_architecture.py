@@ -10,6 +10,8 @@ only through their bases, and the job side imports nothing of hpoptim.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,16 @@ def test_checks_see_a_violation(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from hpoptim.cli import main\n    import hpoptim.run.loop\n")
     assert _imports(src) == {"hpoptim.cli", "hpoptim.run.loop"}
+
+
+def test_the_driver_imports_neither_pandas_nor_matplotlib() -> None:
+    """report.html is drawn by a child process; the driver's start-up stays light."""
+    code = (
+        "import sys\n"
+        "import hpoptim.cli, hpoptim.run.session, hpoptim.run.loop\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"

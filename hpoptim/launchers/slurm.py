@@ -70,6 +70,7 @@ from hpoptim.launchers.slurm_states import (
 )
 from hpoptim.log import get_logger
 from hpoptim.sections import Section
+from hpoptim.state.storage import fsync_dir
 
 if TYPE_CHECKING:
     from typing import Self
@@ -345,7 +346,7 @@ class SlurmLauncher(BaseLauncher):
         manifest = {"name": name, "array": len(group) > 1, "jobs": [s.job_id for s in group]}
         # durable before sbatch: after a crash, resume finds the job by this name
         _write_private(base.with_name(base.name + ".json"), json.dumps(manifest).encode(), 0o600)
-        _fsync_dir(self.options.script_dir)
+        fsync_dir(self.options.script_dir)
         slurm_id = self._sbatch(script)
         if len(group) == 1:
             natives = {first.job_id: slurm_id}
@@ -484,14 +485,6 @@ def _write_private(path: Path, data: bytes, mode: int) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.chmod(path, mode)  # whatever the umask
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _argv(spec: JobSpec) -> list[str]:

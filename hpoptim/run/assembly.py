@@ -17,6 +17,7 @@ from hpoptim.jobspec import ContainerOptions
 from hpoptim.launchers import load
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
+from hpoptim.samplers.base import BaseSampler
 from hpoptim.shipped import find_script
 from hpoptim.source.git_source import GitSource
 from hpoptim.state.storage import ResultsLayout
@@ -64,6 +65,19 @@ def start_checks(cfg: RunConfig) -> list[ConfigProblem]:
 def container_options(cfg: RunConfig) -> ContainerOptions | None:
     """The config's ``singularity`` section: the container options themselves."""
     return cfg.singularity
+
+
+def make_sampler_for(cfg: RunConfig, seed: int) -> BaseSampler:
+    """The sampler named by ``optimizer_str``, with its settings, over the config's space."""
+    from hpoptim.samplers import make_sampler
+
+    return make_sampler(
+        cfg.optimizer_str,
+        cfg.search_space(),
+        minimize=cfg.minimize,
+        seed=seed,
+        settings=cfg.optimizer_settings,
+    )
 
 
 def make_launcher(cfg: RunConfig, layout: ResultsLayout) -> BaseLauncher:

@@ -31,6 +31,7 @@ from hpoptim.run.assembly import (
     container_options,
     git_source,
     make_launcher,
+    make_sampler_for,
     script_command,
     start_checks,
     stop_leftover_jobs,
@@ -176,20 +177,12 @@ class Session:
         shutil.rmtree(self.layout.root, ignore_errors=True)
 
     def _run(self, stop: threading.Event, on_event: EventHook | None) -> str:
-        from hpoptim.samplers import make_sampler
-
         cfg, layout = self.cfg, self.layout
         add_log_file(layout.log_file)
         started = next((e for e in self.events if e["e"] == "run_started"), None)
         checkout, seed = self._prepare(started)
         plan = self.plan(checkout, seed)
-        sampler = make_sampler(
-            cfg.optimizer_str,
-            cfg.search_space(),
-            minimize=cfg.minimize,
-            seed=seed,
-            settings=cfg.optimizer_settings,
-        )
+        sampler = make_sampler_for(cfg, seed)
         reporter = self.reporter
         html = HtmlReporter(layout.root)
 
