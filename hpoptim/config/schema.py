@@ -32,7 +32,7 @@ from hpoptim.jobspec import ContainerOptions, EnvVars, Resources
 from hpoptim.messages import did_you_mean, json_problem, show
 from hpoptim.sections import AbsolutePath, Section, Strings, knows, rule_error
 from hpoptim.source.git_source import GitSource
-from hpoptim.space import SearchSpace, flatten, nest
+from hpoptim.space import SearchSpace, entry_names, flatten, nest
 
 __all__ = [
     "SYNONYMS",
@@ -253,7 +253,7 @@ def _checkout_problems(in_wd: bool, git: Any) -> list[ConfigProblem]:
 
 def _overlap_problems(fixed: Mapping[str, Any], entries: tuple[Any, ...]) -> list[ConfigProblem]:
     """A fixed parameter must not be, contain or sit inside an optimised one."""
-    names = [str(e["param"]) for e in entries if isinstance(e, Mapping) and "param" in e]
+    names = [name for entry in entries for name in entry_names(entry)]
     problems = []
     for key in flatten(fixed):
         for name in names:

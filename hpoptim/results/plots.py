@@ -16,6 +16,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from hpoptim.results.load import RunData
+from hpoptim.space import entry_names
 
 N_BEST = 10
 """Settings drawn in the parallel-coordinates, rerun-spread and iteration plots."""
@@ -33,7 +34,7 @@ def log_params(config: Mapping[str, Any]) -> set[str]:
 
 def param_names(run: RunData) -> list[str]:
     """The sampled parameters, as columns of ``run.settings``."""
-    names = [str(p.get("param")) for p in run.config.get("optimized_params") or []]
+    names = [n for p in run.config.get("optimized_params") or [] for n in entry_names(p)]
     return [n for n in names if n in run.settings.columns]
 
 

@@ -41,7 +41,7 @@ def uses_templates(script_relative_path: str, fixed_params: Mapping[str, Any]) -
 
 def template_problems(
     fixed_params: Mapping[str, Any],
-    optimized: Sequence[str],
+    optimized: Sequence[str] | Mapping[str, int],
     root: Path,
     metric: str | None = None,
     in_image: bool = False,
@@ -50,7 +50,8 @@ def template_problems(
 
     Args:
         fixed_params: The fixed parameters, nested by their dotted names.
-        optimized: The optimised parameters' names, in config order.
+        optimized: The optimised parameters' names, in config order (or mapped to the
+            index of their ``optimized_params`` entry, for zipped parameters).
         root: Where jobs run; ``config.config_templates`` is relative to it.
         metric: ``metric_to_optimize``, which the wrapper must report.
         in_image: Jobs run in a container, where templates at absolute paths missing
@@ -61,7 +62,11 @@ def template_problems(
         (``fixed_params.<name>`` or ``optimized_params[<i>].param``).
     """
     wrapper = wrapper_module()
-    positions = {name: i for i, name in enumerate(optimized)}
+    positions = (
+        dict(optimized)
+        if isinstance(optimized, Mapping)
+        else {name: i for i, name in enumerate(optimized)}
+    )
     names = [*wrapper.flatten(fixed_params), *optimized]
     found = wrapper.find_problems(fixed_params, names, root, metric, in_image)
     if in_image:
@@ -88,7 +93,8 @@ def check_learning(cfg: RunConfig, root: Path) -> list[ConfigProblem]:
     """Template problems of ``cfg`` with jobs running in ``root`` (none if unused)."""
     if not uses_templates(cfg.script_relative_path, cfg.fixed_params):
         return []
-    names = [str(entry.get("param", "")) for entry in cfg.optimized_params]
+    entries = cfg.search_space().entries()
+    names = {name: i for i, group in enumerate(entries) for name in group}
     in_image = cfg.singularity is not None or "singularity.image" in wrapper_module().flatten(
         cfg.fixed_params
     )

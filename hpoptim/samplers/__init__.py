@@ -67,7 +67,18 @@ def validate_optimizer(
         hint = did_you_mean(str(name), list(SAMPLERS))
         message = f"unknown optimizer {name!r}; valid: {', '.join(SAMPLERS)}{hint}"
         return [ConfigProblem("optimizer_str", message)]
-    return cls.validate_settings(settings, space)
+    problems = cls.validate_settings(settings, space)
+    if space.groups and not cls.zips:
+        zipping = [n for n, c in SAMPLERS.items() if c.zips]
+        zipped = "; ".join(", ".join(group.names) for group in space.groups)
+        problems.append(
+            ConfigProblem(
+                "optimizer_str",
+                f"{name!r} cannot propose zipped parameters ({zipped}), which take their "
+                f"values together row by row; use {' or '.join(zipping)}",
+            )
+        )
+    return problems
 
 
 def make_sampler(

@@ -49,6 +49,8 @@ class BaseSampler(ABC):
     name: ClassVar[str] = "base"
     #: Whether :meth:`restore` gives the state of an uninterrupted run.
     restores_exactly: ClassVar[bool] = False
+    #: Whether it proposes zipped parameters (``space.groups``) together, row by row.
+    zips: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -3,7 +3,8 @@
 Explicit value lists are given as ``Discrete`` options. Other distributions have no
 finite set of values; with the ``n_grid_points`` setting they contribute that many
 values evenly spread over their bounds (in log space for log distributions; integer
-distributions round them and drop duplicates).
+distributions round them and drop duplicates). Zipped parameters (a ``Discrete``
+entry whose ``param`` lists several names) are one axis of the grid: its rows.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import numpy as np
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.samplers.base import BaseSampler, SamplerHistory
 from hpoptim.space import Bounded, Discrete, Distribution, SearchSpace, unknown_key_problems
+
+#: One axis of the grid: the names it sets and its rows (one value per name).
+Axis = tuple[tuple[str, ...], tuple[tuple[Any, ...], ...]]
 
 #: Largest grid that ``shuffle`` can permute.
 MAX_SHUFFLED_GRID = 10_000_000
@@ -41,6 +45,29 @@ def grid_axis(dist: Distribution, n_points: int | None = None) -> tuple[Any, ...
     return tuple(dict.fromkeys(points))
 
 
+def grid_axes(
+    space: SearchSpace, n_points: int | None = None
+) -> tuple[list[Axis], list[ConfigProblem]]:
+    """The grid's axes, one per config entry (a zip group's rows are one axis).
+
+    Returns:
+        The axes, and a problem for each entry with no finite set of values.
+    """
+    groups = {group.names: group for group in space.groups}
+    axes: list[Axis] = []
+    problems = []
+    for i, names in enumerate(space.entries()):
+        if names in groups:
+            axes.append((names, groups[names].rows))
+            continue
+        axis = grid_axis(space[names[0]], n_points)
+        if axis is None:
+            problems.append(_continuous_problem(i, names[0], space[names[0]].name))
+        else:
+            axes.append((names, tuple((value,) for value in axis)))
+    return axes, problems
+
+
 class GridSampler(BaseSampler):
     """Proposes the grid's settings in order (last parameter fastest), then None.
 
@@ -60,6 +87,7 @@ class GridSampler(BaseSampler):
 
     name: ClassVar[str] = "gridsearch"
     restores_exactly: ClassVar[bool] = True
+    zips: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -70,17 +98,10 @@ class GridSampler(BaseSampler):
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
-        n_points = self.settings.get("n_grid_points")
-        axes = [grid_axis(space[name], n_points) for name in space.names]
-        continuous = [
-            _continuous_problem(i, name, space[name].name)
-            for i, (name, axis) in enumerate(zip(space.names, axes, strict=True))
-            if axis is None
-        ]
+        self._axes, continuous = grid_axes(space, self.settings.get("n_grid_points"))
         if continuous:
             raise ConfigError(continuous)
-        self._axes = [tuple(axis or ()) for axis in axes]
-        self._size = math.prod(len(axis) for axis in self._axes)
+        self._size = math.prod(len(rows) for _, rows in self._axes)
         self._order: np.ndarray[Any, Any] | None = None
         if self.settings.get("shuffle", False):
             self._order = np.random.default_rng(seed).permutation(self._size)
@@ -110,13 +131,9 @@ class GridSampler(BaseSampler):
                     "optimizer_settings.shuffle", f"must be true or false, got {shuffle!r}"
                 )
             )
-        size = 1
-        for i, name in enumerate(space.names):
-            axis = grid_axis(space[name], n_points)
-            if axis is None:
-                problems.append(_continuous_problem(i, name, space[name].name))
-            else:
-                size *= len(axis)
+        axes, continuous = grid_axes(space, n_points)
+        problems += continuous
+        size = math.prod(len(rows) for _, rows in axes)
         if shuffle is True and size > MAX_SHUFFLED_GRID:
             problems.append(
                 ConfigProblem(
@@ -138,9 +155,9 @@ class GridSampler(BaseSampler):
         index = self.n_asked if self._order is None else int(self._order[self.n_asked])
         self.n_asked += 1
         params: dict[str, Any] = {}
-        for name, axis in reversed(list(zip(self.space.names, self._axes, strict=True))):
-            index, position = divmod(index, len(axis))
-            params[name] = copy.deepcopy(axis[position])
+        for names, rows in reversed(self._axes):
+            index, position = divmod(index, len(rows))
+            params.update(zip(names, copy.deepcopy(rows[position]), strict=True))
         return {name: params[name] for name in self.space.names}
 
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:

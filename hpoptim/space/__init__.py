@@ -19,6 +19,7 @@ from hpoptim.space.distributions import (
     canonical,
 )
 from hpoptim.space.search import SearchSpace, flatten, nest
+from hpoptim.space.zipped import ZipGroup, entry_names
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -34,8 +35,10 @@ __all__ = [
     "TruncatedLogNormal",
     "TruncatedNormal",
     "Uniform",
+    "ZipGroup",
     "canonical",
     "did_you_mean",
+    "entry_names",
     "flatten",
     "nest",
     "unknown_key_problems",

@@ -4,7 +4,10 @@ A config lists the optimised parameters in cluster_utils' form::
 
     {"param": "model.lr", "distribution": "TruncatedLogNormal", "bounds": [1e-5, 1e-2]}
     {"param": "config.rl.net_arch:1", "distribution": "Discrete", "options": [64, 128]}
+    {"param": ["model.lr", "model.batch"], "distribution": "Discrete",
+     "options": [[0.1, 32], [0.01, 256]]}
 
+The last one zips its parameters (see :mod:`hpoptim.space.zipped`).
 :meth:`SearchSpace.from_config` validates such a list and reports every problem at once.
 The distributions themselves live in :mod:`hpoptim.space.distributions`; the package
 ``hpoptim.space`` re-exports both modules' names.
@@ -19,6 +22,7 @@ from typing import Any
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.messages import did_you_mean, unknown_key_problems
 from hpoptim.space.distributions import DISTRIBUTIONS, Distribution
+from hpoptim.space.zipped import ZipGroup, parse_zip_entry
 
 __all__ = ["SearchSpace", "flatten", "nest"]
 
@@ -77,24 +81,52 @@ class SearchSpace:
 
     Args:
         distributions: Parameter name -> distribution.
+        groups: Zipped parameters (each name's distribution is its column's values).
 
     Raises:
         ConfigError: A name is not a dotted path of identifiers (with an optional
-            ``:<index>`` suffix), or one name is a prefix of another.
+            ``:<index>`` suffix), one name is a prefix of another, or a group names a
+            parameter the space lacks or that another group has.
     """
 
-    def __init__(self, distributions: Mapping[str, Distribution]) -> None:
+    def __init__(
+        self, distributions: Mapping[str, Distribution], groups: Sequence[ZipGroup] = ()
+    ) -> None:
         problems = [ConfigProblem(name, _name_problem(name)) for name in distributions]
         problems = [p for p in problems if p.message]
+        grouped = [name for group in groups for name in group.names]
+        problems += [
+            ConfigProblem(name, "a zipped name must be a parameter of the space, once")
+            for i, name in enumerate(grouped)
+            if name not in distributions or name in grouped[:i]
+        ]
         if problems:
             raise ConfigError(problems)
         nest(dict.fromkeys(distributions))
         self._dists = dict(distributions)
+        self._groups = tuple(groups)
 
     @property
     def names(self) -> tuple[str, ...]:
         """Parameter names in config order."""
         return tuple(self._dists)
+
+    @property
+    def groups(self) -> tuple[ZipGroup, ...]:
+        """The zipped parameters, in config order."""
+        return self._groups
+
+    def entries(self) -> tuple[tuple[str, ...], ...]:
+        """The names of each config entry, in config order: one, or a zip group's."""
+        group_of = {group.names[0]: group for group in self._groups}
+        grouped = {name for group in self._groups for name in group.names}
+        out: list[tuple[str, ...]] = []
+        for name in self._dists:
+            if name in group_of:
+                out.append(group_of[name].names)
+            elif name not in grouped:
+                out.append((name,))
+        return tuple(out)
 
     @property
     def distributions(self) -> dict[str, Distribution]:
@@ -111,27 +143,38 @@ class SearchSpace:
         return self._dists[name]
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, SearchSpace) and list(self._dists.items()) == list(
-            other._dists.items()
+        return (
+            isinstance(other, SearchSpace)
+            and list(self._dists.items()) == list(other._dists.items())
+            and self._groups == other._groups
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"SearchSpace({self._dists!r})"
+        groups = f", groups={self._groups!r}" if self._groups else ""
+        return f"SearchSpace({self._dists!r}{groups})"
 
     def contains(self, params: Mapping[str, Any]) -> bool:
-        """Whether ``params`` has exactly this space's names, each with a possible value."""
-        return set(params) == set(self._dists) and all(
-            dist.contains(params[name]) for name, dist in self._dists.items()
+        """Whether ``params`` has exactly this space's names, each with a possible value
+        (and each zip group's values one of its rows)."""
+        return (
+            set(params) == set(self._dists)
+            and all(dist.contains(params[name]) for name, dist in self._dists.items())
+            and all(group.index(params) is not None for group in self._groups)
         )
 
     def to_config(self) -> list[dict[str, Any]]:
         """The config entries that rebuild this space."""
-        return [
-            {"param": name, "distribution": dist.name, **dist.to_entry()}
-            for name, dist in self._dists.items()
-        ]
+        groups = {group.names[0]: group for group in self._groups}
+        out = []
+        for names in self.entries():
+            if len(names) > 1 or names[0] in groups:
+                out.append(groups[names[0]].to_entry())
+            else:
+                dist = self._dists[names[0]]
+                out.append({"param": names[0], "distribution": dist.name, **dist.to_entry()})
+        return out
 
     @classmethod
     def from_config(
@@ -147,27 +190,35 @@ class SearchSpace:
             raise ConfigError.single(path, f"must be a list of entries, got {entries!r}")
         problems: list[ConfigProblem] = []
         dists: dict[str, Distribution] = {}
+        groups: list[ZipGroup] = []
         first_index: dict[str, int] = {}
         for i, entry in enumerate(entries):
             where = f"{path}[{i}]"
-            name, dist = _parse_entry(entry, where, problems)
-            if name is None:
-                continue
-            if name in first_index:
-                problems.append(
-                    ConfigProblem(
-                        f"{where}.param",
-                        f"duplicate parameter {name!r} (also {path}[{first_index[name]}])",
+            if isinstance(entry, Mapping) and isinstance(entry.get("param"), (list, tuple)):
+                parsed: list[tuple[str, Distribution | None]]
+                group, found = parse_zip_entry(entry, where, _name_problem)
+                problems += found
+                parsed = [] if group is None else [(n, group.column(n)) for n in group.names]
+                groups += [] if group is None else [group]
+            else:
+                name, dist = _parse_entry(entry, where, problems)
+                parsed = [] if name is None else [(name, dist)]
+            for name, dist in parsed:
+                if name in first_index:
+                    problems.append(
+                        ConfigProblem(
+                            f"{where}.param",
+                            f"duplicate parameter {name!r} (also {path}[{first_index[name]}])",
+                        )
                     )
-                )
-                continue
-            first_index[name] = i
-            if dist is not None:
-                dists[name] = dist
+                    continue
+                first_index[name] = i
+                if dist is not None:
+                    dists[name] = dist
         problems += _prefix_conflicts(list(first_index), path, first_index)
         if problems:
             raise ConfigError(problems)
-        return cls(dists)
+        return cls(dists, groups)
 
 
 def _name_problem(name: Any) -> str:

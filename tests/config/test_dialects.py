@@ -128,6 +128,17 @@ def _grid_search(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+def _zipped_grid_search(tmp_path: Path) -> dict[str, Any]:
+    """grid_search with a zipped entry: ``param`` lists names, each value is one row."""
+    data = _grid_search(tmp_path)
+    data["restarts"] = 1
+    data["hyperparam_list"] = [
+        {"param": "fn_args.u", "values": [-0.5, 0.5]},
+        {"param": ["fn_args.w", "opt.name"], "values": [[1, "adam"], [2, "adam"], [2, "sgd"]]},
+    ]
+    return data
+
+
 def _repo(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", str(path)], check=True)
@@ -204,6 +215,25 @@ CASES = [
             ],
         },
         id="grid_search",
+    ),
+    pytest.param(
+        _zipped_grid_search,
+        ["+metric_to_optimize='loss'", "+minimize=True"],
+        {
+            "optimizer_str": "gridsearch",
+            "number_of_samples": 6,  # 2 x 3 rows
+            "n_jobs_per_iteration": 6,
+            "n_reruns": 1,
+            "optimized_params": [
+                {"param": "fn_args.u", "distribution": "Discrete", "options": [-0.5, 0.5]},
+                {
+                    "param": ["fn_args.w", "opt.name"],
+                    "distribution": "Discrete",
+                    "options": [[1, "adam"], [2, "adam"], [2, "sgd"]],
+                },
+            ],
+        },
+        id="grid_search-zipped",
     ),
 ]
 
@@ -308,6 +338,18 @@ def test_overrides_address_keys_as_the_file_writes_them(
             "hyperparam_list[0].values",
             "values must be a list, got '{list(range(1, 4))}'",
             id="grid-values-expression",
+        ),
+        pytest.param(
+            {"hyperparam_list": [{"param": ["u", "w"], "values": [[1, 2], [3]]}]},
+            "hyperparam_list[0].values[1]",
+            "a zipped entry needs 2 values per element, one for each of u, w; got [3]",
+            id="zipped-values-of-wrong-arity",
+        ),
+        pytest.param(
+            {"hyperparam_list": [{"param": ["u", 3], "values": [[1, 2]]}]},
+            "hyperparam_list[0].param",
+            "param must be a parameter name or a list of names, got ['u', 3]",
+            id="zipped-param-not-names",
         ),
         pytest.param(
             {"slurm": {"memory_in_mb": 2048}},
@@ -514,3 +556,23 @@ def test_environment_setup_becomes_the_job_command(
     out, notes = translate(data, cwd=tmp_path)
     assert out.get("interpreter") == interpreter
     assert not [n for n in notes if n.kind == "error"]
+
+
+def test_zipped_grid_settings_vary_together_in_the_product(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "main.py").write_text("", encoding="utf-8")
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(_zipped_grid_search(tmp_path)), encoding="utf-8")
+    overrides = ["+metric_to_optimize='loss'", "+minimize=True", "+seed=1"]
+    assert main(["check", str(path), *overrides, "--show", "10"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "grid: 6 setting(s); number_of_samples=6 runs all of them" in out
+    shown = [line.strip().split(": ", 1)[1] for line in out if line.startswith("  ") and
+             line.strip()[:1].isdigit()]  # fmt: skip
+    assert shown == [
+        f"fn_args.u={u}, fn_args.w={w}, opt.name={name!r}"
+        for u in (-0.5, 0.5)
+        for w, name in ((1, "adam"), (2, "adam"), (2, "sgd"))
+    ]

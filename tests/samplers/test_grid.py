@@ -20,7 +20,7 @@ from hpoptim.space import (
     TruncatedNormal,
     Uniform,
 )
-from tests.contracts.sampler import SamplerContract
+from tests.contracts.sampler import MIXED_SPACE, SamplerContract
 
 
 class TestGridContract(SamplerContract):
@@ -196,3 +196,82 @@ def test_grid_values(dist: Distribution, n_points: int | None, expected: Any) ->
         assert values == expected
     else:
         assert values == pytest.approx(expected)
+
+
+ZIPPED: list[dict[str, Any]] = [
+    {"param": "opt.name", "distribution": "Discrete", "options": ["adam", "sgd"]},
+    {
+        "param": ["model.lr", "model.batch"],
+        "distribution": "Discrete",
+        "options": [[0.1, 32], [0.1, 256], [0.01, 32]],
+    },
+    {"param": "x", "distribution": "Uniform", "bounds": [0, 1]},
+]
+
+
+class TestZippedGridContract(SamplerContract):
+    name = "gridsearch"
+    settings = {"n_grid_points": 2}
+    seed_matters = False
+
+    def space(self) -> SearchSpace:
+        zipped = [
+            {
+                "param": ["n_layers", "batch"],
+                "distribution": "Discrete",
+                "options": [[1, 16], [6, 18], [3, 17]],
+            }
+        ]
+        rest = [e for e in MIXED_SPACE if e["param"] not in ("n_layers", "batch")]
+        return SearchSpace.from_config([*rest, *zipped])
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_zipped_parameters_take_their_values_together_in_the_product(shuffle: bool) -> None:
+    space = SearchSpace.from_config(ZIPPED)
+    sampler = make_sampler(
+        "gridsearch",
+        space,
+        minimize=True,
+        seed=3,
+        settings={"n_grid_points": 2, "shuffle": shuffle},
+    )
+    assert sampler.n_settings() == 2 * 3 * 2
+    asked = _drain(sampler)
+    expected = [
+        {"opt.name": name, "model.lr": lr, "model.batch": batch, "x": x}
+        for name in ("adam", "sgd")
+        for lr, batch in ((0.1, 32), (0.1, 256), (0.01, 32))
+        for x in (0.0, 1.0)
+    ]
+    assert sorted(map(repr, asked)) == sorted(map(repr, expected))
+    assert (asked == expected) is not shuffle  # a zip group is one axis, in config order
+    assert all(list(params) == ["opt.name", "model.lr", "model.batch", "x"] for params in asked)
+
+
+def test_a_grid_of_one_zip_group_runs_its_rows_in_order() -> None:
+    space = SearchSpace.from_config([ZIPPED[1]])
+    assert _drain(GridSampler(space, minimize=True)) == [
+        {"model.lr": 0.1, "model.batch": 32},
+        {"model.lr": 0.1, "model.batch": 256},
+        {"model.lr": 0.01, "model.batch": 32},
+    ]
+
+
+def test_a_continuous_entry_after_a_zip_group_is_named_by_its_entry_index() -> None:
+    problems = validate_optimizer("gridsearch", {}, SearchSpace.from_config(ZIPPED))
+    assert [p.path for p in problems] == ["optimized_params[2].distribution"]
+    assert "'x' has a continuous Uniform distribution" in problems[0].message
+
+
+@pytest.mark.parametrize("name", ["random", "tpe_cmaes", "cem_metaoptimizer"])
+def test_samplers_that_cannot_zip_refuse_zipped_parameters(name: str) -> None:
+    space = SearchSpace.from_config([ZIPPED[0], ZIPPED[1]])
+    problems = validate_optimizer(name, {}, space)
+    assert [(p.path, p.message) for p in problems] == [
+        (
+            "optimizer_str",
+            f"{name!r} cannot propose zipped parameters (model.lr, model.batch), which take "
+            "their values together row by row; use gridsearch",
+        )
+    ]

@@ -279,31 +279,10 @@ class Translation:
         grid = self.out.pop("hyperparam_list", None)
         if grid is None:
             return
-        entries = []
-        for i, item in enumerate(grid):
-            param = item.get("param") if isinstance(item, Mapping) else None
-            values = item.get("values") if isinstance(item, Mapping) else None
-            if not isinstance(param, str):
-                why = "zipped parameter lists (param: [a, b]) are not supported; give one "
-                self.notes.append(
-                    Note(f"hyperparam_list[{i}]", "error", why + "entry per parameter")
-                )
-                continue
-            if not isinstance(values, list):
-                why = (
-                    f"values must be a list, got {values!r} (smart_settings expressions "
-                    "'{...}' are not evaluated)"
-                )
-                self.notes.append(Note(f"hyperparam_list[{i}].values", "error", why))
-                continue
-            entries.append(
-                {
-                    "param": param,
-                    "distribution": "Discrete",
-                    "options": list(item.get("values", [])),
-                }
-            )
-        self.put("hyperparam_list", "optimized_params", entries, " (Discrete options)")
+        entries = [e for i, item in enumerate(grid) if (e := self._grid_entry(i, item))]
+        zipped = any(isinstance(e["param"], list) for e in entries)
+        why = " (Discrete options; a list of params is zipped)" if zipped else " (Discrete options)"
+        self.put("hyperparam_list", "optimized_params", entries, why)
         self.put("hyperparam_list", "optimizer_str", "gridsearch")
         size = 1
         for entry in entries:
@@ -330,6 +309,38 @@ class Translation:
                 "cluster_utils' grid_search has no metric; hpoptim needs metric_to_optimize "
                 "and minimize (add them with +metric_to_optimize=NAME +minimize=True)",
             )
+
+    def _grid_entry(self, i: int, item: Any) -> dict[str, Any] | None:
+        """One ``hyperparam_list`` entry as a Discrete entry (zipped if ``param`` is a list)."""
+        where = f"hyperparam_list[{i}]"
+        param = item.get("param") if isinstance(item, Mapping) else None
+        values = item.get("values") if isinstance(item, Mapping) else None
+        names: list[str] | None = None
+        if isinstance(param, list) and param and all(isinstance(p, str) for p in param):
+            names = param
+        if not isinstance(param, str) and names is None:
+            why = f"param must be a parameter name or a list of names, got {param!r}"
+            self.notes.append(Note(f"{where}.param", "error", why))
+            return None
+        if not isinstance(values, list):
+            why = (
+                f"values must be a list, got {values!r} (smart_settings expressions "
+                "'{...}' are not evaluated)"
+            )
+            self.notes.append(Note(f"{where}.values", "error", why))
+            return None
+        if names is not None:
+            arity = len(names)
+            bad = [j for j, v in enumerate(values) if not isinstance(v, list) or len(v) != arity]
+            for j in bad:
+                why = (
+                    f"a zipped entry needs {arity} values per element, one for each of "
+                    f"{', '.join(names)}; got {values[j]!r}"
+                )
+                self.notes.append(Note(f"{where}.values[{j}]", "error", why))
+            if bad:
+                return None
+        return {"param": param, "distribution": "Discrete", "options": list(values)}
 
     def singularity(self) -> None:
         section = self.out.get("singularity")
