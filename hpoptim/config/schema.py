@@ -375,6 +375,11 @@ class RunConfig(_Section):
     singularity: SingularityConfig | None = Field(
         None, description="Run jobs in a container image."
     )
+    htcondor: Annotated[dict[str, Any], AfterValidator(_json_mapping)] = Field(
+        default_factory=dict,
+        description="HTCondor-only keys of a cluster_utils config (bid, cuda_requirement, "
+        "...), kept as given; the local and Slurm launchers do not use them.",
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:

@@ -170,6 +170,7 @@ CASES = [
             "resources.signal_lead_s": 300,
             "resources.timeout_signal": "USR1",
             "fixed_params": {"test_resume": False},
+            "htcondor": {"bid": 1000},
         },
         id="hp_optimization",
     ),
@@ -183,6 +184,7 @@ CASES = [
             "resources.n_cpus_per_job": 2,
             "resources.mem_gb": 15000 / 1024,
             "n_best_jobs_to_keep": 10,
+            "htcondor": {"bid": 100},
             "metric_to_optimize": "mean_eprewmean",
             "minimize": False,
             "fixed_params": {
@@ -576,3 +578,43 @@ def test_zipped_grid_settings_vary_together_in_the_product(
         for u in (-0.5, 0.5)
         for w, name in ((1, "adam"), (2, "adam"), (2, "sgd"))
     ]
+
+
+METRIC_JOB = """\
+import json, os
+json.dump({"loss": 1.0}, open(os.environ["HPOPTIM_METRICS_FILE"], "w"))
+"""
+
+
+def test_htcondor_only_keys_are_kept_in_the_recorded_config_with_one_warning_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "main.py").write_text(METRIC_JOB, encoding="utf-8")
+    data = _grid_search(tmp_path)
+    data["restarts"] = 1
+    data["hyperparam_list"] = [{"param": "fn_args.u", "values": [0.5]}]
+    kept = {
+        "bid": 800,
+        "cuda_requirement": "TARGET.CUDACapability >= 5.0",
+        "gpu_memory_mb": 0,
+        "concurrency_limit": 10,
+        "concurrency_limit_tag": "gpu",
+        "max_cpus": 4,
+        "extra_submission_options": {"+MaxRunningPrice": 100},
+    }
+    data["cluster_requirements"].update(kept)
+    file = tmp_path / "old.json"
+    file.write_text(json.dumps(data), encoding="utf-8")
+    overrides = ["+metric_to_optimize='loss'", "+minimize=True"]
+    assert main([str(file), *overrides]) == 0
+    recorded = json.loads((tmp_path / "results" / "gs" / "config.json").read_text())
+    assert recorded["htcondor"] == kept
+    err = capfd.readouterr().err
+    for key in kept:
+        (line,) = [x for x in err.splitlines() if f"cluster_requirements.{key}:" in x]
+        why = "a mapping is HTCondor's submit-file form" if key.startswith("extra") else (
+            "only means something on HTCondor"
+        )  # fmt: skip
+        assert line.endswith(f"ignored: {why}")
+    assert load_config(file, overrides).htcondor == kept

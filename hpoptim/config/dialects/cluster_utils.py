@@ -10,7 +10,7 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hpoptim.config.dialects.notes import Note
 from hpoptim.config.dialects.smart_settings import expressions
@@ -97,8 +97,19 @@ class Translation:
     def __init__(self, out: dict[str, Any], notes: list[Note], resources: bool) -> None:
         self.out, self.notes, self.resources = out, notes, resources
 
-    def put(self, source: str, target: str, value: Any, why: str = "") -> None:
-        """Set native ``target`` (dotted) unless the file gives it with another value."""
+    def put(
+        self,
+        source: str,
+        target: str,
+        value: Any,
+        why: str = "",
+        kind: Literal["translated", "ignored"] = "translated",
+    ) -> None:
+        """Set native ``target`` (dotted) unless the file gives it with another value.
+
+        ``kind="ignored"``: the value is kept at ``target`` but does nothing here, and
+        ``why`` (the whole message) is the warning line that says so.
+        """
         *parents, leaf = target.split(".")
         node = self.out
         for part in parents:
@@ -119,7 +130,8 @@ class Translation:
             )
             return
         node[leaf] = value
-        self.notes.append(Note(source, "translated", f"-> {target}{why}", target))
+        message = f"ignored: {why}" if kind == "ignored" else f"-> {target}{why}"
+        self.notes.append(Note(source, kind, message, target))
 
     def ignore(self, source: str, why: str) -> None:
         self.notes.append(Note(source, "ignored", f"ignored: {why}"))
@@ -198,10 +210,19 @@ class Translation:
         if "partition" in section:
             self.put("cluster_requirements.partition", "slurm.partition", section.pop("partition"))
         self._sbatch_options(section)
-        for key in HTCONDOR_ONLY:
-            if key in section and section.pop(key) not in (None, False, "", 0):
-                self.ignore(f"cluster_requirements.{key}", "only means something on HTCondor")
+        for key in [k for k in HTCONDOR_ONLY if k in section]:
+            self._htcondor_only(key, section.pop(key))
         self._unknown("cluster_requirements", section)
+
+    def _htcondor_only(
+        self, key: str, value: Any, why: str = "only means something on HTCondor"
+    ) -> None:
+        """Keep an HTCondor-only value in ``htcondor`` (unused here), with a warning line."""
+        source = f"cluster_requirements.{key}"
+        if value is None:
+            self.notes.append(Note(source, "translated", "dropped: not set"))
+        else:
+            self.put(source, f"htcondor.{key}", value, why, kind="ignored")
 
     def _time(self, value: Any, res: str) -> None:
         minutes = slurm_minutes(value)
@@ -229,9 +250,8 @@ class Translation:
         if isinstance(extra, str):
             extra = shlex.split(extra)
         if isinstance(extra, Mapping):
-            self.ignore(
-                "cluster_requirements.extra_submission_options",
-                "a mapping is HTCondor's submit-file form",
+            self._htcondor_only(
+                "extra_submission_options", dict(extra), "a mapping is HTCondor's submit-file form"
             )
         elif extra:
             options += [str(o) for o in extra]
