@@ -173,6 +173,9 @@ def run_lttfs_setup(
     assert main(["check", "hp_optim/hp_optim_ppo.json", *overrides]) == 0
     err = capfd.readouterr().err
     assert "cluster_requirements.bid: ignored: only means something on HTCondor" in err
+    # check reads the templates at the commit it resolved, without cloning into results/
+    assert "/opt/mpi-is/pam_models/hill.json does not exist on this host" in err
+    assert not (tmp_path / "results").exists()
 
     assert main(["hp_optim/hp_optim_ppo.json", *overrides]) == 0
     # templates are checked in the checkout, once it exists; the image-only one is not

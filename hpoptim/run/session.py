@@ -18,11 +18,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpoptim import __version__
 from hpoptim.config import RunConfig, load_config, load_config_dict
-from hpoptim.errors import CheckoutError, ConfigError, RunFailedError, StorageError
+from hpoptim.errors import (
+    CheckoutError,
+    ConfigError,
+    ConfigProblem,
+    RunFailedError,
+    StorageError,
+)
 from hpoptim.log import add_log_file, get_logger, remove_log_file
 from hpoptim.results.drawing import HTML_NAME, HtmlReporter
 from hpoptim.results.report import Reporter, summary
@@ -54,6 +60,9 @@ from hpoptim.state.history import (
     repair_journal,
 )
 from hpoptim.state.storage import Journal, ResultsLayout, RunLock, write_json_atomic
+
+if TYPE_CHECKING:
+    from hpoptim.source.git_source import GitSource
 
 logger = get_logger(__name__)
 
@@ -128,11 +137,34 @@ class Session:
         source = None if c.run_in_working_dir else git_source(c)
         if source is None:
             return text
+        from hpoptim.run.learning import uses_templates
         from hpoptim.source.checkout import resolve_ref
 
         sha = resolve_ref(source)
+        if uses_templates(c.script_relative_path, c.fixed_params):
+            sha = self._check_templates_at(source, sha)
         found = f"commit {sha}" if sha else "resolved when cloned"
         return f"{text}\ngit OK: {source.describe_ref()} of {source.url}: {found}"
+
+    def _check_templates_at(self, source: GitSource, sha: str | None) -> str:
+        """Check the config templates in the repository's files at the commit, as the
+        run does in its checkout, without making that checkout; return the commit.
+
+        Raises:
+            ConfigError: The templates' problems, paths shown as ``URL@COMMIT/...``.
+        """
+        from hpoptim.run.learning import check_learning
+        from hpoptim.source.checkout import files_at_commit
+
+        with files_at_commit(source, sha) as (root, sha):
+            problems = check_learning(self.cfg, root)
+            where = f"{source.url}@{sha[:12]}"
+            problems = [
+                ConfigProblem(p.path, p.message.replace(str(root), where)) for p in problems
+            ]
+        if problems:
+            raise ConfigError(problems)
+        return sha
 
     def write_reports(self, quiet: bool = False) -> str:
         """Rewrite the CSVs, best params, best jobs and report; return the summary.

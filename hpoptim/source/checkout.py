@@ -24,7 +24,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from hashlib import sha256
 from pathlib import Path
 
@@ -50,7 +51,14 @@ from hpoptim.source.repo import (
     _rev_parse,
 )
 
-__all__ = ["CACHE_ENV", "CheckoutInfo", "GitSource", "prepare_checkout", "working_dir_info"]
+__all__ = [
+    "CACHE_ENV",
+    "CheckoutInfo",
+    "GitSource",
+    "files_at_commit",
+    "prepare_checkout",
+    "working_dir_info",
+]
 
 logger = get_logger(__name__)
 
@@ -102,6 +110,63 @@ def resolve_ref(source: GitSource) -> str | None:
         CheckoutError: The repository cannot be read or holds no such ref.
     """
     return _Cloner(source, Path(os.devnull), "", None).resolve()
+
+
+@contextmanager
+def files_at_commit(source: GitSource, sha: str | None = None) -> Iterator[tuple[Path, str]]:
+    """The repository's files at a commit, in a temporary directory removed afterwards.
+
+    Nothing is written anywhere else (no results directory, no checkout cache): a local
+    repository's files are read from its object store at the commit, so uncommitted
+    changes are not seen; a remote one is cloned into the temporary directory, shallowly
+    when the ref allows it. Submodules are not included.
+
+    Args:
+        source: The repository and ref.
+        sha: The commit, if already resolved; else ``source``'s ref is resolved.
+
+    Yields:
+        The directory holding the files, and the full commit id.
+
+    Raises:
+        CheckoutError: The repository cannot be read or holds no such ref.
+    """
+    with tempfile.TemporaryDirectory(prefix="hpoptim-files-") as tmp:
+        root = Path(tmp) / "files"
+        cloner = _Cloner(source, root, "", None)
+        cloner.cache = None
+        if cloner.local is not None:
+            sha = sha or cloner.resolve()
+            assert sha is not None  # a local ref always resolves
+            _write_tree(cloner.local, sha, root)
+        else:
+            if source.depth is None and (sha is not None or source.commit is None):
+                cloner.source = source.model_copy(update={"depth": 1})
+            root.mkdir()
+            sha = cloner._clone_into(root, sha)
+        yield root, sha
+
+
+def _write_tree(repo_dir: Path, sha: str, root: Path) -> None:
+    """Write the files of commit ``sha`` of the repository at ``repo_dir`` under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    with git.Repo(repo_dir) as repo:
+        for item in repo.commit(sha).tree.traverse():
+            path = root / str(item.path)  # type: ignore[union-attr]
+            kind = item.type  # type: ignore[union-attr]
+            if kind == "tree":
+                path.mkdir(parents=True, exist_ok=True)
+            elif kind == "blob":
+                data = item.data_stream.read()  # type: ignore[union-attr]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if item.mode == _SYMLINK_MODE:  # type: ignore[union-attr]
+                    path.symlink_to(data.decode())
+                else:
+                    path.write_bytes(data)
+                    path.chmod(item.mode & 0o777)  # type: ignore[union-attr]
+
+
+_SYMLINK_MODE = 0o120000
 
 
 def working_dir_info(work_dir: Path) -> CheckoutInfo:
