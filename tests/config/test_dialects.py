@@ -618,3 +618,21 @@ def test_htcondor_only_keys_are_kept_in_the_recorded_config_with_one_warning_eac
         )  # fmt: skip
         assert line.endswith(f"ignored: {why}")
     assert load_config(file, overrides).htcondor == kept
+
+
+@pytest.mark.integration
+def test_a_zipped_grid_search_runs_each_row_together_with_each_other_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "main.py").write_text(METRIC_JOB, encoding="utf-8")
+    file = tmp_path / "old.json"
+    file.write_text(json.dumps(_zipped_grid_search(tmp_path)), encoding="utf-8")
+    assert main([str(file), "+metric_to_optimize='loss'", "+minimize=True", "-q"]) == 0
+    seen = []
+    for params_file in (tmp_path / "results" / "gs" / "jobs").rglob("params.json"):
+        params = json.loads(params_file.read_text(encoding="utf-8"))["params"]
+        seen.append((params["fn_args"]["u"], params["fn_args"]["w"], params["opt"]["name"]))
+    assert sorted(seen) == sorted(
+        (u, w, name) for u in (-0.5, 0.5) for w, name in ((1, "adam"), (2, "adam"), (2, "sgd"))
+    )
