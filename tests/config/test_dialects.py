@@ -636,3 +636,21 @@ def test_a_zipped_grid_search_runs_each_row_together_with_each_other_value(
     assert sorted(seen) == sorted(
         (u, w, name) for u in (-0.5, 0.5) for w, name in ((1, "adam"), (2, "adam"), (2, "sgd"))
     )
+
+
+def test_a_zipped_value_of_the_wrong_length_fails_check_with_exit_2_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "main.py").write_text("", encoding="utf-8")
+    data = _zipped_grid_search(tmp_path)
+    data["hyperparam_list"][1]["values"][2] = [2, "sgd", 0.1]
+    file = tmp_path / "old.json"
+    file.write_text(json.dumps(data), encoding="utf-8")
+    assert main(["check", str(file), "+metric_to_optimize='loss'", "+minimize=True"]) == 2
+    problems = [x for x in capfd.readouterr().err.splitlines() if x.startswith("  ")]
+    assert problems == [
+        "  hyperparam_list[1].values[2]: a zipped entry needs 2 values per element, one for "
+        "each of fn_args.w, opt.name; got [2, 'sgd', 0.1]"
+    ]
+    assert not (tmp_path / "results").exists()
