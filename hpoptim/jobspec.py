@@ -1,4 +1,4 @@
-"""What the driver knows about one job: its spec, its files, its state."""
+"""What the driver knows about one job: its spec (with its ``resources``), files, state."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from hpoptim.errors import ConfigProblem
 from hpoptim.job import (
@@ -19,7 +19,7 @@ from hpoptim.job import (
     STDERR_FILE_NAME,
     STDOUT_FILE_NAME,
 )
-from hpoptim.messages import env_problem
+from hpoptim.messages import did_you_mean, env_problem
 from hpoptim.sections import AbsolutePath, Section, Strings, rule_error
 
 
@@ -73,14 +73,92 @@ class JobPaths:
         return self.run_dir / STDERR_FILE_NAME
 
 
-@dataclass(frozen=True)
-class Resources:
-    """What one job asks of the machine or cluster."""
+#: Longest wall time accepted (one year, in minutes): longer ones overflow timers.
+MAX_TIME_LIMIT_MIN = 525_600.0
 
-    n_cpus: int = 1
-    n_gpus: int = 0
-    mem_gb: float | None = None
-    timeout_min: float | None = None
+
+def canonical_signal_name(value: str) -> str:
+    """``"SIGTERM"`` for ``"SIGTERM"``, ``"TERM"`` or ``"term"`` (not checked to exist)."""
+    upper = value.upper()
+    return upper if upper.startswith("SIG") else f"SIG{upper}"
+
+
+def signal_number(value: str) -> int:
+    """The number of a signal named as ``timeout_signal`` allows, e.g. ``"USR1"``."""
+    return int(signal.Signals[canonical_signal_name(value)])
+
+
+def _signal_name(value: str) -> str:
+    name = canonical_signal_name(value)
+    if name not in signal.Signals.__members__:
+        raise rule_error(
+            f"must be a signal name such as 'SIGTERM', 'TERM' or 'USR1', got {value!r}"
+            + did_you_mean(name, list(signal.Signals.__members__))
+        )
+    return value
+
+
+class JobResources(Section):
+    """What every job asks of the machine or cluster (``resources``), on any launcher."""
+
+    section_path: ClassVar[str] = "resources"
+    #: cluster_utils' names of these keys, for "did you mean".
+    synonyms: ClassVar[Mapping[str, str]] = {
+        "request_cpus": "n_cpus_per_job",
+        "request_gpus": "n_gpus_per_job",
+        "memory_in_mb": "mem_gb",
+        "request_time": "time_limit_min",
+    }
+
+    n_cpus_per_job: int = Field(1, ge=1, description="CPUs per job.")
+    n_gpus_per_job: int = Field(0, ge=0, description="GPUs per job.")
+    mem_gb: float | None = Field(
+        None, gt=0, description="Memory per job in GB; null: the launcher's default."
+    )
+    time_limit_min: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_TIME_LIMIT_MIN,
+        description="Wall time per process in minutes, on every launcher; null: none.",
+    )
+    signal_lead_s: float = Field(
+        30.0, ge=0, description="Seconds between timeout_signal and the hard kill."
+    )
+    timeout_signal: Annotated[str, AfterValidator(_signal_name)] = Field(
+        "SIGTERM",
+        description="Signal sent signal_lead_s before the time limit.",
+        json_schema_extra={"rule_doc": "signal name"},
+    )
+
+    @model_validator(mode="after")
+    def _lead_below_limit(self) -> JobResources:
+        lead, limit = self.signal_lead_s, self.time_limit_min
+        if limit is None or lead < limit * 60:
+            return self
+        raise rule_error(
+            problems=[
+                ConfigProblem(
+                    "signal_lead_s",
+                    f"must be shorter than the time limit (time_limit_min={limit:g} min = "
+                    f"{limit * 60:g} s), got {lead:g}: the job would be signalled as soon as "
+                    "it starts",
+                )
+            ]
+        )
+
+    @property
+    def signal(self) -> int:
+        """The number of :attr:`timeout_signal`."""
+        return signal_number(self.timeout_signal)
+
+    @property
+    def time_limit_s(self) -> float | None:
+        """:attr:`time_limit_min` in seconds (None: no limit)."""
+        return None if self.time_limit_min is None else self.time_limit_min * 60.0
+
+
+#: The resources of a job that asks for nothing in particular (shared: it is frozen).
+DEFAULT_RESOURCES = JobResources()
 
 
 def _pairs_to_dict(value: Any) -> Any:
@@ -152,9 +230,9 @@ class JobSpec:
         cwd: Working directory of the job.
         paths: The run directory and its files (stdout/stderr go there).
         env: Extra environment variables, added to the driver's environment.
-        resources: CPUs, GPUs, memory, wall time.
-        timeout_signal: Signal sent ``signal_lead_s`` seconds before the wall time.
-        signal_lead_s: How long before the limit the signal comes.
+        resources: CPUs, GPUs, memory, wall time, and the signal sent
+            ``resources.signal_lead_s`` seconds before it (the config's ``resources``
+            section itself, shared by every job of a run).
         container: Optional container wrapping.
         binds: Host paths the container must see (run dir, checkout).
     """
@@ -164,9 +242,7 @@ class JobSpec:
     cwd: Path
     paths: JobPaths
     env: Mapping[str, str] = field(default_factory=dict)
-    resources: Resources = field(default_factory=Resources)
-    timeout_signal: int = int(signal.SIGTERM)
-    signal_lead_s: float = 30.0
+    resources: JobResources = DEFAULT_RESOURCES
     container: ContainerOptions | None = None
     binds: tuple[Path, ...] = ()
 

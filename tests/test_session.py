@@ -11,7 +11,7 @@ import pytest
 
 from hpoptim.config import RunConfig, load_config_dict
 from hpoptim.errors import ConfigError, StorageError
-from hpoptim.jobspec import ContainerOptions, Resources
+from hpoptim.jobspec import ContainerOptions, JobResources
 from hpoptim.launchers import LAUNCHERS
 from hpoptim.launchers.local import LocalLauncher
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
@@ -98,7 +98,11 @@ def test_a_launcher_missing_from_the_registry_is_a_config_error(
     assert [str(p) for p in info.value.problems] == ["launcher: must be 'local', got 'slurm'"]
 
 
-def test_every_job_gets_the_resources_section_on_any_launcher(tmp_path: Path) -> None:
+def test_every_job_gets_the_resources_section_on_any_launcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text("")
     resources = {
         "n_cpus_per_job": 3,
         "n_gpus_per_job": 1,
@@ -109,10 +113,20 @@ def test_every_job_gets_the_resources_section_on_any_launcher(tmp_path: Path) ->
     }
     for launcher in ("local", "slurm"):
         cfg = config(tmp_path, launcher=launcher, resources=resources)
-        assert cfg.resources.for_job() == Resources(
-            n_cpus=3, n_gpus=1, mem_gb=2.5, timeout_min=10.0
+        assert cfg.resources == JobResources(
+            n_cpus_per_job=3,
+            n_gpus_per_job=1,
+            mem_gb=2.5,
+            time_limit_min=10.0,
+            signal_lead_s=20.0,
+            timeout_signal="USR1",
         )
         assert cfg.resources.signal == signal.SIGUSR1
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(cfg.to_dict()))
+        session = open_session(config=path, dry_run=True)
+        plan = session.plan({"root": str(tmp_path)}, seed=0, check=False)
+        assert plan.template.resources == cfg.resources  # the section itself reaches each job
     old = config(
         tmp_path,
         job_timeout_min=10,

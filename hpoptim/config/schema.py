@@ -12,7 +12,6 @@ launcher registry by name, so a new launcher adds its section without a change h
 from __future__ import annotations
 
 import copy
-import signal
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -28,7 +27,7 @@ from pydantic import (
 )
 
 from hpoptim.errors import ConfigError, ConfigProblem
-from hpoptim.jobspec import ContainerOptions, EnvVars, Resources
+from hpoptim.jobspec import ContainerOptions, EnvVars, JobResources
 from hpoptim.messages import did_you_mean, json_problem, show
 from hpoptim.sections import AbsolutePath, Section, Strings, knows, rule_error
 from hpoptim.source.git_source import GitSource
@@ -61,15 +60,9 @@ SYNONYMS: dict[str, str] = {
     "num_reruns": "n_reruns",
     "learning_runs_per_job": "n_reruns",
     "restarts": "n_reruns",
-    "request_cpus": "resources.n_cpus_per_job",
-    "request_gpus": "resources.n_gpus_per_job",
-    "memory_in_mb": "resources.mem_gb",
-    "request_time": "resources.time_limit_min",
     "args": "options",
+    **{old: f"resources.{new}" for old, new in JobResources.synonyms.items()},
 }
-
-#: Longest wall time accepted (one year, in minutes): longer ones overflow timers.
-MAX_TIME_LIMIT_MIN = 525_600.0
 
 # ---------------------------------------------------------------- field rules
 
@@ -78,27 +71,6 @@ def _directory_name(value: str) -> str:
     if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
         raise rule_error(
             f"must be usable as one directory name (no '/', not '.' or '..'), got {value!r}"
-        )
-    return value
-
-
-def canonical_signal_name(value: str) -> str:
-    """``"SIGTERM"`` for ``"SIGTERM"``, ``"TERM"`` or ``"term"`` (not checked to exist)."""
-    upper = value.upper()
-    return upper if upper.startswith("SIG") else f"SIG{upper}"
-
-
-def signal_number(value: str) -> int:
-    """The number of a signal named as ``timeout_signal`` allows, e.g. ``"USR1"``."""
-    return int(signal.Signals[canonical_signal_name(value)])
-
-
-def _signal_name(value: str) -> str:
-    name = canonical_signal_name(value)
-    if name not in signal.Signals.__members__:
-        raise rule_error(
-            f"must be a signal name such as 'SIGTERM', 'TERM' or 'USR1', got {value!r}"
-            + did_you_mean(name, list(signal.Signals.__members__))
         )
     return value
 
@@ -157,62 +129,6 @@ def _list_of_entries(value: Any) -> Any:
 
 class _Section(Section):
     synonyms: ClassVar[Mapping[str, str]] = SYNONYMS
-
-
-class JobResources(_Section):
-    """What every job asks of the machine or cluster (``resources``), on any launcher."""
-
-    section_path: ClassVar[str] = "resources"
-
-    n_cpus_per_job: int = Field(1, ge=1, description="CPUs per job.")
-    n_gpus_per_job: int = Field(0, ge=0, description="GPUs per job.")
-    mem_gb: float | None = Field(
-        None, gt=0, description="Memory per job in GB; null: the launcher's default."
-    )
-    time_limit_min: float | None = Field(
-        None,
-        gt=0,
-        le=MAX_TIME_LIMIT_MIN,
-        description="Wall time per process in minutes, on every launcher; null: none.",
-    )
-    signal_lead_s: float = Field(
-        30.0, ge=0, description="Seconds between timeout_signal and the hard kill."
-    )
-    timeout_signal: Annotated[str, AfterValidator(_signal_name)] = Field(
-        "SIGTERM",
-        description="Signal sent signal_lead_s before the time limit.",
-        json_schema_extra={"rule_doc": "signal name"},
-    )
-
-    @model_validator(mode="after")
-    def _lead_below_limit(self) -> JobResources:
-        lead, limit = self.signal_lead_s, self.time_limit_min
-        if limit is None or lead < limit * 60:
-            return self
-        raise rule_error(
-            problems=[
-                ConfigProblem(
-                    "signal_lead_s",
-                    f"must be shorter than the time limit (time_limit_min={limit:g} min = "
-                    f"{limit * 60:g} s), got {lead:g}: the job would be signalled as soon as "
-                    "it starts",
-                )
-            ]
-        )
-
-    def for_job(self) -> Resources:
-        """What each job's spec asks for."""
-        return Resources(
-            n_cpus=self.n_cpus_per_job,
-            n_gpus=self.n_gpus_per_job,
-            mem_gb=self.mem_gb,
-            timeout_min=self.time_limit_min,
-        )
-
-    @property
-    def signal(self) -> int:
-        """The number of :attr:`timeout_signal`."""
-        return signal_number(self.timeout_signal)
 
 
 class SingularityConfig(ContainerOptions):

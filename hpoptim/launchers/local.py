@@ -3,9 +3,10 @@
 The launcher starts one supervisor process (:mod:`hpoptim.launchers.node`, in a
 session of its own) and asks it over a pipe to start jobs. The supervisor runs
 each job in its own session, with stdout/stderr appended to the files of its run
-directory; it sends the job ``spec.timeout_signal`` ``spec.signal_lead_s`` before
-the wall time and SIGKILL at it, as Slurm would, and records each job's exit
-status in the run directory the way the Slurm batch script does. When the driver
+directory; it sends the job ``spec.resources.timeout_signal``
+``spec.resources.signal_lead_s`` before the wall time and SIGKILL at it, as Slurm
+would, and records each job's exit status in the run directory the way the Slurm
+batch script does. When the driver
 dies, the supervisor keeps following its jobs until the last one ended, so a
 resumed driver (:meth:`LocalLauncher.reattach`) adopts what they finished and
 follows what still runs instead of running it again.
@@ -68,8 +69,7 @@ class _Job:
 
     @property
     def limit_s(self) -> float | None:
-        minutes = self.spec.resources.timeout_min
-        return None if minutes is None else minutes * 60.0
+        return self.spec.resources.time_limit_s
 
     def request(self) -> dict[str, Any]:
         """The supervisor's ``start`` request for this job."""
@@ -86,8 +86,8 @@ class _Job:
             "stderr": str(spec.paths.stderr),
             "run_dir": str(spec.paths.run_dir),
             "limit_s": self.limit_s,
-            "lead_s": spec.signal_lead_s,
-            "signal": int(spec.timeout_signal),
+            "lead_s": spec.resources.signal_lead_s,
+            "signal": spec.resources.signal,
         }
 
 
@@ -105,9 +105,10 @@ class LocalLauncher(BaseLauncher):
     """Runs jobs on this machine, at most ``n_parallel_jobs`` at a time.
 
     Exit code 0 is ``COMPLETED``, 3 ``RESUME``, any other code or a signal
-    ``FAILED``. With ``spec.resources.timeout_min`` set, the job's process group
-    gets ``spec.timeout_signal`` ``spec.signal_lead_s`` seconds before the limit
-    and SIGKILL at it; unless it then exits with 0 or 3 it ends ``TIMEOUT``.
+    ``FAILED``. With ``spec.resources.time_limit_min`` set, the job's process group
+    gets ``spec.resources.timeout_signal`` ``spec.resources.signal_lead_s`` seconds
+    before the limit and SIGKILL at it; unless it then exits with 0 or 3 it ends
+    ``TIMEOUT``.
     Jobs submitted beyond the free slots wait in a queue and start as slots free
     up. :meth:`close` kills jobs that still run; a driver that dies without
     closing leaves them to their supervisor, which ends them at their time limit.

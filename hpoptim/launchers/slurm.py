@@ -21,8 +21,8 @@ How the launcher talks to Slurm (every command is an argv list, run through a
   status decides the rest. A job neither squeue nor the status file (nor sacct,
   where it works) knows is ``LOST``.
 * **Time limit.** ``--signal=B:USR2@lead`` reaches the batch shell, which passes
-  ``spec.timeout_signal`` to the job. A job that then exits 3 is ``RESUME``; one that
-  exits with another failure, or is killed at the limit, is ``TIMEOUT``.
+  ``spec.resources.timeout_signal`` to the job. A job that then exits 3 is ``RESUME``;
+  one that exits with another failure, or is killed at the limit, is ``TIMEOUT``.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def sbatch_options(
         f"--chdir={spec.cwd}",
         "--nodes=1",
         "--ntasks=1",
-        f"--cpus-per-task={max(res.n_cpus, 1)}",
+        f"--cpus-per-task={max(res.n_cpus_per_job, 1)}",
         "--no-requeue",
     ]
     for flag, value in (
@@ -144,14 +144,14 @@ def sbatch_options(
             flags.append(f"--{flag}={value}")
     if options.gres:
         flags.append(f"--gres={options.gres}")
-    elif res.n_gpus > 0:
-        flags.append(f"--gres=gpu:{res.n_gpus}")
+    elif res.n_gpus_per_job > 0:
+        flags.append(f"--gres=gpu:{res.n_gpus_per_job}")
     if res.mem_gb is not None:
         flags.append(f"--mem={math.ceil(res.mem_gb * 1024)}M")
-    minutes = res.timeout_min
+    minutes = res.time_limit_min
     if minutes is not None:
         flags.append(f"--time={max(1, math.ceil(minutes))}")
-        flags.append(f"--signal=B:{LIMIT_SIGNAL}@{max(1, math.ceil(spec.signal_lead_s))}")
+        flags.append(f"--signal=B:{LIMIT_SIGNAL}@{max(1, math.ceil(res.signal_lead_s))}")
     flags.extend(options.extra_sbatch_options)
     return flags
 
@@ -210,7 +210,7 @@ def task_files(spec: JobSpec, argv: Sequence[str]) -> tuple[bytes, bytes]:
 def array_key(spec: JobSpec) -> tuple[object, ...]:
     """Specs with equal keys can share one job array."""
     names = (spec.paths.stdout.name, spec.paths.stderr.name)
-    return (spec.resources, spec.cwd, spec.timeout_signal, spec.signal_lead_s, names)
+    return (spec.resources, spec.cwd, names)
 
 
 def filename_pattern(path: Path) -> str:
@@ -241,7 +241,7 @@ def _fill(spec: JobSpec, flags: Sequence[str], setup: str, what: str) -> str:
     values = {
         "sbatch_options": "\n".join(lines),
         "what": what.replace("\n", " "),
-        "signal": _signal_name(spec.timeout_signal),
+        "signal": _signal_name(spec.resources.signal),
         "exit_file_name": EXIT_FILE_NAME,
         "setup": setup,
     }

@@ -24,7 +24,15 @@ from typing import Any
 
 from hpoptim.errors import LaunchError, RunFailedError, RunStoppedError, StorageError
 from hpoptim.job import SETUP_ERROR_EXIT_CODE
-from hpoptim.jobspec import ContainerOptions, JobPaths, JobSpec, JobState, JobStatus, Resources
+from hpoptim.jobspec import (
+    DEFAULT_RESOURCES,
+    ContainerOptions,
+    JobPaths,
+    JobResources,
+    JobSpec,
+    JobState,
+    JobStatus,
+)
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
 from hpoptim.results.failure import with_cause
@@ -62,9 +70,7 @@ class JobTemplate:
         cwd: Working directory of every job (the checkout root or working dir).
         fixed_params: Nested fixed parameters, overlaid by the sampled ones.
         env: Extra environment variables.
-        resources: CPUs, GPUs, memory, wall time of each job.
-        timeout_signal: Signal sent before the wall-time limit.
-        signal_lead_s: Seconds before the limit that signal comes.
+        resources: CPUs, GPUs, memory, wall time of each job and the signal before it.
         container: Optional Singularity/Apptainer wrapping.
         binds: Extra host paths the container must see.
     """
@@ -73,9 +79,7 @@ class JobTemplate:
     cwd: Path
     fixed_params: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
-    resources: Resources = field(default_factory=Resources)
-    timeout_signal: int = 15
-    signal_lead_s: float = 30.0
+    resources: JobResources = DEFAULT_RESOURCES
     container: ContainerOptions | None = None
     binds: tuple[Path, ...] = ()
 
@@ -437,8 +441,6 @@ class Optimization:
             paths=paths,
             env=env,
             resources=t.resources,
-            timeout_signal=t.timeout_signal,
-            signal_lead_s=t.signal_lead_s,
             container=t.container,
             binds=(*t.binds, self.layout.root),
         )

@@ -314,9 +314,7 @@ class Session:
             cwd=root,
             fixed_params=cfg.fixed_params,
             env=dict(cfg.environment),
-            resources=cfg.resources.for_job(),
-            timeout_signal=cfg.resources.signal,
-            signal_lead_s=cfg.resources.signal_lead_s,
+            resources=cfg.resources,
             container=container_options(cfg),
             binds=(root,),
         )

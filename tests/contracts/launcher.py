@@ -30,7 +30,7 @@ from typing import ClassVar
 import pytest
 
 from hpoptim.errors import LaunchError
-from hpoptim.jobspec import JobPaths, JobSpec, JobState, JobStatus, Resources
+from hpoptim.jobspec import JobPaths, JobResources, JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher
 
 # Every job script may use these names.
@@ -120,8 +120,7 @@ class LauncherContract:
             cwd=run_dir,
             paths=JobPaths(run_dir),
             env={"CONTRACT_RUN_DIR": str(run_dir), **(env or {})},
-            resources=Resources(timeout_min=timeout_min),
-            signal_lead_s=self.signal_lead_s,
+            resources=JobResources(time_limit_min=timeout_min, signal_lead_s=self.signal_lead_s),
         )
 
     def run_jobs(self, launcher: BaseLauncher, specs: Sequence[JobSpec]) -> dict[str, JobStatus]:

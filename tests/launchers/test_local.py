@@ -267,12 +267,12 @@ def test_reattach_never_kills_an_unrelated_process(
 DRIVER = """\
 import json, sys, time
 from pathlib import Path
-from hpoptim.jobspec import JobPaths, JobSpec, Resources
+from hpoptim.jobspec import JobPaths, JobResources, JobSpec
 from hpoptim.launchers import node
 from hpoptim.launchers.local import LocalLauncher
 specs = [
     JobSpec(j["id"], tuple(j["argv"]), Path(j["dir"]), JobPaths(Path(j["dir"])), j["env"],
-            Resources(timeout_min=j["timeout_min"]), signal_lead_s=j["lead_s"])
+            JobResources(time_limit_min=j["timeout_min"], signal_lead_s=j["lead_s"]))
     for j in json.loads(sys.argv[1])
 ]
 launcher = LocalLauncher(n_parallel_jobs=len(specs))
@@ -289,8 +289,8 @@ def run_killed_driver(specs: list[JobSpec]) -> dict[str, str]:
             "argv": s.argv,
             "dir": str(s.paths.run_dir),
             "env": dict(s.env),
-            "timeout_min": s.resources.timeout_min,
-            "lead_s": s.signal_lead_s,
+            "timeout_min": s.resources.time_limit_min,
+            "lead_s": s.resources.signal_lead_s,
         }
         for s in specs
     ]

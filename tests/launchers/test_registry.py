@@ -9,7 +9,7 @@ import pytest
 
 from hpoptim.config import load_config_dict
 from hpoptim.errors import ConfigError
-from hpoptim.jobspec import JobPaths, JobSpec, Resources
+from hpoptim.jobspec import JobPaths, JobResources, JobSpec
 from hpoptim.launchers import LAUNCHERS, available, load, settings_models
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.local import LocalLauncher, LocalSettings
@@ -40,7 +40,7 @@ def spec(job_id: str) -> JobSpec:
         argv=("/usr/bin/python3", "/repo/train.py"),
         cwd=Path("/repo"),
         paths=JobPaths(run_dir),
-        resources=Resources(n_cpus=2, mem_gb=7.5, timeout_min=30.0),
+        resources=JobResources(n_cpus_per_job=2, mem_gb=7.5, time_limit_min=30.0),
     )
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from hpoptim.errors import ConfigError, LaunchError
-from hpoptim.jobspec import JobPaths, JobSpec, JobState, Resources
+from hpoptim.jobspec import JobPaths, JobResources, JobSpec, JobState
 from hpoptim.launchers.slurm import CommandResult, SlurmLauncher, SlurmOptions
 from hpoptim.launchers.slurm_script import EXIT_FILE_NAME, render_array, render_single
 
@@ -73,7 +73,11 @@ GOLDEN_CASES = [
     pytest.param(
         "gpus.sh",
         lambda: _single(
-            golden_spec(resources=Resources(n_cpus=4, n_gpus=2, mem_gb=16, timeout_min=59.5)),
+            golden_spec(
+                resources=JobResources(
+                    n_cpus_per_job=4, n_gpus_per_job=2, mem_gb=16, time_limit_min=59.5
+                )
+            ),
             SlurmOptions(),
         ),
         id="gpus",
@@ -82,9 +86,13 @@ GOLDEN_CASES = [
         "all_options.sh",
         lambda: _single(
             golden_spec(
-                resources=Resources(n_cpus=2, mem_gb=0.5, timeout_min=120),
-                timeout_signal=int(signal.SIGUSR1),
-                signal_lead_s=90.5,
+                resources=JobResources(
+                    n_cpus_per_job=2,
+                    mem_gb=0.5,
+                    time_limit_min=120,
+                    timeout_signal="SIGUSR1",
+                    signal_lead_s=90.5,
+                ),
             ),
             SlurmOptions(
                 partition="long",
@@ -131,7 +139,7 @@ def _default_signals() -> None:
 
 
 def _signal_batch_script(
-    run_dir: Path, argv: Sequence[str], *, when: str, timeout_signal: int = signal.SIGTERM
+    run_dir: Path, argv: Sequence[str], *, when: str, timeout_signal: str = "SIGTERM"
 ) -> tuple[int, str]:
     """Run a batch script by bash as Slurm would and send it Slurm's USR2.
 
@@ -142,7 +150,10 @@ def _signal_batch_script(
     """
     run_dir.mkdir()
     spec = golden_spec(
-        argv=tuple(argv), cwd=run_dir, paths=JobPaths(run_dir), timeout_signal=timeout_signal
+        argv=tuple(argv),
+        cwd=run_dir,
+        paths=JobPaths(run_dir),
+        resources=JobResources(timeout_signal=timeout_signal),
     )
     script = _single(spec, SlurmOptions())
     if when == "early":
@@ -234,7 +245,7 @@ def test_the_signal_reaches_the_jobs_children_and_sigint_is_not_ignored(tmp_path
     )
     job = (sys.executable, "-c", body)
     returncode, record = _signal_batch_script(
-        tmp_path / "g", job, when="running", timeout_signal=signal.SIGINT
+        tmp_path / "g", job, when="running", timeout_signal="SIGINT"
     )
     assert (returncode, record) == (6, "6 1\n")
     assert (tmp_path / "g" / "child-got-it").exists()
@@ -461,7 +472,7 @@ def test_slurm_state_and_exit_file_map_to_one_status_in_one_poll(
 def test_one_sbatch_per_resource_group_and_one_squeue_per_poll(tmp_path: Path) -> None:
     fake = FakeSlurm()
     launcher = fake_launcher(tmp_path, fake)
-    big = Resources(n_cpus=4)
+    big = JobResources(n_cpus_per_job=4)
     specs = [spec_in(tmp_path, f"a{i}") for i in range(5)]
     specs += [spec_in(tmp_path, f"b{i}", resources=big) for i in range(3)]
     native = launcher.submit(specs)
