@@ -7,8 +7,9 @@ message, so callers can act on them and ``cli.main`` can render one line each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -23,17 +24,47 @@ class ConfigProblem:
     Attributes:
         path: Dotted key path of the offending entry (``""`` for the whole config).
         message: What rule is broken and by which value.
+        valid_keys: For an unknown key, the keys its section allows. They are not
+            part of the message: :class:`ConfigError` lists them once per section.
     """
 
     path: str
     message: str
+    valid_keys: tuple[str, ...] | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
 
+    def at(self, path: str) -> ConfigProblem:
+        """The same problem at another key path (e.g. with a prefix added)."""
+        return replace(self, path=path)
+
+    @property
+    def section(self) -> str:
+        """The key path of the mapping holding the key (``""``: the top level)."""
+        match = _LAST_KEY.match(self.path)
+        return match.group(1) if match else ""
+
+
+#: ``a.b[2].c`` -> ``a.b[2]`` (the mapping holding the last key).
+_LAST_KEY = re.compile(r"(.*?)(?:\.[^.\[\]]*|\[\d+\])\Z")
+
+
+def valid_key_lines(problems: Iterable[ConfigProblem]) -> list[str]:
+    """One line per section with unknown keys among ``problems``, listing its valid keys."""
+    lines: dict[str, None] = {}
+    for problem in problems:
+        if problem.valid_keys is not None:
+            where = f"of {problem.section}" if problem.section else "at the top level"
+            lines[f"valid keys {where}: {', '.join(problem.valid_keys) or '(none)'}"] = None
+    return list(lines)
+
 
 class ConfigError(HpoptimError):
     """A configuration is invalid; lists every problem found at once.
+
+    The message is a header line, one indented line per problem, then for each
+    section with unknown keys one line listing its valid keys.
 
     Attributes:
         problems: The problems, one per offending key.
@@ -46,6 +77,7 @@ class ConfigError(HpoptimError):
         where = f" in {source}" if source is not None else ""
         lines = [f"invalid configuration{where} ({len(self.problems)} problem(s)):"]
         lines += [f"  {p}" for p in self.problems]
+        lines += valid_key_lines(self.problems)  # not indented: not a problem
         super().__init__("\n".join(lines))
 
     @classmethod

@@ -64,7 +64,10 @@ def did_you_mean_or_list(word: str, names: Sequence[str], what: str, limit: int 
 def unknown_key_problems(
     keys: Iterable[Any], valid: Sequence[str], path: str, owner: str
 ) -> list[ConfigProblem]:
-    """One problem per key not in ``valid``, listing the valid keys and the closest match.
+    """One problem per key not in ``valid``, with the closest match and the valid keys.
+
+    The valid keys go into each problem's ``valid_keys``, which
+    :class:`~hpoptim.errors.ConfigError` lists once per section.
 
     Args:
         keys: The keys given.
@@ -74,11 +77,12 @@ def unknown_key_problems(
     """
     given = [str(key) for key in keys]
     unused = [key for key in valid if key not in given]
-    listing = ", ".join(sorted(valid)) or "(none)"
+    listing = tuple(sorted(valid))
     return [
         ConfigProblem(
             join_path(path, key),
-            f"unknown key {key!r} for {owner}; valid keys: {listing}" + did_you_mean(key, unused),
+            f"unknown key {key!r} for {owner}" + did_you_mean(key, unused),
+            valid_keys=listing,
         )
         for key in given
         if key not in valid

@@ -10,8 +10,9 @@ and the run config nests them.
 :func:`problems_of` turns pydantic's :class:`~pydantic.ValidationError` into
 :class:`~hpoptim.errors.ConfigProblem` s with dotted key paths and our wording:
 ``must be an integer >= 1, got 0``, ``required key is missing (...)``,
-``unknown key; did you mean 'partition'? (valid: ...)`` — one problem per key,
-the valid keys listed once per section.
+``unknown key; did you mean 'partition'?`` — one problem per key, each unknown
+key carrying its section's valid keys, which :class:`~hpoptim.errors.ConfigError`
+lists once per section.
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ def _lookup(data: Any, key: str | int) -> Any:
 
 
 def _unknown(
-    model: type[Section], name: str, path: str, listed: set[str], synonyms: Mapping[str, str]
+    model: type[Section], name: str, path: str, synonyms: Mapping[str, str]
 ) -> ConfigProblem:
     valid = list(model.model_fields)
     meant = synonyms.get(name, "").removeprefix(f"{path}.")
@@ -239,9 +240,7 @@ def _unknown(
         hint = f"; did you mean {meant!r}?"
     else:
         hint = did_you_mean(name, valid)
-    listing = "" if path in listed else f" (valid: {', '.join(valid)})"
-    listed.add(path)
-    return ConfigProblem(join_path(path, name), f"unknown key{hint}{listing}")
+    return ConfigProblem(join_path(path, name), f"unknown key{hint}", valid_keys=tuple(valid))
 
 
 def _field_problems(
@@ -264,10 +263,10 @@ def _rule_problems(err: Any, where: str) -> list[ConfigProblem]:
     problems = ctx.get("problems") or ()
     if not problems:
         return [ConfigProblem(where, str(ctx.get("message", err["msg"])))]
-    return [ConfigProblem(join_path(where, p.path), p.message) for p in problems]
+    return [p.at(join_path(where, p.path)) for p in problems]
 
 
-def _one(err: Any, model: type[Section], data: Any, prefix: str, listed: set[str]) -> list[Any]:
+def _one(err: Any, model: type[Section], data: Any, prefix: str) -> list[Any]:
     """The problems of one pydantic error, found by walking its location through sections."""
     synonyms = model.synonyms
     loc = tuple(err["loc"])
@@ -275,7 +274,7 @@ def _one(err: Any, model: type[Section], data: Any, prefix: str, listed: set[str
     for i, part in enumerate(loc):
         if not isinstance(part, str) or part not in model.model_fields:
             if err["type"] == "extra_forbidden" and i == len(loc) - 1:
-                return [_unknown(model, str(part), path, listed, synonyms)]
+                return [_unknown(model, str(part), path, synonyms)]
             break
         value = _lookup(data, part)
         where = join_path(path, part)
@@ -304,11 +303,10 @@ def problems_of(
         One problem per offending key (several errors inside one value are one
         problem), in the order pydantic found them.
     """
-    listed: set[str] = set()
     seen: set[str] = set()
     out: list[ConfigProblem] = []
     for err in exc.errors(include_url=False):
-        for problem in _one(err, model, data, prefix, listed):
+        for problem in _one(err, model, data, prefix):
             if problem.path not in seen or err["type"] == _RULE:
                 seen.add(problem.path)
                 out.append(problem)

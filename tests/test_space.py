@@ -219,13 +219,12 @@ def test_from_config_reports_every_problem_at_once() -> None:
         ),
         (
             "hp.optimized_params[2].option",
-            "unknown key 'option' for Discrete; valid keys: distribution, options, param; "
-            "did you mean 'options'?",
+            "unknown key 'option' for Discrete; did you mean 'options'?",
         ),
         ("hp.optimized_params[2].options", "missing; required by Discrete"),
         (
             "hp.optimized_params[3].bound",
-            "unknown key 'bound' for IntUniform; valid keys: bounds, distribution, param",
+            "unknown key 'bound' for IntUniform",
         ),
         ("hp.optimized_params[4].param", "missing; the parameter's dotted name"),
         ("hp.optimized_params[4].options", "must be a non-empty list of values, got 'ab'"),
@@ -242,6 +241,10 @@ def test_from_config_reports_every_problem_at_once() -> None:
             "'y.z' lies inside parameter 'y' (hp.optimized_params[3]); a name cannot be both "
             "a value and a parent of other names",
         ),
+    ]
+    assert str(exc.value).splitlines()[-2:] == [
+        "valid keys of hp.optimized_params[2]: distribution, options, param",
+        "valid keys of hp.optimized_params[3]: bounds, distribution, param",
     ]
 
 
@@ -276,7 +279,7 @@ def test_from_config_reports_every_problem_at_once() -> None:
         pytest.param(
             [{"param": "x", "distribution": "Uniform", "options": [1]}],
             "optimized_params[0].options",
-            "unknown key 'options' for Uniform; valid keys: bounds, distribution, param",
+            "unknown key 'options' for Uniform",
             id="options-on-uniform",
         ),
     ],

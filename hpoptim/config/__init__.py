@@ -75,7 +75,7 @@ def load_config(path: Path, overrides: Sequence[str], check: Check | None = None
     data = read_file_with_imports(path)
     data = apply_overrides(data, parse_overrides(overrides), _file_knows)
     data, notes = translate_dialect(data)
-    errors = [ConfigProblem(n.path, n.message) for n in notes if n.kind == "error"]
+    errors = [n.problem() for n in notes if n.kind == "error"]
     try:
         cfg = load_config_dict(data, check, source=path)
     except ConfigError as exc:
@@ -161,7 +161,7 @@ def _at_origin(problem: ConfigProblem, origins: Mapping[str, str]) -> ConfigProb
     """``problem`` at the old key its value was given under, if it was."""
     for new, old in origins.items():
         if problem.path == new or problem.path.startswith((f"{new}.", f"{new}[")):
-            return ConfigProblem(old + problem.path[len(new) :], problem.message)
+            return problem.at(old + problem.path[len(new) :])
     return problem
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from hpoptim.config.dialects import Note
-from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.errors import ConfigError
 
 _KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[^\s#'\"-][^:]*|'[^']*'|\"[^\"]*\"):(?: |$)")
 
@@ -34,7 +34,7 @@ def migrate_text(path: Path, overrides: Sequence[str] = ()) -> str:
 
     data = apply_overrides(read_file_with_imports(path), parse_overrides(overrides), _file_knows)
     native, notes = translate_dialect(data)
-    errors = [ConfigProblem(n.path, n.message) for n in notes if n.kind == "error"]
+    errors = [n.problem() for n in notes if n.kind == "error"]
     if errors:
         raise ConfigError(errors, path)
     return render(native, notes, source=path)

@@ -111,9 +111,7 @@ def _search_space(value: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
     try:
         SearchSpace.from_config(value, path="optimized_params")
     except ConfigError as exc:
-        relative = [
-            ConfigProblem(p.path.removeprefix("optimized_params"), p.message) for p in exc.problems
-        ]
+        relative = [p.at(p.path.removeprefix("optimized_params")) for p in exc.problems]
         raise rule_error(problems=relative) from None
     return tuple(copy.deepcopy(dict(v)) for v in value)
 

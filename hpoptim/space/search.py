@@ -261,7 +261,7 @@ def _parse_entry(
             try:
                 dist = dist_cls.from_entry(entry)
             except ConfigError as exc:
-                problems += [ConfigProblem(f"{where}.{p.path}", p.message) for p in exc.problems]
+                problems += [p.at(f"{where}.{p.path}") for p in exc.problems]
     ok = len(problems) == before
     return (name if isinstance(name, str) and not _name_problem(name) else None), (
         dist if ok else None

@@ -61,8 +61,13 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     return code, capsys.readouterr().err
 
 
-def _refused(workdir: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> list[str]:
-    """Run and check ``data``; both exit 2 with the same lines. Returns the problem lines."""
+def _refused_with_listings(
+    workdir: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> tuple[list[str], list[str]]:
+    """Run and check ``data``; both exit 2 with the same lines.
+
+    Returns the problem lines and the lines listing a section's valid keys after them.
+    """
     path = _write(workdir, data)
     run_code, run_err = _cli(["run", str(path)], capsys)
     check_code, check_err = _cli(["check", str(path)], capsys)
@@ -71,10 +76,18 @@ def _refused(workdir: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[
     assert "Traceback" not in run_err
     assert not (workdir / "results").exists(), "a refused config must write nothing"
     head, *lines = run_err.rstrip("\n").splitlines()
+    problems = [line for line in lines if line.startswith("  ")]
+    listings = lines[len(problems) :]
     assert head.startswith(f"hpoptim: error: invalid configuration in {path} (")
-    assert head.endswith(f"({len(lines)} problem(s)):")
-    assert all(line.startswith("  ") and ": " in line for line in lines)
-    return [line.strip() for line in lines]
+    assert head.endswith(f"({len(problems)} problem(s)):")
+    assert all(": " in line for line in problems)
+    assert all(line.startswith("valid keys ") for line in listings), listings
+    return [line.strip() for line in problems], listings
+
+
+def _refused(workdir: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """Run and check ``data``; both exit 2 with the same lines. Returns the problem lines."""
+    return _refused_with_listings(workdir, data, capsys)[0]
 
 
 # -- check and run agree on every case of the config suite ---------------------------------
@@ -141,6 +154,51 @@ def test_a_slurm_option_check_accepts_is_one_run_accepts(
         "slurm.extra_sbatch_options[0]: must be one option such as '--constraint=a100', "
         "got 'constraint=a100'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "listing"),
+    [
+        pytest.param(
+            {"optimizer_str": "cem_metaoptimizer", "optimizer_settings": {"zzz": 1, "yyy": 2}},
+            "valid keys of optimizer_settings: min_spread, momentum, num_jobs_in_elite, "
+            "restart_probability, with_restarts",
+            id="sampler",
+        ),
+        pytest.param(
+            {"local": {"zzz": 1, "yyy": 2}},
+            "valid keys of local: n_parallel_jobs",
+            id="launcher",
+        ),
+        pytest.param(
+            {"zzz": 1, "yyy": 2},
+            "valid keys at the top level: optimization_procedure_name, results_dir, ",
+            id="top-level",
+        ),
+        pytest.param(
+            {
+                "optimized_params": [
+                    {"param": "x", "distribution": "Uniform", "bounds": [0, 1], "zzz": 1, "yyy": 2}
+                ]
+            },
+            "valid keys of optimized_params[0]: bounds, distribution, param",
+            id="search-space",
+        ),
+        pytest.param(
+            {"optimization_setting": {"zzz": 1, "yyy": 2}},
+            "valid keys of optimization_setting: metric_to_optimize, minimize, number_of_samples",
+            id="cluster_utils",
+        ),
+    ],
+)
+def test_two_unknown_keys_of_one_section_list_its_valid_keys_once(
+    workdir: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any], listing: str
+) -> None:
+    problems, listings = _refused_with_listings(workdir, _config(workdir, changes), capsys)
+    assert [line.split(":")[0].rsplit(".", 1)[-1] for line in problems] == ["zzz", "yyy"]
+    assert not any("valid" in line for line in problems)
+    assert len(listings) == 1
+    assert listings[0].startswith(listing)
 
 
 @pytest.mark.parametrize(

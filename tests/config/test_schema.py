@@ -299,17 +299,52 @@ UNKNOWN_CASES = [
 def test_unknown_keys_suggest_and_list_the_valid_ones(
     data: dict[str, Any], path: str, suggestion: str
 ) -> None:
-    problems = problems_of({**minimal(), **data})
-    assert list(problems) == [path]
-    message = problems[path]
-    assert message.startswith(f"unknown key; did you mean {suggestion}? (valid: ")
+    with pytest.raises(ConfigError) as info:
+        load_config_dict({**minimal(), **data})
+    (problem,) = info.value.problems
+    assert problem.path == path
+    assert problem.message == f"unknown key; did you mean {suggestion}?"
+    listing = str(info.value).splitlines()[-1]
     if "." not in path:
-        assert "optimization_procedure_name, results_dir, script_relative_path" in message
+        assert listing.startswith(
+            "valid keys at the top level: optimization_procedure_name, results_dir, "
+            "script_relative_path"
+        )
+    else:
+        assert listing.startswith(f"valid keys of {path.rsplit('.', 1)[0]}: ")
 
 
 def test_unknown_key_far_from_any_lists_the_valid_keys_without_a_guess() -> None:
-    problems = problems_of({**minimal(), "local": {"zzz": 1}})
-    assert problems == {"local.zzz": "unknown key (valid: n_parallel_jobs)"}
+    with pytest.raises(ConfigError) as info:
+        load_config_dict({**minimal(), "local": {"zzz": 1}})
+    assert str(info.value).splitlines()[1:] == [
+        "  local.zzz: unknown key",
+        "valid keys of local: n_parallel_jobs",
+    ]
+
+
+def test_the_valid_keys_are_listed_once_per_section_after_the_problems() -> None:
+    data = {
+        **minimal(),
+        "n_sampels": 3,
+        "zzz": 1,
+        "local": {"zzz": 1, "n_paralel_jobs": 2},
+        "slurm": {"qos": "q", "partion": "p"},
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config_dict(data)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "invalid configuration (5 problem(s)):"
+    assert all(line.startswith("  ") for line in lines[1:6])
+    listings = lines[6:]
+    assert sorted(line.partition(":")[0] for line in listings) == [
+        "valid keys at the top level",
+        "valid keys of local",
+        "valid keys of slurm",
+    ]
+    assert "valid keys of local: n_parallel_jobs" in listings
+    assert any("n_jobs_per_iteration" in line for line in listings)
+    assert "valid:" not in "\n".join(lines[1:6])
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -342,8 +377,9 @@ def test_every_problem_is_reported_at_once() -> None:
     )
     lines = str(info.value).splitlines()
     assert lines[0] == "invalid configuration (8 problem(s)):"
-    assert len(lines) == 9
-    assert all(any(line.strip().startswith(p) for p in paths) for line in lines[1:])
+    assert len(lines) == 9 + 1  # and the valid top-level keys, for n_sampels
+    assert all(any(line.strip().startswith(p) for p in paths) for line in lines[1:9])
+    assert lines[9].startswith("valid keys at the top level: ")
 
 
 def test_check_runs_only_on_a_valid_schema_and_merges_its_problems() -> None:

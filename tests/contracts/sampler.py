@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from hpoptim.errors import ConfigError
 from hpoptim.samplers import BaseSampler, make_sampler, validate_optimizer
 from hpoptim.samplers.base import SamplerHistory
 from hpoptim.space import SearchSpace
@@ -200,6 +201,17 @@ class SamplerContract:
             assert space.contains(params)
 
     def test_unknown_setting_is_reported_with_the_valid_ones(self) -> None:
-        problems = validate_optimizer(self.name, {**self.settings, "bogus_key": 1}, self.space())
-        assert [p.path for p in problems] == ["optimizer_settings.bogus_key"]
-        assert f"unknown key 'bogus_key' for {self.name!r}; valid keys:" in problems[0].message
+        settings = {**self.settings, "bogus_key": 1, "other_bogus_key": 2}
+        problems = validate_optimizer(self.name, settings, self.space())
+        assert [p.path for p in problems] == [
+            "optimizer_settings.bogus_key",
+            "optimizer_settings.other_bogus_key",
+        ]
+        assert problems[0].message == f"unknown key 'bogus_key' for {self.name!r}"
+        valid = problems[0].valid_keys
+        assert valid is not None
+        assert set(self.settings) <= set(valid)
+        assert "bogus_key" not in valid
+        listing = f"valid keys of optimizer_settings: {', '.join(valid) or '(none)'}"
+        lines = str(ConfigError(problems)).splitlines()
+        assert lines[1:] == [f"  {p}" for p in problems] + [listing]  # the list once

@@ -139,8 +139,7 @@ SETTING_CASES = [
         [
             (
                 "optimizer_settings.n_grid_point",
-                "unknown key 'n_grid_point' for 'gridsearch'; valid keys: n_grid_points, "
-                "shuffle; did you mean 'n_grid_points'?",
+                "unknown key 'n_grid_point' for 'gridsearch'; did you mean 'n_grid_points'?",
             ),
             ("optimized_params[1].distribution", CONTINUOUS_MESSAGE),
         ],

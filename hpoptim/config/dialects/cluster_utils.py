@@ -421,7 +421,12 @@ class Translation:
         for key in rest:
             hint = did_you_mean(str(key), valid)
             self.notes.append(
-                Note(f"{section}.{key}", "error", f"unknown cluster_utils {section} key{hint}")
+                Note(
+                    f"{section}.{key}",
+                    "error",
+                    f"unknown cluster_utils {section} key{hint}",
+                    valid_keys=tuple(valid),
+                )
             )
 
     def resembling(self, is_native: Callable[[str], bool]) -> None:
