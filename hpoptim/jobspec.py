@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from hpoptim.errors import ConfigProblem
 from hpoptim.job import (
@@ -20,7 +20,7 @@ from hpoptim.job import (
     STDOUT_FILE_NAME,
 )
 from hpoptim.messages import did_you_mean, env_problem
-from hpoptim.sections import AbsolutePath, Section, Strings, rule_error
+from hpoptim.sections import AbsolutePath, Section, Strings, cross_rule, rule_error
 
 
 class JobState(enum.Enum):
@@ -130,7 +130,7 @@ class JobResources(Section):
         json_schema_extra={"rule_doc": "signal name"},
     )
 
-    @model_validator(mode="after")
+    @cross_rule("signal_lead_s", "time_limit_min")
     def _lead_below_limit(self) -> JobResources:
         lead, limit = self.signal_lead_s, self.time_limit_min
         if limit is None or lead < limit * 60:

@@ -2,7 +2,9 @@
 
 A section is a frozen model deriving from :class:`Section`; each key is declared
 once, with its type, default, bounds (``Field(ge=...)``), one-line doc
-(``Field(description=...)``) and rule (a validator raising :func:`rule_error`).
+(``Field(description=...)``) and rule (a validator raising :func:`rule_error`; a
+rule over several keys is a :func:`cross_rule`, applied even when other keys of
+the section are invalid).
 Unknown keys are refused. The code that uses a section takes the model itself:
 the launchers declare theirs next to them (``LocalSettings``, ``SlurmSettings``)
 and the run config nests them.
@@ -21,15 +23,22 @@ import json
 import os
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import annotated_types
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.messages import did_you_mean, join_path, show
@@ -41,6 +50,7 @@ __all__ = [
     "AbsolutePath",
     "Section",
     "Strings",
+    "cross_rule",
     "describe",
     "knows",
     "problems_of",
@@ -50,6 +60,8 @@ __all__ = [
 ]
 
 _RULE = "hpoptim_rule"
+#: Attribute of a :func:`cross_rule` function: the keys it reads.
+_KEYS_READ = "_hpoptim_keys_read"
 #: Set while a section validates, so that nested sections leave their errors to it.
 _VALIDATING: ContextVar[bool] = ContextVar("_VALIDATING", default=False)
 _SCALARS = {bool: "boolean", int: "integer", float: "number", str: "string", Path: "path"}
@@ -85,6 +97,59 @@ def rule_error(message: str = "", problems: Sequence[ConfigProblem] = ()) -> Pyd
     return PydanticCustomError(
         _RULE, "{message}", {"message": message or str(problems[0]), "problems": tuple(problems)}
     )
+
+
+def cross_rule(*keys: str) -> Callable[[Callable[[Any], Any]], Any]:
+    """Declare a section's rule over several ``keys`` (an "after" model validator).
+
+    pydantic applies such a rule only when every key of the section is valid; a
+    :class:`Section` also applies it when only other keys are invalid, so that
+    every problem is reported at once. The rule reads only ``keys`` and raises
+    :func:`rule_error`.
+    """
+
+    def decorate(func: Callable[[Any], Any]) -> Any:
+        setattr(func, _KEYS_READ, keys)
+        return model_validator(mode="after")(func)
+
+    return decorate
+
+
+def _cross_rule_errors(cls: type[BaseModel], data: Any, exc: ValidationError) -> list[Any]:
+    """The errors of ``cls``'s cross rules whose keys are valid, on ``data`` that failed."""
+    errors = exc.errors(include_url=False)
+    if not isinstance(data, Mapping) or any(not err["loc"] for err in errors):
+        return []
+    bad = {err["loc"][0] for err in errors}
+    good = {k: v for k, v in data.items() if k in cls.model_fields and k not in bad}
+    stand_in = cls.model_construct(**good)  # the valid keys as given, defaults for the rest
+    found = []
+    for decorator in cls.__pydantic_decorators__.model_validators.values():
+        keys = getattr(decorator.func, _KEYS_READ, None)
+        if keys is None or bad & set(keys) or any(k not in cls.model_fields for k in keys):
+            continue
+        try:
+            decorator.func(stand_in)
+        except PydanticCustomError as err:
+            found.append(err)
+    return found
+
+
+def _init_details(exc: ValidationError) -> list[InitErrorDetails]:
+    """``exc``'s errors in the form that builds a new :class:`ValidationError`."""
+    details: list[InitErrorDetails] = []
+    for err in exc.errors(include_url=False):
+        ctx = err.get("ctx")
+        detail: InitErrorDetails
+        if err["type"] == _RULE:
+            kind = PydanticCustomError(_RULE, "{message}", ctx)
+            detail = {"type": kind, "loc": err["loc"], "input": err["input"]}
+        else:
+            detail = {"type": err["type"], "loc": err["loc"], "input": err["input"]}
+            if ctx is not None:
+                detail["ctx"] = ctx
+        details.append(detail)
+    return details
 
 
 class Section(BaseModel):
@@ -129,6 +194,22 @@ class Section(BaseModel):
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable; cannot set {name!r}")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cross_rules_despite_other_problems(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Self]
+    ) -> Self:
+        """On invalid keys, also apply each :func:`cross_rule` whose keys are valid."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            extra = _cross_rule_errors(cls, data, exc)
+            if not extra:
+                raise
+            details = _init_details(exc)
+            details += [{"type": err, "loc": (), "input": data} for err in extra]
+            raise ValidationError.from_exception_data(cls.__name__, details) from None
 
     @model_validator(mode="before")
     @classmethod

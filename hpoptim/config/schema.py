@@ -23,13 +23,12 @@ from pydantic import (
     Field,
     create_model,
     field_validator,
-    model_validator,
 )
 
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.jobspec import ContainerOptions, EnvVars, JobResources
 from hpoptim.messages import did_you_mean, json_problem, show
-from hpoptim.sections import AbsolutePath, Section, Strings, knows, rule_error
+from hpoptim.sections import AbsolutePath, Section, Strings, cross_rule, knows, rule_error
 from hpoptim.source.git_source import GitSource
 from hpoptim.space import SearchSpace, entry_names, flatten, nest
 
@@ -295,33 +294,17 @@ class RunConfig(_Section):
         "...), kept as given; the local and Slurm launchers do not use them.",
     )
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> RunConfig:
-        problems = _checkout_problems(self.run_in_working_dir, self.git_params)
-        problems += _overlap_problems(self.fixed_params, self.optimized_params)
-        if problems:
+    @cross_rule("run_in_working_dir", "git_params")
+    def _checkout(self) -> RunConfig:
+        if problems := _checkout_problems(self.run_in_working_dir, self.git_params):
             raise rule_error(problems=problems)
         return self
 
-    @classmethod
-    def cross_problems(
-        cls, data: Mapping[str, Any], problems: list[ConfigProblem]
-    ) -> list[ConfigProblem]:
-        """The rules over several keys, on a config whose other keys have ``problems``.
-
-        pydantic checks them only once every key is valid; this applies each one whose
-        keys are all fine, so that every problem is reported at once.
-        """
-        bad = {p.path.split(".")[0].split("[")[0] for p in problems}
-        out: list[ConfigProblem] = []
-        if not bad & {"run_in_working_dir", "git_params"}:
-            git = data.get("git_params")
-            out += _checkout_problems(bool(data.get("run_in_working_dir", False)), git)
-        if not bad & {"fixed_params", "optimized_params"}:
-            out += _overlap_problems(
-                data.get("fixed_params") or {}, tuple(data.get("optimized_params") or ())
-            )
-        return out
+    @cross_rule("fixed_params", "optimized_params")
+    def _no_overlap(self) -> RunConfig:
+        if problems := _overlap_problems(self.fixed_params, tuple(self.optimized_params)):
+            raise rule_error(problems=problems)
+        return self
 
     def launcher_settings(self) -> Section:
         """The section of :attr:`launcher` (an instance of its ``settings_model``)."""
@@ -387,10 +370,7 @@ def build(data: Mapping[str, Any]) -> tuple[RunConfig | None, list[ConfigProblem
     Returns:
         The config (None if any problem was found) and every problem found.
     """
-    cfg, problems = run_config_model().validate_dict(data)
-    if problems:
-        problems += RunConfig.cross_problems(data, problems)
-    return cfg, problems
+    return run_config_model().validate_dict(data)
 
 
 def schema_knows(path: tuple[str | int, ...]) -> bool:

@@ -26,13 +26,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field
 
 from hpoptim.errors import ConfigProblem, LaunchError
 from hpoptim.jobspec import JobSpec
 from hpoptim.launchers.node import EXIT_FILE_NAME as EXIT_FILE_NAME  # the shared protocol
 from hpoptim.messages import ENV_NAME
-from hpoptim.sections import Section, Strings, rule_error
+from hpoptim.sections import Section, Strings, cross_rule, rule_error
 
 if TYPE_CHECKING:
     from typing import Self
@@ -80,7 +80,7 @@ class SlurmSettings(Section):
         None, ge=1, description="Most jobs queued at once; null: no limit."
     )
 
-    @model_validator(mode="after")
+    @cross_rule("poll_interval_s", "max_poll_interval_s")
     def _poll_backoff(self) -> Self:
         if self.max_poll_interval_s < self.poll_interval_s:
             raise rule_error(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from hpoptim.sections import AbsolutePath, Section, rule_error
+from hpoptim.sections import AbsolutePath, Section, cross_rule, rule_error
 
 __all__ = ["GitSource"]
 
@@ -62,7 +62,7 @@ class GitSource(Section):
             ) from None
         return value
 
-    @model_validator(mode="after")
+    @cross_rule("branch", "tag", "commit")
     def _one_ref(self) -> GitSource:
         given = {k: getattr(self, k) for k in ("branch", "tag", "commit")}
         given = {k: v for k, v in given.items() if v is not None}

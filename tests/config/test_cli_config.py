@@ -157,6 +157,59 @@ def test_a_slurm_option_check_accepts_is_one_run_accepts(
 
 
 @pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param(
+            {"slurm": {"poll_interval_s": 5.0, "max_poll_interval_s": 1.0, "partiton": "gpu"}},
+            [
+                "slurm.partiton: unknown key; did you mean 'partition'?",
+                "slurm.max_poll_interval_s: must be >= poll_interval_s (5.0), got 1.0",
+            ],
+            id="slurm",
+        ),
+        pytest.param(
+            {"resources": {"time_limit_min": 1, "signal_lead_s": 90, "n_cpus_per_job": 0}},
+            [
+                "resources.n_cpus_per_job: must be an integer >= 1, got 0",
+                "resources.signal_lead_s: must be shorter than the time limit (time_limit_min=1 "
+                "min = 60 s), got 90: the job would be signalled as soon as it starts",
+            ],
+            id="resources",
+        ),
+        pytest.param(
+            {
+                "run_in_working_dir": False,
+                "git_params": {"url": "u", "branch": "a", "tag": "b", "zzz": 1},
+            },
+            [
+                "git_params.zzz: unknown key",
+                "git_params: give at most one of branch, tag, commit; got branch='a', tag='b'",
+            ],
+            id="git_params",
+        ),
+        pytest.param(
+            {"run_in_working_dir": False, "zzz": 1},
+            [
+                "zzz: unknown key",
+                "git_params: required when run_in_working_dir is false: give the repository to "
+                "check out, or set run_in_working_dir: true",
+            ],
+            id="top-level",
+        ),
+        pytest.param(  # a rule reading an invalid key is not applied: its value is unknown
+            {"slurm": {"poll_interval_s": "x", "max_poll_interval_s": 1.0, "zzz": 1}},
+            ["slurm.poll_interval_s: must be a number > 0, got 'x'", "slurm.zzz: unknown key"],
+            id="rule-on-an-invalid-key",
+        ),
+    ],
+)
+def test_rules_over_several_keys_are_reported_with_the_other_problems(
+    workdir: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any], expected: list[str]
+) -> None:
+    assert sorted(_refused(workdir, _config(workdir, changes), capsys)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
     ("changes", "listing"),
     [
         pytest.param(
