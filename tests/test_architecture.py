@@ -174,3 +174,17 @@ def test_the_driver_imports_neither_pandas_nor_matplotlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_reading_a_config_imports_no_parser_or_library_it_does_not_need() -> None:
+    """``hpoptim.config`` (check, run, resume, status) stays quick to import."""
+    code = (
+        "import sys\n"
+        "import hpoptim.config\n"
+        "heavy = ('yaml', 'numpy', 'scipy', 'optuna', 'pandas', 'git', 'matplotlib', 'rich')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"

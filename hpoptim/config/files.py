@@ -10,10 +10,9 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.messages import join_path
@@ -71,8 +70,10 @@ def _parse_json(text: str, path: Path) -> Any:
 
 
 def _parse_yaml(text: str, path: Path) -> Any:
+    import yaml  # only for YAML files: a JSON or TOML config (and resume) does without
+
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return yaml.load(text, Loader=_unique_key_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
@@ -100,19 +101,24 @@ _PARSERS: dict[str, Callable[[str, Path], Any]] = {
 SUFFIXES = tuple(_PARSERS)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+@cache
+def _unique_key_loader() -> type[Any]:
     """A safe YAML loader that refuses a key given twice in one mapping."""
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _parse_error(path: Path, line: int | None, column: int | None, reason: str) -> ConfigError:

@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    ConfigDict,
     Field,
     create_model,
     field_validator,
@@ -200,6 +201,10 @@ class RunConfig(_Section):
     as ``config.json``, which loads back equal. Each launcher's section (``local``,
     ``slurm``, ...) is a key named after the launcher, holding its ``settings_model``.
     """
+
+    # Configs are validated by run_config_model()'s subclass: its validator is built
+    # when that is first used, this one never.
+    model_config = ConfigDict(**_Section.model_config, defer_build=True)
 
     optimization_procedure_name: Annotated[str, AfterValidator(_directory_name)] = Field(
         description="Name of the run; results go to results_dir/optimization_procedure_name.",
