@@ -195,7 +195,9 @@ config files in PyCharm's JSON Schema settings.
 
 Config files may be JSON, YAML or TOML: {suffixes}.
 Unknown keys are errors; `null` means "not set"; relative paths are relative to the current
-directory and `~` is expanded.
+directory and `~` is expanded. `hpoptim check` and `hpoptim run` report every problem at once,
+one line each (a rule over several keys too, as long as those keys are valid), then one line
+listing the valid keys of each section that has an unknown key.
 
 Each entry of `optimized_params` is `{{param, distribution, bounds}}` or, for `Discrete`,
 `{{param, distribution, options}}`. `param` is a dotted name (`model.lr`,
