@@ -77,7 +77,7 @@ class Progress:
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
         self._running: dict[int, int] = {}  # setting id -> active jobs
-        self._n_asked = self._n_finished = self._n_failed = 0
+        self._n_asked = self._n_finished = self._n_failed = self._n_stopped = 0
         self._finished_here = 0
         self._best: tuple[float, int] | None = None
         self._started = clock()
@@ -109,9 +109,10 @@ class Progress:
             self._jobs[rec.job_id].submitted_at = rec.submitted_at
         self._n_asked, self._n_finished = history.n_asked, history.n_finished
         self._n_failed = history.n_failed_settings
+        self._n_stopped = history.n_stopped_settings
         for sid in history.finished_order:
             result = history.settings[sid].result
-            if result is not None and result.value is not None:
+            if result is not None and result.value is not None and result.stopped_at is None:
                 self._note_value(result.value, sid)
 
     def _apply(self, ev: Mapping[str, Any]) -> None:
@@ -137,6 +138,8 @@ class Progress:
             self._finished_here += 1
             if ev["result"]["value"] is None:
                 self._n_failed += 1
+            if ev["result"].get("stopped_at") is not None:
+                self._n_stopped += 1
 
     def _add_job(self, job_id: str, sid: int, rerun: int, it: int, att: int) -> None:
         self._jobs[job_id] = _Job(sid, rerun, it, att, self.clock())
@@ -151,6 +154,8 @@ class Progress:
     def _on_finished(self, history: RunHistory, ev: Mapping[str, Any]) -> None:
         value = ev["result"]["value"]
         sid = int(ev["sid"])
+        if ev["result"].get("stopped_at") is not None:  # a partial run is never the best
+            return
         with self._lock:
             new_best = value is not None and self._note_value(float(value), sid)
         if new_best:
@@ -187,9 +192,10 @@ class Progress:
             elapsed = self.clock() - self._started
             eta = self._eta(elapsed)
             best = self._best_text()
-            n_finished, n_failed = self._n_finished, self._n_failed
+            n_finished, n_failed, n_stopped = self._n_finished, self._n_failed, self._n_stopped
+        stopped = f", {n_stopped} stopped early" if n_stopped else ""
         counts = (
-            f"{n_finished}/{self.options.n_samples} settings done ({n_failed} failed), "
+            f"{n_finished}/{self.options.n_samples} settings done ({n_failed} failed{stopped}), "
             f"{n_running} running, {n_queued} queued"
         )
         timing = format_duration(elapsed) + ("" if eta is None else f", ETA {format_duration(eta)}")

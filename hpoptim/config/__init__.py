@@ -22,6 +22,7 @@ from hpoptim.config.files import SUFFIXES, read_config_file
 from hpoptim.config.overrides import apply_overrides, parse_overrides
 from hpoptim.config.renames import RENAMES, translate_old_keys
 from hpoptim.config.schema import (
+    EarlyStopping,
     GitParams,
     JobResources,
     RunConfig,
@@ -37,6 +38,7 @@ from hpoptim.space.distributions import DISTRIBUTIONS
 
 __all__ = [
     "Check",
+    "EarlyStopping",
     "GitParams",
     "JobResources",
     "RunConfig",

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from hpoptim.config.stopping import EarlyStopping
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.jobspec import ContainerOptions, EnvVars, JobResources
 from hpoptim.messages import did_you_mean, json_problem, show
@@ -35,6 +36,7 @@ from hpoptim.space import SearchSpace, entry_names, flatten, nest
 
 __all__ = [
     "SYNONYMS",
+    "EarlyStopping",
     "GitParams",
     "JobResources",
     "RunConfig",
@@ -182,6 +184,25 @@ def _overlap_problems(fixed: Mapping[str, Any], entries: tuple[Any, ...]) -> lis
     return problems
 
 
+def _stopping_problems(stopping: Any, iterations: int) -> list[ConfigProblem]:
+    """Early stopping decides between chained iterations, so it needs more than one.
+
+    ``stopping`` is the section, or the mapping it is built from (when other keys of the
+    config are invalid, the rule sees the valid keys as given)."""
+    if isinstance(stopping, Mapping):
+        stopping = EarlyStopping(**stopping)
+    if not stopping.enabled or iterations > 1:
+        return []
+    return [
+        ConfigProblem(
+            "early_stopping.method",
+            "needs training_iterations > 1 (a setting is judged after each chained "
+            f"iteration), got training_iterations={iterations}; set training_iterations "
+            "or method: none",
+        )
+    ]
+
+
 def _launcher_name(value: str) -> str:
     from hpoptim.launchers import available
 
@@ -266,6 +287,10 @@ class RunConfig(_Section):
     training_iterations: int = Field(
         1, ge=1, description="Chained processes per run (exit code 3 continues)."
     )
+    early_stopping: EarlyStopping = Field(
+        default_factory=EarlyStopping,
+        description="Stop settings between chained training iterations (see below).",
+    )
     max_failed_fraction: float = Field(
         0.5, ge=0, le=1, description="Stop the run when more settings than this fraction failed."
     )
@@ -308,6 +333,12 @@ class RunConfig(_Section):
     @cross_rule("fixed_params", "optimized_params")
     def _no_overlap(self) -> RunConfig:
         if problems := _overlap_problems(self.fixed_params, tuple(self.optimized_params)):
+            raise rule_error(problems=problems)
+        return self
+
+    @cross_rule("early_stopping", "training_iterations")
+    def _stopping_needs_iterations(self) -> RunConfig:
+        if problems := _stopping_problems(self.early_stopping, self.training_iterations):
             raise rule_error(problems=problems)
         return self
 
@@ -364,6 +395,7 @@ def sections() -> tuple[tuple[str, type[Section]], ...]:
         ("", run_config_model()),
         ("git_params", GitParams),
         ("resources", JobResources),
+        ("early_stopping", EarlyStopping),
         *settings_models().items(),
         ("singularity", SingularityConfig),
     )

@@ -72,7 +72,9 @@ def render(run: RunData, images: dict[str, tuple[str, bytes]]) -> str:
     e = html.escape
     settings = run.settings
     n_failed = int((settings["status"] == "failed").sum())
-    n_done = int(settings["status"].isin(["complete", "failed"]).sum())
+    n_stopped = int((settings["status"] == "stopped").sum())
+    n_done = int(settings["status"].isin(["complete", "failed", "stopped"]).sum())
+    stopped = f", {n_stopped} stopped early" if n_stopped else ""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -81,7 +83,7 @@ def render(run: RunData, images: dict[str, tuple[str, bytes]]) -> str:
         f"<h1>{e(run.root.name)}</h1>",
         "<p>",
         f"{n_done} of {run.config.get('number_of_samples', len(settings))} settings finished "
-        f"({n_failed} failed), {len(run.jobs)} jobs; metric <code>{e(run.metric)}</code> "
+        f"({n_failed} failed{stopped}), {len(run.jobs)} jobs; metric <code>{e(run.metric)}</code> "
         f"({'minimised' if run.minimize else 'maximised'}). ",
         f"Written {e(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}.</p>",
     ]
@@ -93,6 +95,7 @@ def render(run: RunData, images: dict[str, tuple[str, bytes]]) -> str:
             f'<img alt="{e(title)}" src="data:image/png;base64,{encoded}">',
             f"<p><small>{e(PLOTS_DIR)}/{e(stem)}.png</small></p>",
         ]
+    parts += _stopped_table(run)
     parts += _failures_table(run)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -104,6 +107,32 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def _stopped_table(run: RunData) -> list[str]:
+    """The settings early stopping stopped: how far each got and its value there."""
+    settings = run.settings
+    if "stopped_at_iteration" not in settings.columns:
+        return []
+    stopped = settings[settings["status"] == "stopped"]
+    if stopped.empty:
+        return []
+    n_iterations = run.config.get("training_iterations", "")
+    rows = [
+        f"<tr><td>{_fmt(r['setting_id'])}</td><td>{int(r['stopped_at_iteration']) + 1}</td>"
+        f"<td>{_fmt(r[run.metric])}</td></tr>"
+        for _, r in stopped.tail(N_ROWS * 2).iterrows()
+    ]
+    return [
+        "<h2>Stopped early</h2>",
+        f"<p>{len(stopped)} setting(s) stopped early, each after the iterations shown "
+        f"(of {html.escape(str(n_iterations))}); the value is the mean over its reruns "
+        "at the last one.</p>",
+        "<table><tr><th>setting</th><th>iterations run</th>"
+        f"<th>{html.escape(run.metric)}</th></tr>",
+        *rows,
+        "</table>",
+    ]
 
 
 def _best_table(run: RunData) -> list[str]:

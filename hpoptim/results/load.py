@@ -21,7 +21,14 @@ from hpoptim.state.history import Lifecycle, RunHistory, load_history
 from hpoptim.state.storage import ResultsLayout
 
 JOB_INTS = ("setting_id", "rerun", "iteration", "attempt", "exit_code", "signal")
-SETTING_INTS = ("setting_id", "n_ok", "n_failed", "n_iterations", "n_attempts")
+SETTING_INTS = (
+    "setting_id",
+    "n_ok",
+    "n_failed",
+    "n_iterations",
+    "stopped_at_iteration",
+    "n_attempts",
+)
 TIMES = ("start_time", "end_time")
 STRINGS = ("job_id", "status", "reason", "job_dir", "native_id", "commit", "image_sha256")
 _SUCCESS = (JobState.COMPLETED.value, JobState.RESUME.value)
@@ -121,7 +128,13 @@ def lifecycle_of(config: Mapping[str, Any]) -> Lifecycle:
         n_reruns=int(config.get("n_reruns", 1)),
         max_attempts=int(config.get("max_attempts", 3)),
         training_iterations=int(config.get("training_iterations", 1)),
+        judge_iterations=_early_stopping_method(config) not in (None, "none"),
     )
+
+
+def _early_stopping_method(config: Mapping[str, Any]) -> Any:
+    section = config.get("early_stopping")
+    return section.get("method") if isinstance(section, Mapping) else None
 
 
 def fold_journal(layout: ResultsLayout, config: Mapping[str, Any]) -> RunHistory:

@@ -138,6 +138,7 @@ def setting_rows(history: RunHistory, metric: str) -> list[dict[str, Any]]:
             "n_ok": None if result is None else result.n_ok,
             "n_failed": None if result is None else result.n_failed,
             "n_iterations": max(iterations),
+            "stopped_at_iteration": setting.stopped_at,
             "n_attempts": sum(r.n_attempts for r in setting.reruns),
             "reason": "" if result is None else result.reason,
             **extra,
@@ -286,10 +287,13 @@ def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -
     """A short markdown report: counts, the best settings, the failures."""
     order = ranked(history, minimize=reporter.minimize)
     n_failed = history.n_failed_settings
+    n_stopped = history.n_stopped_settings
+    stopped_note = f", {n_stopped} stopped early" if n_stopped else ""
     lines = [
         f"# {reporter.layout.root.name}",
         "",
-        f"- settings finished: {history.n_finished} of {history.n_asked} asked ({n_failed} failed)",
+        f"- settings finished: {history.n_finished} of {history.n_asked} asked "
+        f"({n_failed} failed{stopped_note})",
         f"- jobs run: {len(history.jobs)}",
         f"- metric: `{reporter.metric}` ({'minimised' if reporter.minimize else 'maximised'})",
         "- plots, best settings and failures: [report.html](report.html)",
@@ -318,6 +322,7 @@ def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -
             # JSON escapes line breaks; a "|" would end the table cell
             cells += [json.dumps(s.params[n]).replace("|", "\\|") for n in names]
             lines.append("| " + " | ".join(cells) + " |")
+    lines += _stopped_lines(history, reporter.metric, n_rows)
     failed = [s for s in history.settings.values() if s.state is SettingState.FAILED]
     if failed:
         lines += ["", "## Failed settings", ""]
@@ -328,14 +333,42 @@ def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -
     return "\n".join(lines) + "\n"
 
 
+def _stopped_lines(history: RunHistory, metric: str, n_rows: int) -> list[str]:
+    """The settings stopped early, most recent last: where they stopped and their value."""
+    stopped = [s for s in history.settings.values() if s.state is SettingState.STOPPED]
+    if not stopped:
+        return []
+    n_iterations = history.lifecycle.training_iterations
+    lines = [
+        "",
+        "## Stopped early",
+        "",
+        f"{len(stopped)} setting(s) stopped early; each ran the iterations shown of "
+        f"{n_iterations}, and `{metric}` is its mean over the reruns at the last one.",
+        "",
+        f"| setting | iterations run | {metric} |",
+        "| --- | --- | --- |",
+    ]
+    for s in stopped[-n_rows:]:
+        assert s.result is not None
+        assert s.result.stopped_at is not None
+        value = "" if s.result.value is None else f"{s.result.value:.6g}"
+        lines.append(f"| {s.setting_id} | {s.result.stopped_at + 1} | {value} |")
+    if len(stopped) > n_rows:
+        lines += ["", f"(the last {n_rows}; all are in settings.csv)"]
+    return lines
+
+
 def summary(history: RunHistory, reporter: Reporter) -> str:
     """The end-of-run summary printed by the CLI."""
     best = best_params(history, reporter.layout, reporter.metric, minimize=reporter.minimize)
     n_running = len(history.active_jobs())
     running = f", {n_running} running" if n_running else ""
+    n_stopped = history.n_stopped_settings
+    stopped = f"{n_stopped} stopped early, " if n_stopped else ""
     lines = [
         f"finished {history.n_finished} setting(s), {history.n_failed_settings} failed, "
-        f"{len(history.jobs) - n_running} job(s) run{running}",
+        f"{stopped}{len(history.jobs) - n_running} job(s) run{running}",
     ]
     if best is None:
         lines.append("no setting completed")

@@ -74,10 +74,11 @@ class RunStatus:
     driver: LockHolder | None
     last_driver: LockHolder | None
     stop_reason: str
+    n_stopped: int = 0  # stopped early; neither complete nor failed
 
     @property
     def n_finished(self) -> int:
-        return self.n_complete + self.n_failed
+        return self.n_complete + self.n_failed + self.n_stopped
 
     def progress(self) -> str:
         return f"{self.n_finished}/{self.n_samples}"
@@ -110,8 +111,9 @@ def run_status(root: Path, now: float | None = None) -> RunStatus:
         root=layout.root,
         state=state,
         n_samples=int(config.get("number_of_samples", history.n_asked)),
-        n_complete=history.n_finished - history.n_failed_settings,
+        n_complete=history.n_finished - history.n_failed_settings - history.n_stopped_settings,
         n_failed=history.n_failed_settings,
+        n_stopped=history.n_stopped_settings,
         n_running=sum(1 for s in unfinished if s.setting_id in running),
         n_queued=sum(1 for s in unfinished if s.setting_id not in running),
         metric=str(config["metric_to_optimize"]),
@@ -194,7 +196,9 @@ def render_status(status: RunStatus, now: float | None = None) -> str:
     lines = [
         head,
         driver,
-        f"settings: {s.n_complete} complete, {s.n_failed} failed, {s.n_running} running, "
+        f"settings: {s.n_complete} complete, {s.n_failed} failed, "
+        + (f"{s.n_stopped} stopped early, " if s.n_stopped else "")
+        + f"{s.n_running} running, "
         f"{s.n_queued} queued; {s.n_finished} of {s.n_samples} finished",
         f"best {s.metric}: {s.best_text()}",
     ]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpoptim.config.stopping import EarlyStopping
 from hpoptim.errors import LaunchError, RunFailedError, RunStoppedError, StorageError
 from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import (
@@ -37,6 +38,7 @@ from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
 from hpoptim.results.failure import with_cause
 from hpoptim.results.output import metric_problem, read_metrics, stderr_tail
+from hpoptim.run.early_stopping import EarlyStopper
 from hpoptim.samplers.base import BaseSampler, SamplerHistory
 from hpoptim.space import flatten, nest
 from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
@@ -91,6 +93,7 @@ class RunPlan:
     settings: LoopSettings
     lifecycle: Lifecycle
     template: JobTemplate
+    early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
 
 
 ProgressHook = Callable[[RunHistory, SettingRecord], None]
@@ -138,6 +141,13 @@ class Optimization:
         self._setup_error: str | None = None  # a job that could not set itself up stops the run
         self._reattached: set[str] = set()  # jobs an earlier driver started
         self._n_told_in_order = 0  # deterministic_order: settings 0 .. n - 1 were told
+        self.stopper: EarlyStopper | None = None
+        if plan.early_stopping.enabled and plan.lifecycle.judge_iterations:
+            self.stopper = EarlyStopper(
+                plan.early_stopping,
+                n_iterations=plan.lifecycle.training_iterations,
+                minimize=plan.settings.minimize,
+            )
 
     # -- resume ------------------------------------------------------------------
     def resume_from(self, events: Sequence[Mapping[str, Any]]) -> None:
@@ -148,6 +158,8 @@ class Optimization:
         they finished), without asking it again.
         """
         self.history.replay(events)
+        if self.stopper is not None:
+            self.stopper.replay(events)
         history = self.history
         for sid in history.finished_order:
             self._note_best(history.settings[sid])
@@ -162,6 +174,9 @@ class Optimization:
             SamplerHistory(
                 asked=tuple(history.settings[sid].params for sid in range(history.n_asked)),
                 told=tuple((sid, _value(history.settings[sid])) for sid in order),
+                stopped={
+                    sid: at for sid in order if (at := history.settings[sid].stopped_at) is not None
+                },
             )
         )
 
@@ -176,7 +191,7 @@ class Optimization:
             setting = self.history.settings[self._n_told_in_order]
             if setting.result is None:
                 return False
-            self.sampler.tell(setting.params, setting.result.value)
+            self._tell(setting)
             self._n_told_in_order += 1
         return True
 
@@ -205,6 +220,8 @@ class Optimization:
         self.journal.open()
         try:
             self._reattach_or_abandon()
+            for sid in self.history.due_judgments():  # ended before the driver could judge
+                self._judge(sid)
             for sid in self.history.unfinalized():
                 self._finalize(sid)
             # A resumed run judges max_failed_fraction on the settings it finishes itself,
@@ -353,23 +370,56 @@ class Optimization:
             logger.warning("job %s failed: %s", rec.job_id, rec.reason)
             if tail:
                 logger.debug("stderr of %s:\n%s", rec.job_id, tail)
-        if setting.all_reruns_done:
+        if setting.due_judgment() is not None:
+            self._judge(setting.setting_id)
+        elif setting.all_reruns_done:
             self._finalize(setting.setting_id)
+
+    def _judge(self, sid: int) -> None:
+        """Every rerun of ``sid`` ended an iteration: the early-stopping rule decides on
+        their mean whether they go on (the decision is journaled before anything runs)."""
+        assert self.stopper is not None  # only a run with early stopping waits to be judged
+        setting = self.history.settings[sid]
+        iteration = setting.due_judgment()
+        assert iteration is not None
+        value = setting.iteration_value(iteration)
+        stop = self.stopper.judge(sid, iteration + 1, value)
+        self._journal("judged", sid=sid, it=iteration, value=value, stop=stop)
+        if stop:
+            logger.debug(
+                "setting %d stopped early after iteration %d (%s=%.6g)",
+                sid,
+                iteration,
+                self.history.lifecycle.metric,
+                value,
+            )
+        if setting.all_reruns_done:
+            self._finalize(sid)
+
+    def _tell(self, setting: SettingRecord) -> None:
+        result = setting.result
+        assert result is not None
+        if result.stopped_at is not None and result.value is not None:
+            self.sampler.tell_stopped(setting.params, result.value, result.stopped_at)
+        else:
+            self.sampler.tell(setting.params, result.value)
 
     def _finalize(self, sid: int) -> None:
         result = self.history.aggregate(sid)
         self._journal("setting_finished", sid=sid, result=result.to_dict())
         setting = self.history.settings[sid]
         self._finished_since_refill += 1
+        if self.stopper is not None:
+            self.stopper.finished(sid, result.value, stopped=result.stopped_at is not None)
         if not self.settings.deterministic_order:
-            self.sampler.tell(setting.params, result.value)
+            self._tell(setting)
         self._note_best(setting)
         self._log_finished(setting, result)
         if self._hook is not None:
             self._hook(self.history, setting)
 
     def _note_best(self, setting: SettingRecord) -> None:
-        value = _value(setting)
+        value = _value(setting) if setting.stopped_at is None else None  # a partial run's
         if value is not None and (
             self._best is None or is_better(value, self._best[0], minimize=self.settings.minimize)
         ):

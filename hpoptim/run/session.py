@@ -330,7 +330,7 @@ class Session:
                 cfg.seed is not None if cfg.deterministic_order is None else cfg.deterministic_order
             ),
         )
-        return RunPlan(settings, self.lifecycle(), template)
+        return RunPlan(settings, self.lifecycle(), template, cfg.early_stopping)
 
 
 def unchecked_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:
@@ -410,7 +410,13 @@ def _events(cfg: RunConfig, layout: ResultsLayout) -> list[dict[str, Any]]:
 
 
 def _lifecycle(c: RunConfig) -> Lifecycle:
-    return Lifecycle(c.metric_to_optimize, c.n_reruns, c.max_attempts, c.training_iterations)
+    return Lifecycle(
+        c.metric_to_optimize,
+        c.n_reruns,
+        c.max_attempts,
+        c.training_iterations,
+        judge_iterations=c.early_stopping.enabled,
+    )
 
 
 def _report_session(cfg: RunConfig, layout: ResultsLayout, repair: bool) -> Session:

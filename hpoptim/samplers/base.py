@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,10 +22,13 @@ class SamplerHistory:
         asked: The params of every setting asked, in ask order (index = setting id).
         told: ``(setting id, value)`` of every setting told, in the order told;
             a value of None is a failed setting.
+        stopped: ``setting id -> iteration`` (0-based) of the told settings that early
+            stopping stopped after that iteration; their value is the one there.
     """
 
     asked: tuple[Mapping[str, Any], ...]
     told: tuple[tuple[int, float | None], ...]
+    stopped: Mapping[int, int] = field(default_factory=dict)
 
 
 class BaseSampler(ABC):
@@ -93,6 +96,18 @@ class BaseSampler(ABC):
     @abstractmethod
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Report the metric of a setting asked before (None: the setting failed)."""
+
+    def tell_stopped(self, params: Mapping[str, Any], value: float, iteration: int) -> None:
+        """Report a setting early stopping stopped after ``iteration`` (0-based), with its
+        value there.
+
+        By default it is told like a finished setting with that value: a stopped setting
+        is one whose curve looked worse than the others', so the value of a partial run
+        counts against it (CEM does not pick it for its elite; random, grid and
+        quasi-random samplers learn nothing from any value). Model-based samplers
+        override this to tell it as stopped (Optuna: a pruned trial).
+        """
+        self.tell(params, value)
 
     def restore(self, history: SamplerHistory) -> None:
         """Rebuild the state after ``history`` on a freshly built sampler.

@@ -131,6 +131,7 @@ class OptunaSampler(BaseSampler):
         )
         self._running: dict[str, list[int]] = {}  # params key -> trial numbers, oldest first
         self._n_finished = 0
+        self._stopped_at: int | None = None  # set while tell_stopped tells
 
     @classmethod
     def validate_settings(
@@ -182,15 +183,32 @@ class OptunaSampler(BaseSampler):
         failed = value is None or not math.isfinite(value)
         TrialState = self._optuna.trial.TrialState
         numbers = self._running.get(_key(params))
+        stopped = self._stopped_at
         if numbers:
             number = numbers.pop(0)
             if failed:
                 self._study.tell(number, state=TrialState.FAIL)
+            elif stopped is not None and value is not None:  # pruned: its last value
+                trial_id = self._study._storage.get_trial_id_from_study_id_trial_number(
+                    self._study._study_id, number
+                )
+                self._study._storage.set_trial_intermediate_value(trial_id, stopped, value)
+                self._study.tell(number, state=TrialState.PRUNED)
             else:
                 self._study.tell(number, value)
         elif self.space.contains(params):  # told without an ask: a trial of its own
-            self._study.add_trial(self._trial(params, None if failed else value, done=True))
+            trial = self._trial(params, None if failed else value, done=True, stopped_at=stopped)
+            self._study.add_trial(trial)
         self._n_finished += 1
+
+    def tell_stopped(self, params: Mapping[str, Any], value: float, iteration: int) -> None:
+        """Tell the trial of ``params`` as pruned, with ``value`` at step ``iteration``
+        (TPE ranks pruned trials by how far they got, then by that value)."""
+        self._stopped_at = iteration
+        try:
+            self.tell(params, value)
+        finally:
+            self._stopped_at = None
 
     def restore(self, history: SamplerHistory) -> None:
         """One trial per setting asked, in ask order; results as told."""
@@ -203,20 +221,30 @@ class OptunaSampler(BaseSampler):
             done = sid in told
             if not done:
                 self._running.setdefault(_key(params), []).append(start + len(trials))
-            trials.append(self._trial(params, told.get(sid), done=done))
+            stopped = history.stopped.get(sid)
+            trials.append(self._trial(params, told.get(sid), done=done, stopped_at=stopped))
         self._study.add_trials(trials)
         self._n_finished = len(told)
         self.n_asked = len(history.asked)
 
     def _trial(
-        self, params: Mapping[str, Any], value: float | None, *, done: bool
+        self,
+        params: Mapping[str, Any],
+        value: float | None,
+        *,
+        done: bool,
+        stopped_at: int | None = None,
     ) -> optuna.trial.FrozenTrial:
         TrialState = self._optuna.trial.TrialState
         ok = value is not None and math.isfinite(value)
         state = (TrialState.COMPLETE if ok else TrialState.FAIL) if done else TrialState.RUNNING
+        pruned = done and ok and stopped_at is not None
+        if pruned:
+            state = TrialState.PRUNED
         return self._optuna.trial.create_trial(  # type: ignore[no-any-return]
             state=state,
             value=value if ok and done else None,
+            intermediate_values={stopped_at: value} if pruned else None,
             params={name: to_optuna_value(self.space[name], params[name]) for name in self._dists},
             distributions=self._dists,
         )

@@ -24,6 +24,7 @@ _NUMBER = (int, float)
 _STR = (str,)
 _DICT = (dict,)
 _NONE = (type(None),)
+_BOOL = (bool,)
 _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "run_started": {"seed": _INT},
     "asked": {"sid": _INT, "params": _DICT},
@@ -35,6 +36,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "ended": {"job": _STR, "state": _STR, "t": _NUMBER},
     "abandoned": {"job": _STR},
     "setting_finished": {"sid": _INT, "result": _DICT},
+    "judged": {"sid": _INT, "it": _INT, "value": _NUMBER + _NONE, "stop": _BOOL},
 }
 _OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "ended": {
@@ -57,7 +59,10 @@ _CHECKS: dict[str, tuple[Check, ...]] = {
     )
     for kind in _FIELDS
 }
-_RESULT_CHECKS: tuple[Check, ...] = tuple((n, t, True) for n, t in _RESULT_FIELDS.items())
+_RESULT_CHECKS: tuple[Check, ...] = (
+    *((n, t, True) for n, t in _RESULT_FIELDS.items()),
+    ("stopped_at", _INT + _NONE, False),
+)
 
 
 def event_problem(event: Mapping[str, Any]) -> str:
@@ -79,7 +84,7 @@ def _fields_problem(record: Mapping[str, Any], checks: tuple[Check, ...], what: 
                 return f"{what} lacks field {name!r}"
             continue
         value = record[name]
-        if type(value) in types:  # the common case, and never a bool
+        if type(value) in types:  # the common case (a bool only where bool is allowed)
             continue
         if isinstance(value, bool) or not isinstance(value, types):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)

@@ -18,6 +18,9 @@ Events (``"e"`` field) and their fields:
 * ``cancelling``: ``jobs`` — a stopping driver is about to cancel these jobs; if one
   of them is later seen ending other than completed (or to be resumed), it is
   ``abandoned``, not failed.
+* ``judged``: ``sid``, ``it``, ``value``, ``stop`` — with early stopping, every rerun of
+  the setting ended iteration ``it`` (or failed); ``value`` is their mean there and
+  ``stop`` the rule's decision: the reruns start iteration ``it + 1``, or are done.
 * ``setting_finished``: ``sid``, ``result`` — all reruns done; the sampler is told.
 * ``stopped`` / ``finished``: ``reason``; informational.
 """
@@ -29,7 +32,7 @@ import os
 import shutil
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +60,9 @@ class Lifecycle:
     n_reruns: int = 1
     max_attempts: int = 3
     training_iterations: int = 1
+    #: Early stopping: a rerun that ended an iteration waits for a ``judged`` event
+    #: (every rerun of its setting at that boundary) before its next iteration.
+    judge_iterations: bool = False
 
 
 @dataclass
@@ -99,6 +105,8 @@ class RerunState:
     reason: str = ""
     iteration_times_s: list[float] = field(default_factory=list)
     n_attempts: int = 0
+    waiting: bool = False  # ended an iteration; waits to be judged (early stopping)
+    values: dict[int, float] = field(default_factory=dict)  # iteration -> its metric
 
     @property
     def ok(self) -> bool:
@@ -113,6 +121,7 @@ class SettingRecord:
     params: dict[str, Any]
     reruns: list[RerunState]
     result: SettingResult | None = None
+    stop_judged_at: int | None = None  # the iteration after which early stopping stopped it
 
     @property
     def all_reruns_done(self) -> bool:
@@ -121,6 +130,23 @@ class SettingRecord:
     @property
     def state(self) -> SettingState:
         return SettingState.RUNNING if self.result is None else self.result.state
+
+    @property
+    def stopped_at(self) -> int | None:
+        """The last iteration (0-based) of a setting stopped early (None: not stopped)."""
+        return None if self.result is None else self.result.stopped_at
+
+    def due_judgment(self) -> int | None:
+        """The iteration every rerun has ended (or failed), if some wait to be judged."""
+        waiting = [r for r in self.reruns if r.waiting]
+        if not waiting or not all(r.waiting or r.done for r in self.reruns):
+            return None
+        return waiting[0].iteration
+
+    def iteration_value(self, iteration: int) -> float | None:
+        """Mean of the waiting reruns' values at ``iteration`` (None: none reported one)."""
+        values = [r.values[iteration] for r in self.reruns if r.waiting and iteration in r.values]
+        return sum(values) / len(values) if values else None
 
 
 class RunHistory:
@@ -133,6 +159,7 @@ class RunHistory:
         self.ready: deque[tuple[int, int]] = deque()
         self.finished_order: list[int] = []
         self.n_failed_settings = 0
+        self.n_stopped_settings = 0  # stopped early; never counted as failed
         self.run_info: dict[str, Any] = {}
 
     # -- queries -----------------------------------------------------------------
@@ -149,6 +176,14 @@ class RunHistory:
 
     def n_active_settings(self) -> int:
         return sum(1 for s in self.settings.values() if s.result is None)
+
+    def due_judgments(self) -> list[int]:
+        """Settings whose reruns all ended an iteration that was not judged yet."""
+        return [
+            sid
+            for sid, s in self.settings.items()
+            if s.result is None and s.due_judgment() is not None
+        ]
 
     def unfinalized(self) -> list[int]:
         """Settings whose reruns are all done but whose result is not journaled."""
@@ -180,7 +215,7 @@ class RunHistory:
     def _reference_problem(self, ev: Mapping[str, Any]) -> str:
         """Why ``ev`` does not fit what came before ("" if it does)."""
         kind = ev["e"]
-        if kind in ("asked", "submitted", "setting_finished"):
+        if kind in ("asked", "submitted", "setting_finished", "judged"):
             sid = ev["sid"]
             setting = self.settings.get(sid)
             if kind == "asked":
@@ -189,6 +224,9 @@ class RunHistory:
                 return f"setting {sid} was never asked"
             if kind == "setting_finished":
                 return f"setting {sid} has finished before" if setting.result else ""
+            if kind == "judged":
+                due = setting.due_judgment() == ev["it"]
+                return "" if due else f"setting {sid} is not due at iteration {ev['it']}"
             if not 0 <= ev["rerun"] < len(setting.reruns):
                 return f"setting {sid} has no rerun {ev['rerun']}"
             return f"job {ev['job']!r} was submitted before" if ev["job"] in self.jobs else ""
@@ -254,6 +292,9 @@ class RunHistory:
         rerun.active_job = None
         if rec.metrics:
             rerun.metrics = rec.metrics
+            value = rec.metrics.get(self.lifecycle.metric)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rerun.values[rec.iteration] = float(value)
         self._advance(rec, rerun, JobState(ev["state"]), ev.get("problem", ""))
 
     def _advance(self, rec: JobRecord, rerun: RerunState, state: JobState, problem: str) -> None:
@@ -261,6 +302,11 @@ class RunHistory:
         last_iteration = rec.iteration + 1 >= lc.training_iterations
         if lc.training_iterations == 1:  # no chain configured: exit 3 asks to be started again
             last_iteration = rec.iteration + 1 >= MAX_OPEN_RESUMES
+        if state is JobState.RESUME and not last_iteration and lc.judge_iterations:
+            rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
+            rerun.previous_run_dir = rec.run_dir
+            rerun.waiting = True
+            return
         if state is JobState.RESUME and not last_iteration:
             rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
             rerun.iteration += 1
@@ -292,12 +338,30 @@ class RunHistory:
         else:
             self.ready.append((rec.setting_id, rec.rerun))
 
+    def _on_judged(self, ev: Mapping[str, Any]) -> None:
+        setting = self.settings[int(ev["sid"])]
+        if ev["stop"]:
+            setting.stop_judged_at = int(ev["it"])
+        for rerun in setting.reruns:
+            if not rerun.waiting:
+                continue
+            rerun.waiting = False
+            if ev["stop"]:
+                rerun.done = True
+                continue
+            rerun.iteration += 1
+            rerun.next_attempt = 0
+            rerun.failures = 0
+            self.ready.append((setting.setting_id, rerun.rerun))
+
     def _on_setting_finished(self, ev: Mapping[str, Any]) -> None:
         setting = self.settings[int(ev["sid"])]
         setting.result = SettingResult.from_dict(ev["result"])
         self.finished_order.append(setting.setting_id)
         if setting.result.value is None:
             self.n_failed_settings += 1
+        elif setting.result.stopped_at is not None:
+            self.n_stopped_settings += 1
 
     # -- outcomes ----------------------------------------------------------------
     def aggregate(self, setting_id: int) -> SettingResult:
@@ -306,7 +370,10 @@ class RunHistory:
         ok = [r.metrics for r in setting.reruns if r.ok]
         failed = [r for r in setting.reruns if not r.ok]
         reason = failed[0].reason if failed else ""
-        return SettingResult.aggregate(self.lifecycle.metric, ok, len(failed), reason)
+        result = SettingResult.aggregate(self.lifecycle.metric, ok, len(failed), reason)
+        if setting.stop_judged_at is not None:
+            result = replace(result, stopped_at=setting.stop_judged_at)
+        return result
 
 
 def load_events(path: Path, lifecycle: Lifecycle) -> list[dict[str, Any]]:

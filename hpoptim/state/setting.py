@@ -15,6 +15,7 @@ class SettingState(enum.Enum):
     RUNNING = "running"
     COMPLETE = "complete"
     FAILED = "failed"
+    STOPPED = "stopped"  # stopped early by the early_stopping rule; never a failure
 
     @property
     def is_finished(self) -> bool:
@@ -33,6 +34,8 @@ class SettingResult:
         n_failed: Number of reruns that failed after all their attempts.
         metrics: Mean of every numeric metric the reruns reported.
         reason: Why the setting failed (empty when it did not).
+        stopped_at: The last iteration (0-based) a setting stopped early ran; its
+            ``value`` is the mean over its reruns there (None: not stopped).
     """
 
     value: float | None
@@ -41,9 +44,12 @@ class SettingResult:
     n_failed: int
     metrics: Mapping[str, float]
     reason: str = ""
+    stopped_at: int | None = None
 
     @property
     def state(self) -> SettingState:
+        if self.stopped_at is not None:
+            return SettingState.STOPPED
         return SettingState.COMPLETE if self.value is not None else SettingState.FAILED
 
     @classmethod
@@ -63,7 +69,7 @@ class SettingResult:
         return cls(mean, math.sqrt(var), len(ok), n_failed, means, reason if n_failed else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "value": self.value,
             "std": self.std,
             "n_ok": self.n_ok,
@@ -71,6 +77,9 @@ class SettingResult:
             "metrics": dict(self.metrics),
             "reason": self.reason,
         }
+        if self.stopped_at is not None:
+            data["stopped_at"] = self.stopped_at
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SettingResult:
@@ -81,6 +90,7 @@ class SettingResult:
             int(data["n_failed"]),
             dict(data["metrics"]),
             str(data.get("reason", "")),
+            data.get("stopped_at"),
         )
 
 

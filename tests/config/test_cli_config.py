@@ -15,7 +15,13 @@ import pytest
 
 from hpoptim.cli import main
 from hpoptim.config import translate_dialect
-from hpoptim.config.schema import GitParams, JobResources, SingularityConfig, run_config_model
+from hpoptim.config.schema import (
+    EarlyStopping,
+    GitParams,
+    JobResources,
+    SingularityConfig,
+    run_config_model,
+)
 from hpoptim.launchers.local import LocalSettings
 from hpoptim.launchers.slurm import SlurmSettings
 from hpoptim.run.loop import Optimization
@@ -411,6 +417,7 @@ SECTIONS: list[tuple[str, type[Section], dict[str, Any]]] = [
     ("slurm", SlurmSettings, {"launcher": "slurm"}),
     ("git_params", GitParams, {"run_in_working_dir": False, "git_params": {"url": "u"}}),
     ("singularity", SingularityConfig, {"singularity": {"image": "img.sif"}}),
+    ("early_stopping", EarlyStopping, {"training_iterations": 4}),
 ]
 
 
