@@ -396,7 +396,10 @@ def test_check_shows_one_warning_line_per_ignored_key(
     for key in ("cluster_requirements.bid", "cluster_requirements.concurrency_limit"):
         (line,) = [x for x in err.splitlines() if key in x]
         assert line.endswith("ignored: only means something on HTCondor")
-    assert "kill_bad_jobs_early: ignored: hpoptim does not stop jobs early" in err
+    assert (
+        "kill_bad_jobs_early: ignored: hpoptim stops settings early between chained training "
+        "iterations only; set training_iterations"
+    ) in err
 
 
 def test_check_states_where_lifecycle_values_came_from(

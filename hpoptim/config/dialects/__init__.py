@@ -23,6 +23,7 @@ from typing import Any
 
 from hpoptim.config.dialects.cluster_utils import (
     Translation,
+    early_killing,
     is_cluster_utils,
     knows,
     misplaced_memory,
@@ -81,4 +82,6 @@ def translate(
         t.dynamic_references()
     misplaced_memory(out, notes)
     lifecycle(out, notes, lttfs_defaults=is_cluster_utils(data) and uses_run_learning(out))
+    if is_cluster_utils(data):
+        early_killing(data, out, notes)
     return out, notes

@@ -281,7 +281,6 @@ class Translation:
             ),
             "no_user_interaction": ((True, False), "hpoptim never asks questions"),
             "load_existing_results": ((False,), "use `hpoptim resume` to continue a run"),
-            "kill_bad_jobs_early": ((False,), "hpoptim does not stop jobs early"),
         }
         for key, (harmless, why) in behaviours.items():
             if key not in self.out:
@@ -291,9 +290,6 @@ class Translation:
                 self.notes.append(Note(key, "translated", f"dropped: {why}"))
             else:
                 self.ignore(key, why)
-        if "early_killing_params" in self.out:
-            self.out.pop("early_killing_params")
-            self.notes.append(Note("early_killing_params", "translated", "dropped: unused"))
 
     def grid_search(self) -> None:
         grid = self.out.pop("hyperparam_list", None)
@@ -436,6 +432,53 @@ class Translation:
             if hint:
                 self.out.pop(key)
                 self.notes.append(Note(key, "error", f"unknown key (cluster_utils config){hint}"))
+
+
+def early_killing(data: Mapping[str, Any], out: dict[str, Any], notes: list[Note]) -> None:
+    """``kill_bad_jobs_early`` + ``early_killing_params`` -> ``early_stopping`` method ``rank``.
+
+    cluster_utils ranks a running job's reported values against completed jobs'
+    curves (:class:`hpoptim.run.early_stopping.RankRule` is the same rule); hpoptim's
+    values are those of chained training iterations, so it needs training_iterations > 1
+    (read after the lifecycle keys are translated).
+    """
+    kill = out.pop("kill_bad_jobs_early", None) if "kill_bad_jobs_early" in data else None
+    params = out.pop("early_killing_params", None) if "early_killing_params" in data else None
+    if kill is None and params is None:
+        return
+    if not kill:
+        for key in ("kill_bad_jobs_early", "early_killing_params"):
+            if key in data:
+                notes.append(Note(key, "translated", "dropped: no job is stopped early"))
+        return
+    iterations = out.get("training_iterations", 1)
+    if not isinstance(iterations, int) or iterations <= 1:
+        why = "hpoptim stops settings early between chained training iterations only; set "
+        notes.append(Note("kill_bad_jobs_early", "ignored", f"ignored: {why}training_iterations"))
+        return
+    section: dict[str, Any] = {"method": "rank"}
+    for key, value in (params or {}).items() if isinstance(params, Mapping) else ():
+        if key in ("target_rank", "how_many_stds"):
+            section[key] = value
+        else:
+            hint = did_you_mean(str(key), ["target_rank", "how_many_stds"])
+            notes.append(Note(f"early_killing_params.{key}", "error", f"unknown key{hint}"))
+    if params is not None and not isinstance(params, Mapping):
+        notes.append(Note("early_killing_params", "error", f"must be a mapping, got {params!r}"))
+    if "early_stopping" in out:
+        why = "gives method 'rank' but early_stopping is also set; keep one of the two"
+        notes.append(Note("kill_bad_jobs_early", "error", why))
+        return
+    out["early_stopping"] = section
+    notes.append(
+        Note(
+            "kill_bad_jobs_early",
+            "translated",
+            "-> early_stopping (method 'rank', with early_killing_params): judged after "
+            "each chained training iteration",
+            "early_stopping",
+        )
+    )
 
 
 def _job_command(section: dict[str, Any], t: Translation) -> tuple[list[str], str] | None:
