@@ -132,6 +132,13 @@ def test_early_stopping_stops_settings_and_spends_fewer_iterations(
     assert str(run.settings["stopped_at_iteration"].dtype) == "Int64"
     assert main(["status", str(with_stopping)]) == 0
     assert f"{n_stopped} stopped early" in capsys.readouterr().out
+    assert main(["report", str(with_stopping)]) == 0
+    page = (with_stopping / "report.html").read_text()
+    assert f"{n_stopped} stopped early" in page
+    table = page.split("<h2>Stopped early</h2>", 1)[1].split("</table>", 1)[0]
+    for _, row in settings[settings["status"] == "stopped"].iterrows():
+        iterations = int(row["stopped_at_iteration"]) + 1
+        assert f"<tr><td>{row['setting_id']}</td><td>{iterations}</td>" in table
 
 
 def _kill_after_first_stop(proc: subprocess.Popen[str], journal: Path) -> dict[str, Any]:

@@ -223,3 +223,31 @@ def test_the_live_area_lists_running_jobs_with_their_ages() -> None:
         "  1_0.0-1: setting 1, iteration 2, attempt 1, 5s waiting for a slot",
     ]
     assert progress.stream.getvalue() == ""  # type: ignore[attr-defined]  # live: no lines
+
+
+def test_a_stopped_setting_is_counted_apart_and_never_the_best() -> None:
+    import io
+
+    clock = FakeClock()
+    out = io.StringIO()
+    options = ProgressOptions(n_samples=2, metric="loss", minimize=True, live=False)
+    progress = Progress(options, out, clock)
+    history = RunHistory(Lifecycle("loss", training_iterations=3, judge_iterations=True))
+
+    def event(e: str, **fields: Any) -> None:
+        record = {"e": e, **fields}
+        history.apply(record)
+        progress(history, record)
+
+    result = {"value": 0.5, "std": 0.0, "n_ok": 1, "n_failed": 0, "metrics": {"loss": 0.5}}
+    for sid in range(2):
+        event("asked", sid=sid, params={"x": sid})
+        event("submitted", job=f"{sid}_0.0-0", sid=sid, rerun=0, it=0, att=0, dir="d", t=0.0)
+        event("ended", job=f"{sid}_0.0-0", state="resume", metrics={"loss": 0.5}, t=1.0)
+    event("judged", sid=0, it=0, value=0.5, stop=True)
+    event("setting_finished", sid=0, result={**result, "stopped_at": 0})
+    assert progress.summary_line().startswith(
+        "1/2 settings done (0 failed, 1 stopped early), 0 running, 1 queued;"
+    )
+    assert progress.summary_line().endswith("best loss: none yet")  # a partial run's value
+    assert "new best" not in out.getvalue()

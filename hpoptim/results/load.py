@@ -43,7 +43,8 @@ class RunData:
         config: The resolved config the run was started with (``config.json``).
         settings: One row per setting: ``setting_id``, ``status``, the metric's mean
             and ``<metric>_std`` over reruns, ``n_ok``, ``n_failed``, ``n_iterations``,
-            ``n_attempts``, ``reason``, the parameters and the other metrics' means.
+            ``stopped_at_iteration`` (settings stopped early: the last iteration they
+            ran, 0-based), ``n_attempts``, ``reason``, the parameters and the other metrics' means.
         jobs: One row per job (process): ids, ``status``, ``exit_code``, ``signal``,
             ``reason``, ``start_time``/``end_time`` (UTC datetimes), ``duration_s``,
             ``job_dir``, ``native_id``, the parameters and the job's metrics.
