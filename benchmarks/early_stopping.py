@@ -130,6 +130,7 @@ def simulate(args: argparse.Namespace, seed: int, section: dict[str, Any] | None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--n-settings", type=int, default=100)
     parser.add_argument("--n-in-flight", type=int, default=10)
     parser.add_argument("--sampler", default="tpe_cmaes")
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     methods = {name: METHODS[name] for name in args.methods.split(",") if name}
     methods.update({text: json.loads(text) for text in args.section})
-    seeds = range(args.seeds)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     plain = [simulate(args, seed, None) for seed in seeds]
     print(
         f"{args.n_settings} settings x {N_ITERATIONS} iterations, {args.n_in_flight} in flight, "
