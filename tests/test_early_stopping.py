@@ -209,6 +209,32 @@ def test_a_judged_event_is_folded_only_when_the_setting_is_due() -> None:
     assert (result.value, result.stopped_at, result.state.value) == (1.5, 0, "stopped")
 
 
+def test_a_stopped_setting_takes_each_rerun_value_at_the_iteration_it_stopped_after() -> None:
+    history = RunHistory(
+        Lifecycle("loss", n_reruns=2, training_iterations=4, judge_iterations=True)
+    )
+    history.apply({"e": "asked", "sid": 0, "params": {"x": 1}})
+
+    def iteration(it: int, metrics: list[dict[str, float]]) -> None:
+        for rerun, reported in enumerate(metrics):
+            job = f"0_{rerun}.{it}-0"
+            history.apply(
+                {"e": "submitted", "job": job, "sid": 0, "rerun": rerun, "it": it, "att": 0}
+                | {"dir": f"/r/{job}", "t": 0.0}
+            )
+            history.apply(
+                {"e": "ended", "job": job, "state": "resume", "t": 1.0, "metrics": reported}
+            )
+
+    iteration(0, [{"loss": 4.0}, {"loss": 6.0}])
+    history.apply({"e": "judged", "sid": 0, "it": 0, "value": 5.0, "stop": False})
+    iteration(1, [{"loss": 3.0}, {}])  # the second rerun reported nothing at iteration 1
+    assert history.settings[0].iteration_value(1) == 3.0
+    history.apply({"e": "judged", "sid": 0, "it": 1, "value": 3.0, "stop": True})
+    result = history.aggregate(0)
+    assert (result.value, result.n_ok, result.n_failed, result.stopped_at) == (3.0, 1, 1, 1)
+
+
 # -- the sampler is told ---------------------------------------------------------------------
 SPACE = SearchSpace.from_config([{"param": "x", "distribution": "Uniform", "bounds": [0, 1]}])
 

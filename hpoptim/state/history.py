@@ -367,13 +367,14 @@ class RunHistory:
     def aggregate(self, setting_id: int) -> SettingResult:
         """The result of a setting whose reruns are all done."""
         setting = self.settings[setting_id]
-        ok = [r.metrics for r in setting.reruns if r.ok]
+        at = setting.stop_judged_at
+        # stopped early: each rerun's metrics of the iteration it was stopped after (a
+        # rerun that reported no value there did not report the metric)
+        ok = [r.metrics if at is None or at in r.values else {} for r in setting.reruns if r.ok]
         failed = [r for r in setting.reruns if not r.ok]
         reason = failed[0].reason if failed else ""
         result = SettingResult.aggregate(self.lifecycle.metric, ok, len(failed), reason)
-        if setting.stop_judged_at is not None:
-            result = replace(result, stopped_at=setting.stop_judged_at)
-        return result
+        return result if at is None else replace(result, stopped_at=at)
 
 
 def load_events(path: Path, lifecycle: Lifecycle) -> list[dict[str, Any]]:
