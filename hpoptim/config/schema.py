@@ -336,6 +336,15 @@ class RunConfig(_Section):
             raise rule_error(problems=problems)
         return self
 
+    @cross_rule("optimizer_str", "optimizer_settings", "optimized_params")
+    def _sampler_accepts(self) -> RunConfig:
+        from hpoptim.samplers import validate_optimizer
+
+        space = self.search_space()
+        if problems := validate_optimizer(self.optimizer_str, self.optimizer_settings, space):
+            raise rule_error(problems=problems)
+        return self
+
     @cross_rule("early_stopping", "training_iterations")
     def _stopping_needs_iterations(self) -> RunConfig:
         if problems := _stopping_problems(self.early_stopping, self.training_iterations):

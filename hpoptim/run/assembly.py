@@ -26,12 +26,8 @@ logger = get_logger(__name__)
 
 
 def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
-    """Problems the config layer cannot see: optimizer settings, container binary."""
-    from hpoptim.samplers import validate_optimizer
-
-    problems = list(
-        validate_optimizer(cfg.optimizer_str, cfg.optimizer_settings, cfg.search_space())
-    )
+    """Problems the config layer cannot see: the container binary."""
+    problems: list[ConfigProblem] = []
     opts = container_options(cfg)
     if opts is not None:
         from hpoptim.errors import LaunchError

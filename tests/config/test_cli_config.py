@@ -202,6 +202,24 @@ def test_a_slurm_option_check_accepts_is_one_run_accepts(
             ],
             id="top-level",
         ),
+        pytest.param(
+            {"optimizer_str": "tpe", "optimizer_settings": {"zzz": 1}, "seed": -1},
+            [
+                "seed: must be an integer >= 0 or null, got -1",
+                "optimizer_settings.zzz: unknown key 'zzz' for 'tpe'",
+            ],
+            id="sampler-settings",
+        ),
+        pytest.param(
+            {"optimizer_str": "tpee", "seed": -1},
+            [
+                "seed: must be an integer >= 0 or null, got -1",
+                "optimizer_str: unknown optimizer 'tpee'; valid: "
+                + ", ".join(SAMPLERS)
+                + "; did you mean 'tpe'?",
+            ],
+            id="sampler-name",
+        ),
         pytest.param(  # a rule reading an invalid key is not applied: its value is unknown
             {"slurm": {"poll_interval_s": "x", "max_poll_interval_s": 1.0, "zzz": 1}},
             ["slurm.poll_interval_s: must be a number > 0, got 'x'", "slurm.zzz: unknown key"],

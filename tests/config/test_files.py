@@ -17,6 +17,7 @@ def _full() -> dict[str, Any]:
     data = minimal()
     data.update(
         fixed_params={"model.lr": 0.1, "env": {"name": "cartpole", "n": 3}},
+        optimizer_str="cem_metaoptimizer",
         optimizer_settings={"num_jobs_in_elite": 2},
         environment={"OMP_NUM_THREADS": "1"},
         interpreter=["python3", "-u"],

@@ -17,12 +17,13 @@ def test_a_config_without_optimizer_str_gets_tpe_then_cmaes() -> None:
 
 @pytest.mark.parametrize("name", ["cem_metaoptimizer", "random", "gridsearch", "tpe"])
 def test_a_config_that_names_a_sampler_keeps_it(name: str) -> None:
-    cfg = load_config_dict({**minimal(), "optimizer_str": name})
+    settings = {"n_grid_points": 2} if name == "gridsearch" else {}
+    cfg = load_config_dict({**minimal(), "optimizer_str": name, "optimizer_settings": settings})
     sampler = make_sampler(
         cfg.optimizer_str,
         cfg.search_space(),
         minimize=cfg.minimize,
         seed=0,
-        settings={"n_grid_points": 2} if name == "gridsearch" else {},
+        settings=cfg.optimizer_settings,
     )
     assert sampler.name == name
