@@ -13,13 +13,14 @@ How the launcher talks to Slurm (every command is an argv list, run through a
   changes and starts over when something does. Between calls only the jobs' exit
   status files are looked at (a ``stat`` each), so a job that ends is noticed at
   once. A failed ``squeue`` is logged as a warning and retried at the next poll.
-* **States and exit codes.** Clusters without slurmdbd have no ``sacct``, and
-  ``squeue`` forgets a job ``MinJobAge`` seconds after it ends. So the batch
-  script records the job's exit status, and whether the time-limit signal came,
-  in the run directory (see :mod:`hpoptim.launchers.slurm_script`). The Slurm
-  state decides CANCELLED/TIMEOUT/OUT_OF_MEMORY/NODE_FAIL/PREEMPTED; the recorded
-  status decides the rest. A job neither squeue nor the status file (nor sacct,
-  where it works) knows is ``LOST``.
+* **States and exit codes.** ``squeue`` forgets a job ``MinJobAge`` seconds after
+  it ends, and clusters without slurmdbd have no ``sacct``. So the batch script
+  records the job's exit status, and whether the time-limit signal came, in the
+  run directory (see :mod:`hpoptim.launchers.slurm_script`). The Slurm state
+  decides CANCELLED/TIMEOUT/OUT_OF_MEMORY/NODE_FAIL/PREEMPTED; the recorded status
+  decides the rest. For a job squeue has forgotten and that left no status (it was
+  cancelled before it started, or killed at its time limit), one ``sacct`` call
+  gives its state, where accounting works. A job none of them knows is ``LOST``.
 * **Time limit.** ``--signal=B:USR2@lead`` reaches the batch shell, which passes
   ``spec.resources.timeout_signal`` to the job. A job that then exits 3 is ``RESUME``;
   one that exits with another failure, or is killed at the limit, is ``TIMEOUT``.
@@ -66,6 +67,7 @@ from hpoptim.launchers.slurm_states import (
     parse_sacct,
     parse_squeue,
     read_exit,
+    sacct_argv,
     terminal_status,
 )
 from hpoptim.log import get_logger
@@ -273,11 +275,16 @@ class SlurmLauncher(BaseLauncher):
         self._next_query = time.monotonic()
 
     def reattach(self, spec: JobSpec, native_id: str) -> bool:
-        """Follow a job of an earlier driver, found by its id or else by its job name."""
+        """Follow a job of an earlier driver, found by its id or else by its job name.
+
+        A job that slurmctld has forgotten is still followed (and its end reported by
+        the next :meth:`poll`) if it left its exit status or if accounting (``sacct``)
+        knows it by the job name this run gave it.
+        """
         listing = self._fresh_listing()
         native = native_id or self._find_by_name(spec.job_id, listing)
         known = bool(native) and native in listing.rows
-        if not known and read_exit(spec) is None:
+        if not known and read_exit(spec) is None and not self._accounted(spec, native):
             return False  # Slurm no longer knows it and it left no exit status
         self._jobs[spec.job_id] = _Job(spec, native or "")
         self._next_query = time.monotonic()
@@ -287,6 +294,16 @@ class SlurmLauncher(BaseLauncher):
         """Cancel jobs in flight if ``cancel_on_close``; otherwise leave them running."""
         if self.cancel_on_close and self._jobs:
             self.cancel()
+
+    def detach(self) -> None:
+        """Stop following jobs but leave them running, as a driver that dies would.
+
+        Slurm ends them at their time limits and the batch scripts record their ends, so
+        a later launcher can :meth:`reattach` to them; this one reports nothing more
+        about them and :meth:`close` cancels none of them.
+        """
+        self._jobs.clear()
+        self._events.clear()
 
     # -- submitting ----------------------------------------------------------------------
     def _groups(self, specs: Sequence[JobSpec]) -> list[list[JobSpec]]:
@@ -428,9 +445,7 @@ class SlurmLauncher(BaseLauncher):
     def _sacct(self, natives: list[str]) -> dict[str, tuple[str, int | None, str]]:
         if not natives or not self._sacct_works:
             return {}
-        argv = ["sacct", "--noheader", "--parsable2", "--allocations"]
-        argv += ["--format=JobID,State,ExitCode,JobName", f"--jobs={','.join(natives)}"]
-        result = self._run(argv)
+        result = self._run(sacct_argv(natives))
         if result.returncode != 0:
             if "accounting storage is disabled" in result.stderr:
                 self._sacct_works = False
@@ -454,10 +469,22 @@ class SlurmLauncher(BaseLauncher):
             self._listing = parse_squeue(result.stdout)
         return self._listing
 
-    def _find_by_name(self, job_id: str, listing: Listing) -> str:
+    def _manifest(self, job_id: str) -> tuple[str, int | None]:
+        """The Slurm job name of ``job_id`` and its array index (``("", None)``: unknown)."""
         if self._manifests is None or job_id not in self._manifests:
             self._manifests = _read_manifests(self.options.script_dir)
-        name, index = self._manifests.get(job_id, ("", None))
+        return self._manifests.get(job_id, ("", None))
+
+    def _accounted(self, spec: JobSpec, native: str) -> bool:
+        """Whether sacct knows ``native`` as the job this run submitted for ``spec``."""
+        row = self._sacct([native]).get(native) if native else None
+        if row is None:
+            return False
+        name, _ = self._manifest(spec.job_id)
+        return row[2] == name or not name  # a job id Slurm gave out again is not ours
+
+    def _find_by_name(self, job_id: str, listing: Listing) -> str:
+        name, index = self._manifest(job_id)
         for native, (_, _, row_name) in listing.rows.items():
             if name and row_name == name:
                 base, _, task = native.partition("_")

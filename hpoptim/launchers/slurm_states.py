@@ -9,12 +9,14 @@ in its run directory. :func:`terminal_status` combines the two.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.node import read_exit_file, split_status
 
 SQUEUE_FORMAT = "JobArrayID:|,State:|,exit_code:|,Name:"
+SACCT_FORMAT = "JobID,State,ExitCode,JobName"
 
 # states of a job that has not ended yet
 ACTIVE_STATES = {
@@ -50,34 +52,45 @@ def terminal_status(
         raw_exit: Slurm's wait status (``exit_code << 8 | signal``), if known.
         cancelled: The launcher cancelled the job itself.
     """
-    code, sig, signalled = _exit_of(read_exit(spec), raw_exit if slurm_state else None)
-    state, reason = _decide(slurm_state, code, sig, signalled=signalled, cancelled=cancelled)
+    record = read_exit(spec)
+    code, sig = _exit_of(record, raw_exit if slurm_state else None)
+    state, reason = _decide(slurm_state, code, sig, record=record, cancelled=cancelled)
     return JobStatus(spec.job_id, state, native, code, sig, reason, time.time())
 
 
 def _exit_of(
     record: tuple[int, bool] | None, raw_exit: int | None
-) -> tuple[int | None, int | None, bool]:
-    """``(exit code, signal, signalled)`` from the exit file, else Slurm's wait status."""
+) -> tuple[int | None, int | None]:
+    """``(exit code, signal)`` from the exit file, else Slurm's wait status."""
     if record is not None:
-        status, signalled = record
-        return (*split_status(status), signalled)
+        return split_status(record[0])
     if raw_exit is None:
-        return None, None, False
+        return None, None
     sig = raw_exit & 0x7F
-    return (None, sig, False) if sig else ((raw_exit >> 8) & 0xFF, None, False)
+    if sig:  # the batch shell itself was killed
+        return None, sig
+    # the batch script exits with the job's status, 128 + N for a job killed by signal N
+    return split_status((raw_exit >> 8) & 0xFF)
 
 
 def _decide(
-    slurm_state: str, code: int | None, sig: int | None, *, signalled: bool, cancelled: bool
+    slurm_state: str,
+    code: int | None,
+    sig: int | None,
+    *,
+    record: tuple[int, bool] | None,
+    cancelled: bool,
 ) -> tuple[JobState, str]:
     if cancelled or slurm_state.startswith("CANCELLED"):
         return JobState.CANCELLED, f"cancelled {'by hpoptim' if cancelled else 'with scancel'}"
     if slurm_state in _FAILURES:
         return _FAILURES[slurm_state]
     from_code = JobState.FAILED if code is None else JobState.from_exit_code(code)
-    if slurm_state in ("TIMEOUT", "DEADLINE") and from_code is JobState.FAILED:
+    # Only the job's own recorded status can say it completed (or checkpointed) at its
+    # limit: Slurm's exit code of a job it killed there may be 0 (sacct shows 0:0).
+    if slurm_state in ("TIMEOUT", "DEADLINE") and (from_code is JobState.FAILED or not record):
         return JobState.TIMEOUT, f"timeout: Slurm time limit reached ({slurm_state})"
+    signalled = record is not None and record[1]
     if signalled and from_code is JobState.FAILED:
         return JobState.TIMEOUT, "timeout: failed after the time-limit signal"
     if code is None and sig is None:
@@ -100,8 +113,21 @@ def parse_squeue(text: str) -> Listing:
     return listing
 
 
+def sacct_argv(natives: Sequence[str]) -> list[str]:
+    """The ``sacct`` call whose output :func:`parse_sacct` reads: one row per job (array
+    task) of ``natives``, without its steps."""
+    argv = ["sacct", "--noheader", "--parsable2", "--allocations"]
+    return [*argv, f"--format={SACCT_FORMAT}", f"--jobs={','.join(natives)}"]
+
+
 def parse_sacct(text: str) -> dict[str, tuple[str, int | None, str]]:
-    """Rows of ``sacct --parsable2 --format=JobID,State,ExitCode,JobName`` output."""
+    """Rows of :func:`sacct_argv` output (``--parsable2 --format=`` :data:`SACCT_FORMAT`).
+
+    ``ExitCode`` is ``code:signal``. sacct (22.05) prints an exit code of 128 or more less
+    128, so a job killed by signal N, whose batch script exits 128 + N, shows ``N:0``:
+    its state (FAILED) holds, its signal is lost. A job killed at its time limit shows
+    ``TIMEOUT`` with ``0:0``.
+    """
     rows: dict[str, tuple[str, int | None, str]] = {}
     for line in text.splitlines():
         parts = line.split("|")

@@ -421,11 +421,18 @@ def write_exit(spec: JobSpec, text: str) -> None:
         pytest.param("FAILED", 5 << 8, "5 0", (JobState.FAILED, 5, None, ""), id="exit-5"),
         pytest.param("FAILED", 137 << 8, "137 0", (JobState.FAILED, None, 9, ""), id="sigkill"),
         pytest.param(
+            "FAILED", 137 << 8, None, (JobState.FAILED, None, 9, ""), id="sigkill-no-exit-file"
+        ),
+        pytest.param(
             "FAILED", 1 << 8, "1 1", (JobState.TIMEOUT, 1, None, "timeout"), id="fails-on-signal"
         ),
         pytest.param(
             "TIMEOUT", 15, None, (JobState.TIMEOUT, None, 15, "time limit"), id="killed-at-limit"
         ),
+        pytest.param(
+            "TIMEOUT", 0, None, (JobState.TIMEOUT, 0, None, "time limit"), id="limit-status-0"
+        ),
+        pytest.param("TIMEOUT", 0, "0 1", (JobState.COMPLETED, 0, None, ""), id="done-at-limit"),
         pytest.param("TIMEOUT", 0, "3 1", (JobState.RESUME, 3, None, ""), id="resume-at-limit"),
         pytest.param(
             "CANCELLED", 15, "143 0", (JobState.CANCELLED, None, 15, "scancel"), id="scancel"
@@ -600,6 +607,23 @@ def test_reattach(
         ended = second.poll(1.0)
         assert [(s.job_id, s.state) for s in ended] == [("j1", JobState.COMPLETED)]
         assert ended[0].native_id == (native["j1"] if in_squeue or journaled_native else "")
+
+
+@pytest.mark.parametrize(
+    "detached", [pytest.param(False, id="closed"), pytest.param(True, id="detached")]
+)
+def test_a_detached_launcher_leaves_its_jobs_running(tmp_path: Path, detached: bool) -> None:
+    """A driver that dies (detach) cancels nothing, even with cancel_on_close."""
+    fake = FakeSlurm()
+    launcher = fake_launcher(tmp_path, fake)
+    launcher.cancel_on_close = True
+    native = launcher.submit([spec_in(tmp_path, "j")])["j"]
+    if detached:
+        launcher.detach()
+        assert launcher.poll(0.05) == []
+    launcher.close()
+    assert fake.count("scancel") == (0 if detached else 1)
+    assert fake.jobs[native].state == ("PENDING" if detached else "CANCELLED")
 
 
 # -- integrity: retries, array limits, secrets, names ----------------------------------------
@@ -802,8 +826,8 @@ def test_stop_leftovers_fails_when_jobs_outlive_the_wait(
 #: ``sacct --noheader --parsable2 --allocations --format=JobID,State,ExitCode,JobName`` in
 #: Slurm 22.05's format: ``|``-separated, ExitCode ``code:signal``, a cancelled job's state
 #: ``CANCELLED by UID``, array tasks ``ID_N`` and pending task ranges ``ID_[a-b]``; step
-#: rows (``ID.batch``) appear when ``--allocations`` is left out. (The test cluster has no
-#: slurmdbd, so this text is not recorded from it.)
+#: rows (``ID.batch``) appear when ``--allocations`` is left out. tests/slurm/test_sacct.py
+#: parses the real output of the test cluster's accounting.
 SACCT_OUTPUT = """\
 4242|COMPLETED|0:0|s-1a2b3c4d-0_0.0-0
 4242.batch|COMPLETED|0:0|batch
@@ -844,6 +868,7 @@ class AccountedSlurm(FakeSlurm):
     [
         pytest.param("FAILED|2:0|n", (JobState.FAILED, 2, None), id="failed"),
         pytest.param("COMPLETED|0:0|n", (JobState.COMPLETED, 0, None), id="completed"),
+        pytest.param("TIMEOUT|0:0|n", (JobState.TIMEOUT, 0, None), id="killed-at-limit"),
         pytest.param("CANCELLED by 0|0:15|n", (JobState.CANCELLED, None, 15), id="cancelled"),
         pytest.param("OUT_OF_MEMORY|0:125|n", (JobState.FAILED, None, 125), id="oom"),
     ],
@@ -896,3 +921,28 @@ def test_stop_leftovers_without_slurm_says_what_to_do(tmp_path: Path, sleeps: li
     fake.fail["squeue"] = CommandResult(127, "", "[Errno 2] No such file or directory: 'squeue'")
     with pytest.raises(LaunchError, match="must be stopped before it is moved aside"):
         SlurmLauncher.stop_leftovers(tmp_path / "slurm", runner=fake)
+
+
+@pytest.mark.parametrize(
+    ("sacct_name", "followed"),
+    [
+        pytest.param(None, True, id="its-name"),
+        pytest.param("other-run-job", False, id="id-given-out-again"),
+    ],
+)
+def test_reattach_follows_a_job_only_accounting_knows(
+    tmp_path: Path, sacct_name: str | None, followed: bool
+) -> None:
+    """squeue forgot the job and it left no exit status, but sacct knows it by its name."""
+    fake = AccountedSlurm()
+    spec = spec_in(tmp_path, "j")
+    native = fake_launcher(tmp_path, fake).submit([spec])["j"]
+    name = re.search(r"--job-name=(\S+)", fake.jobs.pop(native).script)
+    assert name is not None
+    fake.accounting[native] = f"{native}|CANCELLED by 0|0:0|{sacct_name or name.group(1)}"
+    later = fake_launcher(tmp_path, fake)
+    assert later.reattach(spec, native) is followed
+    if followed:
+        [status] = later.poll(1.0)
+        assert (status.state, status.reason) == (JobState.CANCELLED, "cancelled with scancel")
+    assert fake.count("sbatch") == 1

@@ -35,3 +35,7 @@ class TestSlurmLauncher(LauncherContract):
             job_name_prefix="contract",
         )
         return SlurmLauncher(options, cancel_on_close=True)
+
+    def abandon(self, launcher: BaseLauncher) -> None:
+        assert isinstance(launcher, SlurmLauncher)
+        launcher.detach()
