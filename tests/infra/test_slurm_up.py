@@ -34,7 +34,7 @@ def test_packages_are_installed_from_empty_package_lists(tmp_path: Path) -> None
     fake.write_text(FAKE_APT_GET)
     fake.chmod(0o755)
     env = {
-        # no slurmctld/munged on this PATH, so the script installs them
+        # no slurmctld/munged/slurmdbd/mariadbd on this PATH, so the script installs them
         "PATH": f"{bin_dir}:/bin",
         "APT_LOG": str(tmp_path / "apt.log"),
         "APT_LISTS": str(tmp_path / "lists"),
@@ -46,4 +46,5 @@ def test_packages_are_installed_from_empty_package_lists(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     calls = (tmp_path / "apt.log").read_text().splitlines()
     assert [c.split()[0] for c in calls] == ["update", "install"]
-    assert "slurm-wlm" in calls[1]
+    # the cluster, its authentication and its accounting (sacct)
+    assert {"slurm-wlm", "munge", "slurmdbd", "mariadb-server"} <= set(calls[1].split())
