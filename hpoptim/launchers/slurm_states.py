@@ -88,7 +88,7 @@ def _decide(
     from_code = JobState.FAILED if code is None else JobState.from_exit_code(code)
     # Only the job's own recorded status can say it completed (or checkpointed) at its
     # limit: Slurm's exit code of a job it killed there may be 0 (sacct shows 0:0).
-    if slurm_state in ("TIMEOUT", "DEADLINE") and (from_code is JobState.FAILED or not record):
+    if slurm_state in ("TIMEOUT", "DEADLINE") and (from_code is JobState.FAILED or record is None):
         return JobState.TIMEOUT, f"timeout: Slurm time limit reached ({slurm_state})"
     signalled = record is not None and record[1]
     if signalled and from_code is JobState.FAILED:

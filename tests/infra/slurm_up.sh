@@ -253,7 +253,7 @@ if ! wait_for 60 dbd_up; then
     tail -n 20 "$LOG_DIR/slurmdbd.log" >&2 2>/dev/null || true
     exit 1
 fi
-if ! dbd_up | grep -qx "$CLUSTER"; then
+if ! grep -qx "$CLUSTER" <<<"$(dbd_up)"; then
     sacctmgr --immediate add cluster "$CLUSTER" >/dev/null
 fi
 
