@@ -22,7 +22,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from hpoptim.jobspec import JobPaths, JobSpec, JobState, JobStatus, Resources
+from hpoptim.jobspec import JobPaths, JobResources, JobSpec, JobState, JobStatus
 from hpoptim.launchers.node import EXIT_FILE_NAME
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions, run_command
 from hpoptim.launchers.slurm_states import (
@@ -98,8 +98,7 @@ def make_spec(root: Path, job: str) -> JobSpec:
         cwd=root,  # one for all: jobs alike go out as one job array
         paths=JobPaths(run_dir),
         env={"RUN_DIR": str(run_dir)},
-        resources=Resources(timeout_min=limit),
-        signal_lead_s=5.0,
+        resources=JobResources(time_limit_min=limit, signal_lead_s=5.0),
     )
 
 
