@@ -416,9 +416,17 @@ def test_report_while_a_driver_runs_rewrites_nothing(
     try:
         deadline = time.monotonic() + 60
         # both jobs started (the driver journals their pids, then only waits for them)
-        while time.monotonic() < deadline and not any(
-            e["e"] == "native_ids" and len([n for n in e["ids"].values() if n]) == 2
-            for e in read_journal(root / "journal.jsonl")
+        while time.monotonic() < deadline and (
+            len(
+                {
+                    job
+                    for e in read_journal(root / "journal.jsonl")
+                    if e["e"] == "native_ids"
+                    for job, n in e["ids"].items()
+                    if n
+                }
+            )
+            < 2
         ):
             time.sleep(0.05)
         before = {p.name: p.stat().st_mtime_ns for p in root.iterdir()}

@@ -5,6 +5,7 @@ taken at a known point."""
 from __future__ import annotations
 
 import json
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from hpoptim.errors import RunFailedError, RunStoppedError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher
+from hpoptim.launchers.local import LocalLauncher
 from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan
 from hpoptim.samplers.base import BaseSampler
 from hpoptim.space import SearchSpace
@@ -179,3 +181,48 @@ def test_every_job_sees_the_results_root_and_the_template_binds(tmp_path: Path) 
     assert len(specs) == 2
     for spec in specs:
         assert spec.binds == (tmp_path / "checkout", tmp_path / "results")
+
+
+PID_JOB = """\
+import json, os, sys, time
+ctx = json.load(open(sys.argv[-1]))["job"]
+with open(os.path.join(ctx["run_dir"], "pid"), "w") as fh:
+    fh.write(str(os.getpid()))
+if ctx["setting_id"] == 0:  # ends only after the driver journaled the other job's end
+    journal = os.path.join(os.path.dirname(os.path.dirname(ctx["setting_dir"])), "journal.jsonl")
+    deadline = time.monotonic() + 60
+    while '"e":"ended"' not in open(journal).read():
+        if time.monotonic() > deadline:
+            sys.exit(1)
+        time.sleep(0.01)
+with open(ctx["metrics_file"], "w") as fh:
+    json.dump({"loss": 1.0}, fh)
+"""
+
+
+def test_pids_learned_after_submission_are_journaled_once_each(tmp_path: Path) -> None:
+    """The local launcher's submit returns before the jobs' processes exist; the loop
+    journals each pid once, when poll first reports it: while the job runs (job 0
+    runs past the other's end), or at its end."""
+    (tmp_path / "job.py").write_text(PID_JOB)
+    plan = RunPlan(
+        LoopSettings(n_samples=2, n_in_flight=2, poll_timeout_s=0.05),
+        Lifecycle("loss", max_attempts=1),
+        JobTemplate(command=(sys.executable, str(tmp_path / "job.py")), cwd=tmp_path),
+    )
+    layout = ResultsLayout(tmp_path / "results")
+    with LocalLauncher(n_parallel_jobs=2) as launcher:
+        history = Optimization(plan, CountingSampler(), launcher, layout).run()
+    assert history.n_failed_settings == 0
+    events = list(read_journal(layout.journal))
+    journaled = [
+        (i, job, n)
+        for i, e in enumerate(events)
+        if e["e"] == "native_ids"
+        for job, n in e["ids"].items()
+    ]
+    pids = {rec.job_id: (Path(rec.run_dir) / "pid").read_text() for rec in history.jobs.values()}
+    assert sorted((job, n) for _, job, n in journaled) == sorted(pids.items())
+    assert {job: rec.native_id for job, rec in history.jobs.items()} == pids
+    first_end = next(i for i, e in enumerate(events) if e["e"] == "ended")
+    assert next(i for i, job, _ in journaled if job == "0_0.0-0") < first_end

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import threading
 import time
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 logger = get_logger(__name__)
 
 __all__ = ["JOB_ID_VAR", "RUN_DIR_VAR", "LocalLauncher"]
-
-_ANSWER_TIMEOUT_S = 60.0  # how long the supervisor may take to start a batch of jobs
 
 
 class _Job:
@@ -132,7 +131,8 @@ class LocalLauncher(BaseLauncher):
         self._cond = threading.Condition()
         self._running: dict[str, _Job] = {}
         self._queued: deque[JobSpec] = deque()
-        self._events: list[JobStatus] = []
+        self._events: list[JobStatus] = []  # news for poll(), in the order they came
+        self._n_ended = 0  # how many of them are terminal
         self._conn: SupervisorConnection | None = None
         self._n_followers = 0
         self._finalizer = weakref.finalize(self, _kill_all, self._running)
@@ -164,10 +164,14 @@ class LocalLauncher(BaseLauncher):
             return max(0, self.n_parallel_jobs - len(self._running) - len(self._queued))
 
     def submit(self, specs: Sequence[JobSpec]) -> dict[str, str]:
-        """Start ``specs`` (queue those beyond the free slots); return ``{job_id: pid}``.
+        """Start ``specs`` (queue those beyond the free slots); return ``{job_id: ""}``.
 
-        A queued job's native id is ``""``. A job that cannot be started (missing
-        executable or directory) is reported ``FAILED`` by :meth:`poll`.
+        Submitting does not wait for the jobs' processes: a job's native id (its
+        pid) is reported by :meth:`poll` once its supervisor started it, with a
+        ``RUNNING`` status, and with its terminal status. A job that cannot be
+        started is reported ``FAILED`` by :meth:`poll`, unless the driver already
+        sees why (no such executable or working directory): such a job is refused
+        here, and if no job of ``specs`` is left, :class:`LaunchError` is raised.
 
         Raises:
             LaunchError: a job id is already active, no job could be started, or
@@ -183,35 +187,31 @@ class LocalLauncher(BaseLauncher):
                 seen.add(spec.job_id)
             self._queued.extend(specs)
             jobs, errors = self._take_queued()
-        self._send_starts(jobs)
-        with self._cond:
-            if not self._cond.wait_for(
-                lambda: all(j.pid is not None or j.done for j in jobs), _ANSWER_TIMEOUT_S
-            ):
-                raise LaunchError(
-                    f"the local job supervisor did not answer within {_ANSWER_TIMEOUT_S:g} s"
-                )
-            errors.update({j.spec.job_id: j.error for j in jobs if j.error})
             if specs and all(s.job_id in errors for s in specs):
                 ours = {s.job_id for s in specs}
                 self._events = [e for e in self._events if e.job_id not in ours]
+                self._n_ended = sum(1 for e in self._events if e.state.is_terminal)
                 spec = specs[0]
                 raise LaunchError(
                     f"could not start job {spec.job_id}: {errors[spec.job_id]}", argv=spec.argv
                 )
-        native = {s.job_id: "" for s in specs if s.job_id not in errors}
-        native.update({j.spec.job_id: str(j.pid) for j in jobs if j.pid is not None})
-        return native
+        self._send_starts(jobs)
+        return {s.job_id: "" for s in specs if s.job_id not in errors}
 
     def poll(self, timeout_s: float) -> list[JobStatus]:
-        """Return the jobs that ended since the last call, waiting up to ``timeout_s``."""
+        """Return the state changes seen since the last call, waiting up to ``timeout_s``
+        for a job to end.
+
+        A job's start (``RUNNING``, with its pid as native id) is reported by the
+        next call that returns, before the job's end; it does not end the wait.
+        """
         with self._cond:
             jobs, _ = self._take_queued()
         self._send_starts(jobs)
         with self._cond:
-            if not self._events:
-                self._cond.wait_for(lambda: bool(self._events), timeout=max(0.0, timeout_s))
-            events, self._events = self._events, []
+            if not self._n_ended:
+                self._cond.wait_for(lambda: self._n_ended > 0, timeout=max(0.0, timeout_s))
+            events, self._events, self._n_ended = self._events, [], 0
         return events
 
     def cancel(self, job_ids: Sequence[str] | None = None) -> None:
@@ -223,7 +223,7 @@ class LocalLauncher(BaseLauncher):
         with self._cond:
             for spec in [s for s in self._queued if wanted is None or s.job_id in wanted]:
                 self._queued.remove(spec)
-                self._events.append(
+                self._report(
                     JobStatus(
                         spec.job_id,
                         JobState.CANCELLED,
@@ -278,7 +278,7 @@ class LocalLauncher(BaseLauncher):
             job = _Job(spec)
             native = str(who.job.pid) if who is not None else native_id
             with self._cond:
-                self._events.append(_final_status(job, record, native))
+                self._report(_final_status(job, record, native))
                 self._cond.notify_all()
             logger.info("adopting the result of job %s, which ended meanwhile", spec.job_id)
             return True
@@ -313,6 +313,7 @@ class LocalLauncher(BaseLauncher):
             self._running.clear()
             self._queued.clear()
             self._events.clear()
+            self._n_ended = 0
         if conn is not None:
             conn.close(wait=False)
 
@@ -324,12 +325,16 @@ class LocalLauncher(BaseLauncher):
         while self._queued and len(self._running) < self.n_parallel_jobs:
             spec = self._queued.popleft()
             try:
-                conn = self._connection()
-                job = _Job(spec, conn)
+                job = _Job(spec, None)
                 job.argv = _argv(spec)
+                error = _start_problem(job.argv, spec)
+                if not error:
+                    job.conn = self._connection()
             except (OSError, LaunchError) as exc:
-                errors[spec.job_id] = str(exc)
-                self._not_started(spec, str(exc))
+                error = str(exc)
+            if error:
+                errors[spec.job_id] = error
+                self._not_started(spec, error)
                 continue
             self._running[spec.job_id] = job
             jobs.append(job)
@@ -351,9 +356,13 @@ class LocalLauncher(BaseLauncher):
     def _not_started(self, spec: JobSpec, error: str) -> None:
         _note_start_failure(spec, error)
         reason = f"could not start: {error}"
-        self._events.append(
-            JobStatus(spec.job_id, JobState.FAILED, "", reason=reason, time=time.time())
-        )
+        self._report(JobStatus(spec.job_id, JobState.FAILED, "", reason=reason, time=time.time()))
+
+    def _report(self, status: JobStatus) -> None:
+        """Pass ``status`` on to :meth:`poll` (lock held)."""
+        self._events.append(status)
+        if status.state.is_terminal:
+            self._n_ended += 1
 
     # -- news from the supervisor (reader thread) -----------------------------------------
     def _on_message(self, conn: SupervisorConnection, message: Mapping[str, Any]) -> None:
@@ -366,6 +375,10 @@ class LocalLauncher(BaseLauncher):
                 pass  # a job this launcher detached from
             elif kind == "started":
                 job.pid = int(message["pid"])
+                self._report(
+                    JobStatus(job.spec.job_id, JobState.RUNNING, str(job.pid), time=time.time())
+                )
+                return  # news that ends no wait: nobody needs waking
             elif kind == "not_started":
                 job.error = str(message["error"])
                 self._not_started(job.spec, job.error)
@@ -380,14 +393,14 @@ class LocalLauncher(BaseLauncher):
             if self._conn is conn:
                 self._conn = None
             for job in [j for j in self._running.values() if j.conn is conn]:
-                if job.pid is None:
+                who = read_process_file(job.spec.paths.run_dir)
+                if who is not None:  # nobody would record its end or enforce its limit
+                    signal_group(who.job, signal.SIGKILL)
+                if job.pid is None:  # it may have started, but nobody told us
                     job.error = "the job supervisor exited"
                     self._not_started(job.spec, job.error)
                     self._finish(job, None)
                     continue
-                who = read_process_file(job.spec.paths.run_dir)
-                if who is not None:
-                    signal_group(who.job, signal.SIGKILL)
                 reason = "the job supervisor exited before the job ended"
                 self._finish(
                     job,
@@ -408,7 +421,7 @@ class LocalLauncher(BaseLauncher):
         job.done = True
         self._running.pop(job.spec.job_id, None)
         if status is not None:
-            self._events.append(status)
+            self._report(status)
 
     # -- jobs of an earlier driver -----------------------------------------------------------
     def _follow(self, spec: JobSpec, who: Supervised) -> None:
@@ -451,6 +464,21 @@ def _argv(spec: JobSpec) -> list[str]:
     from hpoptim.launchers.container import container_argv
 
     return container_argv(spec)
+
+
+def _start_problem(argv: Sequence[str], spec: JobSpec) -> str:
+    """Why the supervisor would fail to start ``argv`` for ``spec``, as far as a few
+    ``stat`` calls tell ("" if nothing is seen): a missing working directory or
+    executable. Anything else it finds is reported by :meth:`LocalLauncher.poll`."""
+    if not os.path.isdir(spec.cwd):
+        return f"working directory {str(spec.cwd)!r} does not exist"
+    program = argv[0] if argv else ""
+    if os.path.dirname(program):  # a path, relative to the job's working directory
+        found = shutil.which(os.path.join(spec.cwd, program))
+    else:  # looked up on the job's PATH
+        path = spec.env.get("PATH", os.environ.get("PATH", os.defpath))
+        found = shutil.which(program, path=path) if program else None
+    return "" if found else f"no such executable: {program!r}"
 
 
 def _final_status(job: _Job, record: tuple[int, bool], native: str) -> JobStatus:

@@ -232,7 +232,9 @@ class Optimization:
                     raise RunStoppedError("interrupted")
                 self._refill()
                 self._submit_ready()
-                for status in self.launcher.poll(self.settings.poll_timeout_s):
+                statuses = self.launcher.poll(self.settings.poll_timeout_s)
+                self._note_native_ids(statuses)
+                for status in statuses:
                     self._on_status(status)
                 self._check_failures()
             self._journal("finished", reason="budget spent")
@@ -319,7 +321,22 @@ class Optimization:
             sid, rerun_idx, attempt = self._job_coordinates(spec.job_id)
             self._write_params(spec, self.history.settings[sid], rerun_idx, attempt)
         native = self.launcher.submit(specs)
-        self._journal("native_ids", ids=native)
+        if ids := {job_id: n for job_id, n in native.items() if n}:
+            self._journal("native_ids", ids=ids)
+
+    def _note_native_ids(self, statuses: Sequence[JobStatus]) -> None:
+        """Journal the native ids a launcher learned after submitting (a local job's
+        pid, reported once it started), for ``hpoptim status`` and the jobs' CSV.
+        Not synced on its own: a resumed driver finds its jobs by their run dirs."""
+        ids = {
+            s.job_id: s.native_id
+            for s in statuses
+            if s.native_id
+            and s.job_id in self._specs
+            and self.history.jobs[s.job_id].native_id != s.native_id
+        }
+        if ids:
+            self._journal("native_ids", ids=ids)
 
     def _on_status(self, status: JobStatus) -> None:
         if not status.state.is_terminal or status.job_id not in self._specs:

@@ -97,13 +97,19 @@ def test_parallelism_bound_is_respected(
 def test_poll_wakes_when_a_job_ends_not_at_the_timeout(
     two_slots: LocalLauncher, contract: TestLocalLauncher, tmp_path: Path
 ) -> None:
-    two_slots.submit([contract.spec(tmp_path, "j", "time.sleep(0.3)")])
+    spec = contract.spec(tmp_path, "j", STARTED + "time.sleep(0.3)")
+    assert two_slots.submit([spec]) == {"j": ""}  # no waiting for the process
     start = time.monotonic()
     statuses = []
     while not statuses:
         statuses = two_slots.poll(60.0)
     assert time.monotonic() - start < 20.0
-    assert [s.state for s in statuses] == [JobState.COMPLETED]
+    # its start, which alone ends no wait, comes with its end; both carry its pid
+    pid = (spec.paths.run_dir / "started").read_text()
+    assert [(s.state, s.native_id) for s in statuses] == [
+        (JobState.RUNNING, pid),
+        (JobState.COMPLETED, pid),
+    ]
     start = time.monotonic()
     assert two_slots.poll(0.2) == []
     assert time.monotonic() - start >= 0.15
@@ -131,8 +137,9 @@ def test_close_kills_jobs_that_still_run(contract: TestLocalLauncher, tmp_path: 
     body = "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + STARTED + "time.sleep(600)"
     spec = contract.spec(tmp_path, "j", body)
     launcher = LocalLauncher(n_parallel_jobs=1, cancel_grace_s=0.2)
-    pid = int(launcher.submit([spec])["j"])
+    launcher.submit([spec])
     contract.wait_for_file(spec.paths.run_dir / "started")
+    pid = int((spec.paths.run_dir / "started").read_text())
     start = time.monotonic()
     launcher.close()
     assert time.monotonic() - start < 10.0
@@ -142,18 +149,47 @@ def test_close_kills_jobs_that_still_run(contract: TestLocalLauncher, tmp_path: 
 def test_missing_executable_raises_launch_error(
     two_slots: LocalLauncher, contract: TestLocalLauncher, tmp_path: Path
 ) -> None:
-    spec = contract.spec(tmp_path, "j", "pass")
+    spec = contract.spec(tmp_path, "j", f"{RUN_DIR}.joinpath('pid').write_text(str(os.getpid()))")
     bad = JobSpec("bad", (str(tmp_path / "missing"),), tmp_path, JobPaths(tmp_path / "jobs" / "j"))
     with pytest.raises(LaunchError, match="could not start job bad"):
         two_slots.submit([bad])
     assert two_slots.capacity() == 2
     native = two_slots.submit([spec, JobSpec("bad2", bad.argv, bad.cwd, bad.paths)])
+    assert native == {"j": ""}  # bad2 is refused, and reported by poll
     ended = contract.poll_until_ended(two_slots, {"j", "bad2"}, {"j", "bad2"})
-    assert native["j"].isdigit()
+    assert ended["j"].native_id == (spec.paths.run_dir / "pid").read_text()
     assert ended["j"].state is JobState.COMPLETED
     assert ended["bad2"].state is JobState.FAILED
     assert "could not start" in ended["bad2"].reason
     assert "missing" in spec.paths.stderr.read_text()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"\x00\x01 not a program", id="exec-format"),
+        pytest.param(b"#!/no/such/interpreter\n", id="missing-interpreter"),
+    ],
+)
+def test_a_job_its_supervisor_cannot_start_is_reported_failed_by_poll(
+    two_slots: LocalLauncher, contract: TestLocalLauncher, tmp_path: Path, content: bytes
+) -> None:
+    """Submitting does not wait for the supervisor: what only it finds out (here: the
+    kernel refuses the executable) comes as a FAILED status from poll, not an error."""
+    program = tmp_path / "program"
+    program.write_bytes(content)
+    program.chmod(0o755)
+    good = contract.spec(tmp_path, "good", "pass")
+    bad = dataclasses.replace(contract.spec(tmp_path, "bad", "pass"), argv=(str(program),))
+    assert two_slots.submit([bad]) == {"bad": ""}
+    assert two_slots.submit([good]) == {"good": ""}
+    ended = contract.poll_until_ended(two_slots, {"bad", "good"}, {"bad", "good"})
+    assert ended["bad"].state is JobState.FAILED
+    assert ended["bad"].reason.startswith("could not start: [Errno")
+    assert str(program) in bad.paths.stderr.read_text()
+    assert ended["good"].state is JobState.COMPLETED
+    assert two_slots.capacity() == 2  # the failed start holds no slot
+    contract.assert_quiet(two_slots, ended)
 
 
 def test_submit_refuses_an_active_job_id(
@@ -339,7 +375,8 @@ def test_jobs_of_a_killed_driver_are_supervised_and_adopted(
     assert wait_for_exit_file(ends) == (3, False)  # recorded with no driver
     assert wait_for_exit_file(hangs) == (128 + signal.SIGKILL, True)  # the limit still holds
     assert (hangs.paths.run_dir / "term").exists()
-    assert is_running(int(native["runs"]))
+    assert is_running(int((runs.paths.run_dir / "started").read_text()))
+    assert set(native.values()) == {""}  # submit waited for no pid: the run dirs tell
     with LocalLauncher(n_parallel_jobs=3) as later:
         assert all(later.reattach(s, native[s.job_id]) for s in specs)
         assert later.capacity() == 2  # the followed job holds a slot
