@@ -164,11 +164,17 @@ def test_checks_see_a_violation(tmp_path: Path) -> None:
 
 
 def test_the_driver_imports_neither_pandas_nor_matplotlib() -> None:
-    """report.html is drawn by a child process; the driver's start-up stays light."""
+    """report.html is drawn by a child process; the driver's start-up stays light: its
+    progress display without a terminal does not even load rich."""
     code = (
-        "import sys\n"
+        "import io, sys\n"
         "import hpoptim.cli, hpoptim.run.session, hpoptim.run.loop\n"
-        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))\n"
+        "from hpoptim.progress import Progress, ProgressOptions\n"
+        "from hpoptim.state.history import Lifecycle, RunHistory\n"
+        "p = Progress(ProgressOptions(3, 'loss', True, live=False), io.StringIO())\n"
+        "with p.shown():\n"
+        "    p(RunHistory(Lifecycle('loss')), {'e': 'finished'})\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'rich') if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

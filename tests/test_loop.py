@@ -226,3 +226,74 @@ def test_pids_learned_after_submission_are_journaled_once_each(tmp_path: Path) -
     assert {job: rec.native_id for job, rec in history.jobs.items()} == pids
     first_end = next(i for i, e in enumerate(events) if e["e"] == "ended")
     assert next(i for i, job, _ in journaled if job == "0_0.0-0") < first_end
+
+
+class TwoSlotLauncher(BaseLauncher):
+    """Two slots; each poll ends the oldest running job. At each submit it notes how
+    many journal syncs the loop had made since the last job ended."""
+
+    name = "two-slots"
+
+    def __init__(self, journal: Path) -> None:
+        self.journal = journal
+        self.loop: Optimization | None = None
+        self.running: deque[JobSpec] = deque()
+        self.syncs_at_end = -1  # no job ended yet
+        self.syncs_between: list[int] = []  # per submit after a job ended
+        self.max_ahead = 0
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, work_dir: Path, name: str) -> TwoSlotLauncher:
+        raise NotImplementedError
+
+    def _syncs(self) -> int:
+        assert self.loop is not None
+        return self.loop.journal.n_syncs
+
+    def capacity(self) -> int | None:
+        return 2 - len(self.running)
+
+    def submit(self, specs: Sequence[JobSpec]) -> dict[str, str]:
+        assert 0 < len(specs) <= 2 - len(self.running)
+        on_disk = {e["job"] for e in read_journal(self.journal) if e["e"] == "submitted"}
+        for spec in specs:  # acted on only once journaled, directory and params written
+            assert spec.job_id in on_disk
+            assert spec.paths.params_file.exists()
+        if self.syncs_at_end >= 0:
+            self.syncs_between.append(self._syncs() - self.syncs_at_end)
+            self.syncs_at_end = -1
+        self.running.extend(specs)
+        return dict.fromkeys((s.job_id for s in specs), "")
+
+    def poll(self, timeout_s: float) -> list[JobStatus]:
+        assert self.loop is not None
+        active = sum(1 for j in self.loop.history.jobs.values() if j.active)
+        self.max_ahead = max(self.max_ahead, active - len(self.running))
+        if not self.running:
+            return []
+        spec = self.running.popleft()
+        spec.paths.metrics_file.write_text(json.dumps({"loss": float(_sid(spec))}))
+        self.syncs_at_end = self._syncs()
+        return [JobStatus(spec.job_id, JobState.COMPLETED, "", exit_code=0)]
+
+    def cancel(self, job_ids: Sequence[str] | None = None) -> None:
+        self.running.clear()
+
+
+def test_a_freed_slot_gets_a_job_prepared_ahead_without_a_journal_sync(tmp_path: Path) -> None:
+    """With more settings in flight than slots, the loop journals, syncs and writes one
+    job ahead per running job; when a job ends, the next is submitted before anything
+    is synced, so neither a sync nor a new directory delays a start."""
+    plan = RunPlan(
+        LoopSettings(n_samples=12, n_in_flight=5, poll_timeout_s=0),
+        Lifecycle("loss", max_attempts=1),
+        JobTemplate(command=("job",), cwd=tmp_path),
+    )
+    layout = ResultsLayout(tmp_path / "results")
+    launcher = TwoSlotLauncher(layout.journal)
+    loop = Optimization(plan, CountingSampler(), launcher, layout)
+    launcher.loop = loop
+    history = loop.run()
+    assert history.n_finished == 12
+    assert launcher.syncs_between == [0] * 10  # every submit after the first batch
+    assert launcher.max_ahead == 2  # one prepared per running job, no more

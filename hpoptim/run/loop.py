@@ -134,6 +134,7 @@ class Optimization:
         self._hook = on_setting_finished
         self._on_event = on_event
         self._specs: dict[str, JobSpec] = {}
+        self._prepared: list[JobSpec] = []  # journaled, synced and written; not yet submitted
         self._finished_since_refill = 0
         self._best: tuple[float, int] | None = None
         self._sampler_exhausted = False
@@ -230,6 +231,7 @@ class Optimization:
             while not self._done():
                 if stop.is_set():
                     raise RunStoppedError("interrupted")
+                self._submit_prepared()  # first: a slot that freed up is refilled at once
                 self._refill()
                 self._submit_ready()
                 statuses = self.launcher.poll(self.settings.poll_timeout_s)
@@ -291,10 +293,23 @@ class Optimization:
             in_flight += 1
 
     def _submit_ready(self) -> None:
+        """Submit ready jobs as the launcher's capacity allows, and prepare some ahead.
+
+        A job is prepared first: journaled, synced, its directory and params file
+        written. Besides the jobs the launcher can take now, one job is prepared ahead
+        for each job it runs, so that when one ends, the next is submitted at once,
+        without waiting for a journal sync or a new directory.
+        """
         capacity = self.launcher.capacity()
-        n = len(self.history.ready) if capacity is None else min(capacity, len(self.history.ready))
-        if n <= 0:
-            return
+        n = len(self.history.ready)
+        if capacity is not None:  # those it can take, and one for each it will run then
+            n_running = len(self._specs) - len(self._prepared)
+            n = min(n, 2 * capacity + n_running - len(self._prepared))
+        if n > 0:
+            self._prepare(n)
+            self._submit_prepared()
+
+    def _prepare(self, n: int) -> None:
         specs = []
         for _ in range(n):
             sid, rerun_idx = self.history.ready[0]
@@ -320,6 +335,15 @@ class Optimization:
         for spec in specs:
             sid, rerun_idx, attempt = self._job_coordinates(spec.job_id)
             self._write_params(spec, self.history.settings[sid], rerun_idx, attempt)
+        self._prepared += specs
+
+    def _submit_prepared(self) -> None:
+        """Submit prepared jobs, oldest first, as far as the launcher's capacity allows."""
+        capacity = self.launcher.capacity()
+        n = len(self._prepared) if capacity is None else min(capacity, len(self._prepared))
+        if n <= 0:
+            return
+        specs, self._prepared = self._prepared[:n], self._prepared[n:]
         native = self.launcher.submit(specs)
         if ids := {job_id: n for job_id, n in native.items() if n}:
             self._journal("native_ids", ids=ids)
