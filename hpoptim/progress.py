@@ -131,10 +131,8 @@ class Progress:
             self._add_job(
                 ev["job"], int(ev["sid"]), int(ev["rerun"]), int(ev["it"]), int(ev["att"])
             )
-        elif kind == "native_ids":
-            for job_id, native in ev["ids"].items():
-                if job_id in self._jobs:
-                    self._jobs[job_id].native_id = str(native)
+        elif kind in ("launched", "native_ids"):
+            self._update_jobs(ev)
         elif kind in ("ended", "abandoned"):
             job = self._jobs.pop(ev["job"], None)
             if job is not None:
@@ -148,6 +146,17 @@ class Progress:
                 self._n_failed += 1
             if ev["result"].get("stopped_at") is not None:
                 self._n_stopped += 1
+
+    def _update_jobs(self, ev: Mapping[str, Any]) -> None:
+        """Jobs handed to the launcher now (``launched``: their age starts), or their ids."""
+        if ev["e"] == "launched":
+            for job_id in ev["jobs"]:
+                if (job := self._jobs.get(job_id)) is not None:
+                    job.submitted_at = self.clock()
+            return
+        for job_id, native in ev["ids"].items():
+            if (job := self._jobs.get(job_id)) is not None:
+                job.native_id = str(native)
 
     def _add_job(self, job_id: str, sid: int, rerun: int, it: int, att: int) -> None:
         self._jobs[job_id] = _Job(sid, rerun, it, att, self.clock())

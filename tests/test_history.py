@@ -178,6 +178,14 @@ def test_unknown_events_are_ignored() -> None:
     assert h.n_asked == 1
 
 
+def test_a_job_prepared_ahead_counts_from_its_launch() -> None:
+    h = _history()
+    h.apply(_submitted("j0", 0, 0, 0, 0, t=5.0))
+    h.apply({"e": "launched", "jobs": ["j0", "unknown"], "t": 9.0})
+    h.apply(_ended("j0", "completed", {"loss": 1.0}, t=12.0))
+    assert (h.jobs["j0"].submitted_at, h.jobs["j0"].ended_at) == (9.0, 12.0)
+
+
 def test_a_setup_error_is_not_a_failed_attempt_and_the_run_is_ready_again() -> None:
     h = _history(max_attempts=1)
     h.ready.popleft()
@@ -223,6 +231,11 @@ _ASKED = {"e": "asked", "sid": 0, "params": {"x": 1.0}}
         pytest.param(_ended("k", "completed"), "job 'k' was never submitted", id="unknown-job"),
         pytest.param({"e": "abandoned", "job": "k"}, "job 'k' was never submitted", id="abandon"),
         pytest.param(_ended("j0", "exploded"), "unknown job state 'exploded'", id="bad-state"),
+        pytest.param(
+            {"e": "launched", "jobs": "j0", "t": 2.0},
+            "launched event field 'jobs' must be list, got \"j0\"",
+            id="launched-jobs-not-a-list",
+        ),
     ],
 )
 def test_an_invalid_event_is_refused_and_changes_nothing(

@@ -297,3 +297,15 @@ def test_a_freed_slot_gets_a_job_prepared_ahead_without_a_journal_sync(tmp_path:
     assert history.n_finished == 12
     assert launcher.syncs_between == [0] * 10  # every submit after the first batch
     assert launcher.max_ahead == 2  # one prepared per running job, no more
+    # a job that waited for a slot counts from its launch, after the end of the one
+    # it replaced (FIFO over two slots: job k replaced job k - 2)
+    events = list(read_journal(layout.journal))
+    order = [e["job"] for e in events if e["e"] == "submitted"]
+    ended = {e["job"]: i for i, e in enumerate(events) if e["e"] == "ended"}
+    launched = {
+        j: (i, e["t"]) for i, e in enumerate(events) if e["e"] == "launched" for j in e["jobs"]
+    }
+    assert sorted(launched) == sorted(order[2:])
+    for k, job in enumerate(order[2:]):
+        assert launched[job][0] > ended[order[k]]
+        assert history.jobs[job].submitted_at == launched[job][1]

@@ -17,7 +17,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,10 +306,10 @@ class Optimization:
             n_running = len(self._specs) - len(self._prepared)
             n = min(n, 2 * capacity + n_running - len(self._prepared))
         if n > 0:
-            self._prepare(n)
-            self._submit_prepared()
+            self._submit_prepared(fresh=self._prepare(n))
 
-    def _prepare(self, n: int) -> None:
+    def _prepare(self, n: int) -> set[str]:
+        """Prepare the first ``n`` ready jobs; return their ids."""
         specs = []
         for _ in range(n):
             sid, rerun_idx = self.history.ready[0]
@@ -336,15 +336,23 @@ class Optimization:
             sid, rerun_idx, attempt = self._job_coordinates(spec.job_id)
             self._write_params(spec, self.history.settings[sid], rerun_idx, attempt)
         self._prepared += specs
+        return {spec.job_id for spec in specs}
 
-    def _submit_prepared(self) -> None:
-        """Submit prepared jobs, oldest first, as far as the launcher's capacity allows."""
+    def _submit_prepared(self, fresh: Collection[str] = ()) -> None:
+        """Submit prepared jobs, oldest first, as far as the launcher's capacity allows.
+
+        A job prepared ahead (not in ``fresh``) is journaled as ``launched`` now: its
+        time in the CSVs and ``hpoptim status`` counts from here, not from its
+        ``submitted`` event.
+        """
         capacity = self.launcher.capacity()
         n = len(self._prepared) if capacity is None else min(capacity, len(self._prepared))
         if n <= 0:
             return
         specs, self._prepared = self._prepared[:n], self._prepared[n:]
         native = self.launcher.submit(specs)
+        if waited := [spec.job_id for spec in specs if spec.job_id not in fresh]:
+            self._journal("launched", jobs=waited, t=time.time())
         if ids := {job_id: n for job_id, n in native.items() if n}:
             self._journal("native_ids", ids=ids)
 

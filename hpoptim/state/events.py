@@ -23,6 +23,7 @@ _INT = (int,)
 _NUMBER = (int, float)
 _STR = (str,)
 _DICT = (dict,)
+_LIST = (list,)
 _NONE = (type(None),)
 _BOOL = (bool,)
 _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
@@ -33,6 +34,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         **{"dir": _STR, "t": _NUMBER},
     },
     "native_ids": {"ids": _DICT},
+    "launched": {"jobs": _LIST, "t": _NUMBER},
     "ended": {"job": _STR, "state": _STR, "t": _NUMBER},
     "abandoned": {"job": _STR},
     "setting_finished": {"sid": _INT, "result": _DICT},

@@ -10,6 +10,8 @@ Events (``"e"`` field) and their fields:
 * ``asked``: ``sid``, ``params`` — a new setting.
 * ``submitted``: ``job``, ``sid``, ``rerun``, ``it``, ``att``, ``dir``, ``t``.
 * ``native_ids``: ``ids`` — launcher ids of submitted jobs.
+* ``launched``: ``jobs``, ``t`` — jobs journaled ahead of a free slot were handed to
+  the launcher at ``t``, which becomes their submission time.
 * ``ended``: ``job``, ``state``, ``exit_code``, ``signal``, ``reason``, ``metrics``,
   ``problem``, ``stderr``, ``t``.
 * ``abandoned``: ``job`` — in flight when a driver died, not followed again, or
@@ -266,6 +268,11 @@ class RunHistory:
         for job_id, native in ev["ids"].items():
             if job_id in self.jobs:
                 self.jobs[job_id].native_id = str(native)
+
+    def _on_launched(self, ev: Mapping[str, Any]) -> None:
+        for job_id in ev["jobs"]:
+            if job_id in self.jobs:
+                self.jobs[job_id].submitted_at = float(ev["t"])
 
     def _on_abandoned(self, ev: Mapping[str, Any]) -> None:
         rec = self.jobs[ev["job"]]
