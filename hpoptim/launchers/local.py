@@ -71,10 +71,14 @@ class _Job:
         return self.spec.resources.time_limit_s
 
     def request(self) -> dict[str, Any]:
-        """The supervisor's ``start`` request for this job."""
+        """The supervisor's ``start`` request for this job.
+
+        Its ``env`` holds only what the job adds to the environment its supervisor
+        inherited from the driver: the whole environment is not copied and sent
+        again for every job.
+        """
         spec = self.spec
-        env = {**os.environ, JOB_ID_VAR: spec.job_id, RUN_DIR_VAR: str(spec.paths.run_dir)}
-        env.update(spec.env)
+        env = {JOB_ID_VAR: spec.job_id, RUN_DIR_VAR: str(spec.paths.run_dir), **spec.env}
         return {
             "op": "start",
             "job": spec.job_id,
@@ -109,8 +113,10 @@ class LocalLauncher(BaseLauncher):
     before the limit and SIGKILL at it; unless it then exits with 0 or 3 it ends
     ``TIMEOUT``.
     Jobs submitted beyond the free slots wait in a queue and start as slots free
-    up. :meth:`close` kills jobs that still run; a driver that dies without
-    closing leaves them to their supervisor, which ends them at their time limit.
+    up. A job's environment is the driver's as it was when the launcher's supervisor
+    started (at the first submit), with ``spec.env`` laid over it. :meth:`close`
+    kills jobs that still run; a driver that dies without closing leaves them to
+    their supervisor, which ends them at their time limit.
 
     Args:
         n_parallel_jobs: How many jobs run at once (``None``: the number of CPUs).

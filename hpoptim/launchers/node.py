@@ -193,7 +193,8 @@ class Supervisor:
     Requests (one JSON object per line on ``fd_in``):
 
     * ``{"op": "start", "job", "argv", "cwd", "env", "stdout", "stderr", "run_dir",
-      "limit_s", "lead_s", "signal"}``
+      "limit_s", "lead_s", "signal"}``: the job gets the supervisor's environment (the
+      driver's, inherited when it started the supervisor) with ``env`` laid over it.
     * ``{"op": "signal", "job", "signal"}``: signal the job's process group.
 
     Replies on ``fd_out``: ``{"e": "started", "job", "pid"}``,
@@ -205,6 +206,7 @@ class Supervisor:
         self.fd_in, self.fd_out = fd_in, fd_out
         self.jobs: dict[str, _Job] = {}
         self.driver = driver  # the parent's pid: once it differs, the driver died
+        self.environ = dict(os.environ)  # what each job's env is laid over
         self.me = identify(os.getpid()) or ProcessId(os.getpid(), 0, "")
         self.driver_gone = False
         self.buffer = b""
@@ -269,7 +271,7 @@ class Supervisor:
                 proc = subprocess.Popen(
                     request["argv"],
                     cwd=request["cwd"],
-                    env=request["env"],
+                    env={**self.environ, **request["env"]},
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,

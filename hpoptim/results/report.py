@@ -218,7 +218,7 @@ class Reporter:
         *,
         minimize: bool,
         n_best: int,
-        csv_interval_s: float = 2.0,
+        csv_interval_s: float = 10.0,
         csv_cost_factor: float = 20.0,
     ) -> None:
         self.layout = layout
