@@ -10,9 +10,11 @@ metric) three ways, side by side in one run, each with the same parallelism:
 * progress: the same with the progress display on (its lines go to a non-terminal
             stream, as in a Slurm log).
 
-Prints jobs/s for each and the ratios to bare. Goal: hpoptim >= 85 % of bare at N = 200.
-Also prints how many fsyncs the hpoptim runs made and the time they took (the
-journal's durability cost), which is less noisy than the rates on a busy machine.
+Prints jobs/s for each and the ratios to bare (goal: hpoptim and progress >= 85 % of
+bare at N = 300, 2 slots), each round's ratios (their spread shows how busy the machine
+was), and the CPU time per job of each mode: the measuring process and every process
+it waited for (supervisor, jobs), which a busy machine disturbs far less than the
+rates. Also prints how many fsyncs the hpoptim runs made and the time they took.
 Usage: python benchmarks/local_throughput.py [N] [P] [ROUNDS]
        [--modes bare,launcher,hpoptim,progress]
 """
@@ -24,6 +26,7 @@ import contextlib
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -56,8 +59,12 @@ def _prepare(root: Path, n: int) -> tuple[Path, list[JobPaths]]:
     return script, paths
 
 
-def bare(script: Path, paths: list[JobPaths], parallel: int) -> float:
-    start = time.perf_counter()
+Measured = tuple[float, float]
+"""Wall seconds and CPU seconds (see :func:`_cpu_s`) of one measured run."""
+
+
+def bare(script: Path, paths: list[JobPaths], parallel: int) -> Measured:
+    start, cpu = time.perf_counter(), _cpu_s()
     running: dict[int, subprocess.Popen[bytes]] = {}
     queue = list(paths)
     while queue or running:
@@ -78,13 +85,13 @@ def bare(script: Path, paths: list[JobPaths], parallel: int) -> float:
         pid, _ = os.wait()
         if pid in running:  # not a child some earlier hpoptim run left (its report writer)
             running.pop(pid).returncode = 0
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_s() - cpu
 
 
-def launcher(script: Path, paths: list[JobPaths], parallel: int) -> float:
+def launcher(script: Path, paths: list[JobPaths], parallel: int) -> Measured:
     for p in paths:
         p.metrics_file.unlink(missing_ok=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     queue = list(paths)
     done = 0
     with LocalLauncher(n_parallel_jobs=parallel) as lau:
@@ -104,7 +111,7 @@ def launcher(script: Path, paths: list[JobPaths], parallel: int) -> float:
             if specs:
                 lau.submit(specs)
             done += sum(1 for s in lau.poll(0.5) if s.state.is_terminal)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_s() - cpu
 
 
 FSYNCS = {"n": 0, "s": 0.0}
@@ -120,7 +127,29 @@ def _timed_fsync(real: Callable[[int], None]) -> Callable[[int], None]:
     return fsync
 
 
-def hpoptim(root: Path, n: int, parallel: int, name: str, quiet: bool = True) -> float:
+def _cpu_s() -> float:
+    """CPU seconds of this process and of every process it (or they) waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime
+
+
+def _wait_for_children(timeout_s: float = 120.0) -> None:
+    """Wait until no child of this process runs (report.html's drawing)."""
+    me = str(os.getpid())
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        children = []
+        for pid in (d for d in os.listdir("/proc") if d.isdigit()):
+            with contextlib.suppress(OSError, IndexError):
+                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == me:
+                    children.append(pid)
+        if not children:
+            return
+        time.sleep(0.1)
+
+
+def hpoptim(root: Path, n: int, parallel: int, name: str, quiet: bool = True) -> Measured:
     config = {
         "optimization_procedure_name": name,
         "results_dir": str(root / "results"),
@@ -146,22 +175,19 @@ def hpoptim(root: Path, n: int, parallel: int, name: str, quiet: bool = True) ->
     real_fsync = os.fsync
     os.fsync = _timed_fsync(real_fsync)
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_s()
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             code = hpoptim_main([str(path), "-qq"] if quiet else [str(path)])
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, _cpu_s() - cpu
     finally:
         os.fsync = real_fsync
         os.chdir(cwd)
     if code != 0:
         raise SystemExit(f"hpoptim run failed with exit code {code}")
     # report.html is drawn by a child process after the run returned: let it finish
-    # (untimed) so that it does not slow down the next measurement.
-    page = root / "results" / name / "report.html"
-    deadline = time.monotonic() + 120
-    while not page.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return elapsed
+    # (untimed) so that it does not slow down (or add its CPU time to) the next one.
+    _wait_for_children()
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -175,24 +201,34 @@ def main() -> None:
     all_modes = ("bare", "launcher", "hpoptim", "progress")
     modes = [m for m in all_modes if m in args.modes.split(",")]
     totals = dict.fromkeys(modes, 0.0)
+    cpu = dict.fromkeys(modes, 0.0)
+    per_round: list[dict[str, float]] = []
+    runs: dict[str, Callable[[Path, list[JobPaths], int], Measured]] = {
+        "bare": lambda root, paths, r: bare(root / "job.py", paths, parallel),
+        "launcher": lambda root, paths, r: launcher(root / "job.py", paths, parallel),
+        "hpoptim": lambda root, paths, r: hpoptim(root, n, parallel, f"run{r}"),
+        "progress": lambda root, paths, r: hpoptim(root, n, parallel, f"shown{r}", quiet=False),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        script, paths = _prepare(root, n)
+        _, paths = _prepare(root, n)
         for r in range(rounds):  # interleaved, so machine noise hits all alike
-            if "bare" in totals:
-                totals["bare"] += bare(script, paths, parallel)
-            if "launcher" in totals:
-                totals["launcher"] += launcher(script, paths, parallel)
-            if "hpoptim" in totals:
-                totals["hpoptim"] += hpoptim(root, n, parallel, f"run{r}")
-            if "progress" in totals:
-                totals["progress"] += hpoptim(root, n, parallel, f"shown{r}", quiet=False)
+            per_round.append({})
+            for mode in modes:
+                elapsed, cpu_s = runs[mode](root, paths, r)
+                cpu[mode] += cpu_s
+                totals[mode] += elapsed
+                per_round[-1][mode] = elapsed
     rate = {k: n * rounds / v for k, v in totals.items()}
     base = rate.get("bare")
     print(f"N={n} jobs, {parallel} slots, {rounds} round(s)")
     for k, v in rate.items():
         share = f"  ({v / base:6.1%} of bare)" if base else ""
-        print(f"  {k:9s} {v:7.1f} jobs/s{share}")
+        print(f"  {k:9s} {v:7.1f} jobs/s{share}  CPU {cpu[k] / n / rounds * 1000:5.1f} ms/job")
+    if base:
+        for k in [m for m in modes if m != "bare"]:
+            ratios = " ".join(f"{t['bare'] / t[k]:.3f}" for t in per_round)
+            print(f"  {k}/bare by round: {ratios}")
     runs = sum(v for k, v in totals.items() if k in ("hpoptim", "progress"))
     if runs:
         print(
