@@ -94,6 +94,20 @@ def from_optuna_value(dist: Distribution, value: Any) -> Any:
     return float(value)
 
 
+def settings_problems(
+    name: str, checks: Mapping[str, Check], settings: Mapping[str, Any]
+) -> list[ConfigProblem]:
+    """Unknown keys of ``settings`` (listed with the valid ones, closest first) and values
+    that fail their check, for the sampler ``name``."""
+    problems = _unknown_keys(settings, tuple(checks), "optimizer_settings", repr(name))
+    for key, (check, rule) in checks.items():
+        if key in settings and not check(settings[key]):
+            problems.append(
+                ConfigProblem(f"optimizer_settings.{key}", f"must be {rule}, got {settings[key]!r}")
+            )
+    return problems
+
+
 def _key(params: Mapping[str, Any]) -> str:
     return json.dumps(params, sort_keys=True)
 
@@ -138,15 +152,7 @@ class OptunaSampler(BaseSampler):
         cls, settings: Mapping[str, Any], space: SearchSpace
     ) -> list[ConfigProblem]:
         """Unknown keys (listed with the valid ones, closest first) and bad values."""
-        problems = _unknown_keys(settings, tuple(cls.checks), "optimizer_settings", repr(cls.name))
-        for key, (check, rule) in cls.checks.items():
-            if key in settings and not check(settings[key]):
-                problems.append(
-                    ConfigProblem(
-                        f"optimizer_settings.{key}", f"must be {rule}, got {settings[key]!r}"
-                    )
-                )
-        return problems
+        return settings_problems(cls.name, cls.checks, settings)
 
     @property
     def n_startup(self) -> int:

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hpoptim.samplers.base import SamplerHistory
+from hpoptim.samplers.cmaes import UnitCma, cube_domains, to_cube
 from hpoptim.samplers.models import prior
 from hpoptim.samplers.optuna_study import Check, OptunaSampler, is_int, load_optuna
 from hpoptim.space import Bounded, Discrete, SearchSpace
 
 if TYPE_CHECKING:
-    import cmaes
     import optuna
 
 #: Best settings the options of ``Discrete`` parameters are fitted to after the switch.
@@ -74,10 +74,10 @@ class TPECmaEsSampler(OptunaSampler):
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
         self._numeric = {n: d for n, d in space.distributions.items() if isinstance(d, Bounded)}
+        self._domains = cube_domains(self._numeric)
         self._successes: list[tuple[np.ndarray[Any, Any], float]] = []  # until the switch
         self._elite: list[tuple[float, int, dict[str, Any]]] = []  # (loss, order, params)
-        self._generation: list[tuple[np.ndarray[Any, Any], float]] = []
-        self._cma: cmaes.CMA | None = None
+        self._cma: UnitCma | None = None
         self._n_recorded = 0
 
     def optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
@@ -95,13 +95,11 @@ class TPECmaEsSampler(OptunaSampler):
         index = self.n_asked
         self.n_asked += 1
         rng = self.rng_for(index)
-        self._cma._rng = np.random.RandomState(self.derived_seed(index))
-        x = iter(self._cma.ask())
+        drawn = self._cma.ask(self.derived_seed(index))
         params: dict[str, Any] = {}
         for name, dist in self.space.distributions.items():
             if isinstance(dist, Bounded):
-                lo, hi = dist.inner_domain()
-                params[name] = dist.from_inner(lo + (hi - lo) * float(next(x)))
+                params[name] = drawn[name]
             elif isinstance(dist, Discrete):
                 values = [elite[name] for _, _, elite in self._elite]
                 params[name] = prior(dist).fit(values, min_spread=MIN_OPTION_SHARE).sample(rng)
@@ -156,25 +154,21 @@ class TPECmaEsSampler(OptunaSampler):
     def _before_switch(self, params: Mapping[str, Any], loss: float | None) -> None:
         if loss is None or not self._numeric:
             return
-        self._successes.append((self._unit(params), loss))
+        self._successes.append((to_cube(params, self._domains), loss))
         if len(self._successes) >= int(self.options["switch_after"]):
             self._switch()
 
     def _after_switch(self, params: Mapping[str, Any], loss: float | None) -> None:
         assert self._cma is not None
-        if loss is None:
-            return
-        self._generation.append((self._unit(params), loss))
-        if len(self._generation) == self._cma.population_size:
-            self._cma.tell(self._generation)
-            self._generation = []
+        if loss is not None:
+            self._cma.tell(params, loss)
 
     def _switch(self) -> None:
         """Start CMA-ES from the successful settings so far."""
         import cmaes
 
         mean, sigma, cov = cmaes.get_warm_start_mgd(self._successes, gamma=0.1, alpha=0.1)
-        self._cma = cmaes.CMA(
+        optimizer = cmaes.CMA(
             mean=np.clip(mean, 0.0, 1.0),
             sigma=max(float(sigma), 1e-3),
             cov=cov,
@@ -182,13 +176,5 @@ class TPECmaEsSampler(OptunaSampler):
             seed=self.derived_seed(2**40),
             population_size=self.options.get("popsize"),
         )
+        self._cma = UnitCma(self._numeric, optimizer)
         self._successes = []
-
-    def _unit(self, params: Mapping[str, Any]) -> np.ndarray[Any, Any]:
-        """The numeric parameters of ``params`` in the unit cube of their inner domain."""
-        units = []
-        for name, dist in self._numeric.items():
-            lo, hi = dist.inner_domain()
-            units.append((dist.to_inner(params[name]) - lo) / (hi - lo))
-        unit: np.ndarray[Any, Any] = np.clip(np.array(units), 0.0, 1.0)
-        return unit
