@@ -134,15 +134,8 @@ class OptunaSampler(BaseSampler):
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
-        self._optuna = lib = load_optuna()
         self.options = {**self.defaults, **self.settings}
-        self._dists = {name: to_optuna(dist) for name, dist in space.distributions.items()}
         self._priors = {name: prior(dist) for name, dist in space.distributions.items()}
-        self._study: optuna.Study = lib.create_study(
-            storage=lib.storages.InMemoryStorage(),
-            sampler=lib.samplers.RandomSampler(seed=0),
-            direction="minimize" if minimize else "maximize",
-        )
         self._running: dict[str, list[int]] = {}  # params key -> trial numbers, oldest first
         self._n_finished = 0
         self._stopped_at: int | None = None  # set while tell_stopped tells
@@ -153,6 +146,26 @@ class OptunaSampler(BaseSampler):
     ) -> list[ConfigProblem]:
         """Unknown keys (listed with the valid ones, closest first) and bad values."""
         return settings_problems(cls.name, cls.checks, settings)
+
+    @functools.cached_property
+    def _optuna(self) -> Any:
+        """The Optuna module, imported when first needed (a restore may never need it)."""
+        return load_optuna()
+
+    @functools.cached_property
+    def _dists(self) -> dict[str, BaseDistribution]:
+        return {name: to_optuna(dist) for name, dist in self.space.distributions.items()}
+
+    @functools.cached_property
+    def _study(self) -> optuna.Study:
+        """The in-memory study, created when first needed."""
+        lib = self._optuna
+        study: optuna.Study = lib.create_study(
+            storage=lib.storages.InMemoryStorage(),
+            sampler=lib.samplers.RandomSampler(seed=0),
+            direction="minimize" if self.minimize else "maximize",
+        )
+        return study
 
     @property
     def n_startup(self) -> int:

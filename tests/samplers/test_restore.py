@@ -8,7 +8,11 @@ restored sampler are driven on by the same asks and tells and must propose the s
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +97,46 @@ def test_cmaes_after_a_resume_searches_where_it_had_got_to() -> None:
     near = sorted(_distance_to_optimum(restored.ask()) for _ in range(20))
     far = sorted(_distance_to_optimum(fresh.ask()) for _ in range(20))
     assert near[10] < far[10] / 3
+
+
+RESTORE_IN_A_NEW_PROCESS = """
+import json, sys
+from hpoptim.samplers import make_sampler
+from hpoptim.samplers.base import SamplerHistory
+from hpoptim.space import SearchSpace
+from tests.contracts.sampler import MIXED_SPACE
+name, settings, history = json.loads(sys.stdin.read())
+space = SearchSpace.from_config(MIXED_SPACE)
+sampler = make_sampler(name, space, minimize=True, seed=5, settings=settings)
+sampler.restore(SamplerHistory(tuple(history["asked"]), tuple(map(tuple, history["told"]))))
+print(json.dumps({"next": [sampler.ask() for _ in range(5)], "optuna": "optuna" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        pytest.param("cmaes", {"popsize": 5}, id="cmaes"),
+        pytest.param("tpe_cmaes", {"n_startup_trials": 5, "switch_after": 15}, id="tpe_cmaes"),
+    ],
+)
+def test_a_resume_past_the_switch_to_cmaes_needs_no_optuna(
+    name: str, settings: dict[str, Any]
+) -> None:
+    """A driver resuming a long run neither imports Optuna nor rebuilds its study."""
+    original = _make(name, settings)
+    journal = _drive(original, 60, random.Random(6))
+    asked = [params for event, params, _ in journal if event == "asked"]
+    sid = {json.dumps(params, sort_keys=True): i for i, params in enumerate(asked)}
+    told = [(sid[json.dumps(p, sort_keys=True)], v) for e, p, v in journal if e == "finished"]
+    proc = subprocess.run(
+        [sys.executable, "-c", RESTORE_IN_A_NEW_PROCESS],
+        input=json.dumps([name, settings, {"asked": asked, "told": told}]),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    restored = json.loads(proc.stdout)
+    assert restored["next"] == [_round_trip(original.ask()) for _ in range(5)]
+    assert restored["optuna"] is False
