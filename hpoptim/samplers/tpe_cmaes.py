@@ -117,15 +117,19 @@ class TPECmaEsSampler(OptunaSampler):
 
     def restore(self, history: SamplerHistory) -> None:
         """Before the switch, the study's trials; after it, the results told again."""
-        switch_after = int(self.options["switch_after"])
-        outcomes = [(history.asked[sid], value) for sid, value in history.told]
-        n_ok = sum(1 for params, value in outcomes if self._ok(params, value))
+        switch_after, n_ok = int(self.options["switch_after"]), 0
+        for sid, value in history.told:
+            if n_ok == switch_after:
+                break
+            n_ok += self._ok(history.asked[sid], value)
         if not self._numeric or n_ok < switch_after:
             super().restore(history)
-            for params, value in outcomes:  # the elite and successes; no switch yet
+            for sid, value in history.told:  # the elite and successes; no switch yet
+                params = history.asked[sid]
                 self._before_switch(params, self._record(params, value))
             return
-        for params, value in outcomes:  # as tell, without the study: never asked again
+        for sid, value in history.told:  # as tell, without the study: never asked again
+            params = history.asked[sid]
             loss = self._record(params, value)
             self._n_finished += 1
             if self._cma is None:

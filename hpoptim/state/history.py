@@ -30,10 +30,11 @@ Events (``"e"`` field) and their fields:
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -192,13 +193,15 @@ class RunHistory:
         return [sid for sid, s in self.settings.items() if s.result is None and s.all_reruns_done]
 
     # -- the fold ----------------------------------------------------------------
-    def replay(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Apply events in order; return them (for sampler replay)."""
-        applied = []
-        for event in events:
-            self.apply(event)
-            applied.append(dict(event))
-        return applied
+    def replay(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Apply events in order (:class:`CheckedEvents` are not checked again)."""
+        with _gc_paused():
+            if isinstance(events, CheckedEvents):
+                for checked in events:
+                    self._fold(checked)
+                return
+            for event in events:
+                self.apply(event)
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Fold one event into the state.
@@ -210,9 +213,12 @@ class RunHistory:
         problem = event_problem(event) or self._reference_problem(event)
         if problem:
             raise InvalidEventError(problem)
-        handler = getattr(self, f"_on_{event['e']}", None)
+        self._fold(event)
+
+    def _fold(self, event: Mapping[str, Any]) -> None:
+        handler = _HANDLERS.get(event["e"])
         if handler is not None:
-            handler(event)
+            handler(self, event)
 
     def _reference_problem(self, ev: Mapping[str, Any]) -> str:
         """Why ``ev`` does not fit what came before ("" if it does)."""
@@ -384,13 +390,42 @@ class RunHistory:
         return result if at is None else replace(result, stopped_at=at)
 
 
+_HANDLERS = {
+    name.removeprefix("_on_"): handler
+    for name, handler in vars(RunHistory).items()
+    if name.startswith("_on_")
+}
+
+
+class CheckedEvents(list[dict[str, Any]]):
+    """Events as :func:`load_history` returns them: each folded into a history without
+    a problem, so :meth:`RunHistory.replay` folds them again without checking."""
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a journal is folded in one go.
+
+    The fold allocates containers that all live on (events and records, hundreds of
+    thousands for a long run); each full collection on the way would walk all of
+    them again, for nothing. Reference counting still frees everything else.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_events(path: Path, lifecycle: Lifecycle) -> list[dict[str, Any]]:
     """The events of the journal at ``path``, each checked by folding it into a history
     (see :func:`load_history`)."""
     return load_history(path, lifecycle)[1]
 
 
-def load_history(path: Path, lifecycle: Lifecycle) -> tuple[RunHistory, list[dict[str, Any]]]:
+def load_history(path: Path, lifecycle: Lifecycle) -> tuple[RunHistory, CheckedEvents]:
     """The history folded from the journal at ``path``, and its events, each checked.
 
     A torn or garbled last line (a driver killed mid-write) is ignored.
@@ -401,21 +436,22 @@ def load_history(path: Path, lifecycle: Lifecycle) -> tuple[RunHistory, list[dic
         OSError: The journal cannot be read.
     """
     history = RunHistory(lifecycle)
-    events: list[dict[str, Any]] = []
-    for line in scan_journal(path):
-        problem = _line_problem(history, line)
-        if not problem:
-            assert line.event is not None  # _line_problem checked it
-            events.append(line.event)
-        elif line.last and line.event is None:
-            logger.warning("ignoring a corrupt last line in %s", path)
-        else:
-            raise StorageError(
-                f"{path} line {line.lineno} {problem}: {line.text[:80]!r}; "
-                f"'hpoptim report --repair {path.parent}' keeps the {len(events)} event(s) "
-                "before it and moves the damaged journal aside",
-                path,
-            )
+    events = CheckedEvents()
+    with _gc_paused():
+        for line in scan_journal(path):
+            problem = _line_problem(history, line)
+            if not problem:
+                assert line.event is not None  # _line_problem checked it
+                events.append(line.event)
+            elif line.last and line.event is None:
+                logger.warning("ignoring a corrupt last line in %s", path)
+            else:
+                raise StorageError(
+                    f"{path} line {line.lineno} {problem}: {line.text[:80]!r}; "
+                    f"'hpoptim report --repair {path.parent}' keeps the {len(events)} "
+                    "event(s) before it and moves the damaged journal aside",
+                    path,
+                )
     return history, events
 
 
