@@ -285,3 +285,59 @@ def test_repair_keeps_the_prefix_before_the_first_bad_line(tmp_path: Path) -> No
     second = repair_journal(path, Lifecycle("loss"))
     assert second.backup == tmp_path / "journal.jsonl.damaged-2"  # the first is kept
     assert repair_journal(path, Lifecycle("loss")) == JournalRepair(2)
+
+
+_RUN = [
+    {"e": "run_started", "seed": 3},
+    {"e": "asked", "sid": 0, "params": {"x": 1.0}},
+    {"e": "asked", "sid": 1, "params": {"x": 2.0}},
+    _submitted("j0", 0, 0, 0, 0),
+    _submitted("j1", 1, 0, 0, 0),
+    _ended("j0", "failed", exit_code=1),
+    _submitted("j2", 0, 0, 0, 1),
+    _ended("j2", "completed", {"loss": 0.5}),
+    {"e": "setting_finished", "sid": 0, "result": SettingResult(0.5, 0.0, 1, 1, {}).to_dict()},
+    {"e": "asked", "sid": 2, "params": {"x": 3.0}},
+]
+LC = Lifecycle("loss")
+
+
+def _same_state(a: RunHistory, b: RunHistory) -> bool:
+    return (a.settings, a.jobs, list(a.ready), a.finished_order, a.run_info) == (
+        b.settings,
+        b.jobs,
+        list(b.ready),
+        b.finished_order,
+        b.run_info,
+    )
+
+
+def test_replaying_loaded_events_gives_the_state_of_applying_each(tmp_path: Path) -> None:
+    """The first replay takes over the loaded history, the next folds again: same state,
+    not shared."""
+    events = load_events(_journal(tmp_path / "j.jsonl", [json.dumps(e) for e in _RUN]), LC)
+    applied = RunHistory(LC)
+    for event in _RUN:
+        applied.apply(event)
+    first, second = RunHistory(LC), RunHistory(LC)
+    first.replay(events)
+    second.replay(events)
+    assert _same_state(first, applied)
+    assert _same_state(second, applied)
+    first.apply({"e": "asked", "sid": 3, "params": {"x": 4.0}})
+    first.settings[1].reruns[0].failures = 2
+    assert _same_state(second, applied)
+
+
+def test_events_added_after_loading_are_checked_when_replayed(tmp_path: Path) -> None:
+    events = load_events(_journal(tmp_path / "j.jsonl", [json.dumps(e) for e in _RUN]), LC)
+    events.append({"e": "setting_finished", "sid": 7, "result": {}})
+    with pytest.raises(InvalidEventError, match="its result lacks field 'value'"):
+        RunHistory(LC).replay(events)
+
+
+def test_loaded_events_replayed_onto_a_history_in_progress_are_checked(tmp_path: Path) -> None:
+    events = load_events(_journal(tmp_path / "j.jsonl", [json.dumps(e) for e in _RUN]), LC)
+    history = _history()
+    with pytest.raises(InvalidEventError, match="setting 0 was asked before"):
+        history.replay(events)

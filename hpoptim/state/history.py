@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import os
 import shutil
 from collections import deque
@@ -194,14 +195,31 @@ class RunHistory:
 
     # -- the fold ----------------------------------------------------------------
     def replay(self, events: Iterable[Mapping[str, Any]]) -> None:
-        """Apply events in order (:class:`CheckedEvents` are not checked again)."""
+        """Apply events in order.
+
+        A fresh history given :class:`CheckedEvents` takes over the state they were
+        folded into when loaded (or folds them again, unchecked) instead of checking
+        and folding every event a second time.
+        """
         with _gc_paused():
-            if isinstance(events, CheckedEvents):
-                for checked in events:
-                    self._fold(checked)
-                return
+            if isinstance(events, CheckedEvents) and self._is_fresh():
+                n_done = self._take_over(events)
+                events = itertools.islice(events, n_done, None)  # added since: checked
             for event in events:
                 self.apply(event)
+
+    def _is_fresh(self) -> bool:
+        return not (self.settings or self.jobs or self.ready or self.run_info)
+
+    def _take_over(self, events: CheckedEvents) -> int:
+        """Become the history ``events`` were folded into; the number of them it holds."""
+        folded, events.folded = events.folded, None  # taken over once, never shared
+        if folded is not None and folded[0].lifecycle == self.lifecycle:
+            vars(self).update(vars(folded[0]))
+            return folded[1]
+        for event in events:
+            self._fold(event)
+        return len(events)
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Fold one event into the state.
@@ -398,8 +416,18 @@ _HANDLERS = {
 
 
 class CheckedEvents(list[dict[str, Any]]):
-    """Events as :func:`load_history` returns them: each folded into a history without
-    a problem, so :meth:`RunHistory.replay` folds them again without checking."""
+    """Events as :func:`load_history` returns them: each folded into a fresh history
+    without a problem, so :meth:`RunHistory.replay` need not check them again.
+
+    Attributes:
+        folded: The history they were folded into and how many of them it holds, kept
+            by :func:`load_events` (which returns no history) for one fresh
+            :class:`RunHistory` to take over.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folded: tuple[RunHistory, int] | None = None
 
 
 @contextlib.contextmanager
@@ -421,8 +449,10 @@ def _gc_paused() -> Iterator[None]:
 
 def load_events(path: Path, lifecycle: Lifecycle) -> list[dict[str, Any]]:
     """The events of the journal at ``path``, each checked by folding it into a history
-    (see :func:`load_history`)."""
-    return load_history(path, lifecycle)[1]
+    (see :func:`load_history`), which the first history to replay them takes over."""
+    history, events = load_history(path, lifecycle)
+    events.folded = (history, len(events))
+    return events
 
 
 def load_history(path: Path, lifecycle: Lifecycle) -> tuple[RunHistory, CheckedEvents]:
