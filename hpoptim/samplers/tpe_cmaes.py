@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hpoptim.samplers.base import SamplerHistory
-from hpoptim.samplers.cmaes import UnitCma, cube_domains, to_cube
+from hpoptim.samplers.cmaes import UnitCma, cube_domains, import_cmaes, to_cube
 from hpoptim.samplers.models import prior
 from hpoptim.samplers.optuna_study import Check, OptunaSampler, is_int, load_optuna
 from hpoptim.space import Bounded, Discrete, SearchSpace
@@ -169,8 +169,7 @@ class TPECmaEsSampler(OptunaSampler):
 
     def _switch(self) -> None:
         """Start CMA-ES from the successful settings so far."""
-        import cmaes
-
+        cmaes = import_cmaes()
         mean, sigma, cov = cmaes.get_warm_start_mgd(self._successes, gamma=0.1, alpha=0.1)
         optimizer = cmaes.CMA(
             mean=np.clip(mean, 0.0, 1.0),
