@@ -341,3 +341,14 @@ def test_loaded_events_replayed_onto_a_history_in_progress_are_checked(tmp_path:
     history = _history()
     with pytest.raises(InvalidEventError, match="setting 0 was asked before"):
         history.replay(events)
+
+
+def test_loaded_events_replayed_under_other_rules_are_folded_by_those(tmp_path: Path) -> None:
+    events = load_events(_journal(tmp_path / "j.jsonl", [json.dumps(e) for e in _RUN]), LC)
+    two_reruns = Lifecycle("loss", n_reruns=2)
+    applied, replayed = RunHistory(two_reruns), RunHistory(two_reruns)
+    for event in _RUN:
+        applied.apply(event)
+    replayed.replay(events)
+    assert _same_state(replayed, applied)
+    assert len(replayed.settings[0].reruns) == 2

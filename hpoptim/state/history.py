@@ -198,8 +198,7 @@ class RunHistory:
         """Apply events in order.
 
         A fresh history given :class:`CheckedEvents` takes over the state they were
-        folded into when loaded (or folds them again, unchecked) instead of checking
-        and folding every event a second time.
+        folded into when loaded, instead of checking and folding them a second time.
         """
         with _gc_paused():
             if isinstance(events, CheckedEvents) and self._is_fresh():
@@ -214,12 +213,10 @@ class RunHistory:
     def _take_over(self, events: CheckedEvents) -> int:
         """Become the history ``events`` were folded into; the number of them it holds."""
         folded, events.folded = events.folded, None  # taken over once, never shared
-        if folded is not None and folded[0].lifecycle == self.lifecycle:
-            vars(self).update(vars(folded[0]))
-            return folded[1]
-        for event in events:
-            self._fold(event)
-        return len(events)
+        if folded is None or folded[0].lifecycle != self.lifecycle:
+            return 0
+        vars(self).update(vars(folded[0]))
+        return folded[1]
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Fold one event into the state.
@@ -416,8 +413,8 @@ _HANDLERS = {
 
 
 class CheckedEvents(list[dict[str, Any]]):
-    """Events as :func:`load_history` returns them: each folded into a fresh history
-    without a problem, so :meth:`RunHistory.replay` need not check them again.
+    """Events as :func:`load_events` returns them, with the history they were checked by
+    folding them into.
 
     Attributes:
         folded: The history they were folded into and how many of them it holds, kept
