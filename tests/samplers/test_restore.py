@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from hpoptim.samplers import BaseSampler, make_sampler
+from hpoptim.samplers.base import SamplerHistory
 from hpoptim.space import SearchSpace
 from tests.contracts.sampler import MIXED_SPACE, SamplerContract, _round_trip, objective
 
@@ -50,6 +51,41 @@ def _drive(sampler: BaseSampler, n_asks: int, order: random.Random, in_flight: i
         journal.append(("asked", params, None))
         running.append(params)
     return journal
+
+
+def _drive_stopping(
+    sampler: BaseSampler, n_asks: int
+) -> tuple[list[dict[str, Any]], list[tuple[int, float | None, int]]]:
+    """Finish settings in ask order, 4 in flight; every third success is stopped early
+    (after iteration 1, with a worse value). Returns the settings asked and, in the
+    order told, (setting id, value, iteration it was stopped after; -1: not stopped)."""
+    asked: list[dict[str, Any]] = []
+    told: list[tuple[int, float | None, int]] = []
+    for sid in range(n_asks):
+        if sid >= 4:
+            params, value = asked[sid - 4], objective(asked[sid - 4])
+            if value is not None and sid % 3 == 0:
+                sampler.tell_stopped(params, value + 1.0, 1)
+                told.append((sid - 4, value + 1.0, 1))
+            else:
+                sampler.tell(params, value)
+                told.append((sid - 4, value, -1))
+        asked.append(_round_trip(sampler.ask()))
+    return asked, told
+
+
+@pytest.mark.parametrize(("name", "settings"), CASES)
+def test_settings_stopped_early_are_restored_as_told(name: str, settings: dict[str, Any]) -> None:
+    original = _make(name, settings)
+    asked, told = _drive_stopping(original, 100)
+    history = SamplerHistory(
+        asked=tuple(asked),
+        told=tuple((sid, value) for sid, value, _ in told),
+        stopped={sid: it for sid, _, it in told if it >= 0},
+    )
+    restored = _make(name, settings)
+    restored.restore(history)
+    assert [restored.ask() for _ in range(10)] == [original.ask() for _ in range(10)]
 
 
 def _n_succeeded(journal: Journal) -> int:
