@@ -91,7 +91,8 @@ class Outcome:
 
 def simulate(args: argparse.Namespace, seed: int, section: dict[str, Any] | None) -> Outcome:
     space = SearchSpace.from_config(SPACE)
-    sampler = make_sampler(args.sampler, space, minimize=True, seed=seed, settings={})
+    settings = json.loads(args.optimizer_settings)
+    sampler = make_sampler(args.sampler, space, minimize=True, seed=seed, settings=settings)
     stopper = (
         None
         if section is None
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-settings", type=int, default=100)
     parser.add_argument("--n-in-flight", type=int, default=10)
     parser.add_argument("--sampler", default="tpe_cmaes")
+    parser.add_argument("--optimizer-settings", default="{}", help="as JSON")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument(

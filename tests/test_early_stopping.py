@@ -239,23 +239,92 @@ def test_a_stopped_setting_takes_each_rerun_value_at_the_iteration_it_stopped_af
 SPACE = SearchSpace.from_config([{"param": "x", "distribution": "Uniform", "bounds": [0, 1]}])
 
 
-def test_an_optuna_sampler_records_a_stopped_setting_as_pruned_at_its_iteration() -> None:
+SPACE2 = SearchSpace.from_config(
+    [
+        {"param": "x", "distribution": "Uniform", "bounds": [0, 1]},
+        {"param": "y", "distribution": "LogUniform", "bounds": [1e-3, 1]},
+    ]
+)
+
+
+def test_an_optuna_sampler_records_a_stopped_setting_out_of_its_model() -> None:
     optuna = pytest.importorskip("optuna")
+    from hpoptim.samplers.optuna_study import STOPPED_AT, STOPPED_VALUE
+
     live = make_sampler("tpe", SPACE, minimize=True, seed=1, settings={})
     params = live.ask()
     assert params is not None
     live.tell_stopped(params, 0.7, 2)
     (trial,) = live._study.get_trials()
-    assert trial.state is optuna.trial.TrialState.PRUNED
-    assert (trial.value, trial.intermediate_values) == (0.7, {2: 0.7})
+    assert trial.state is optuna.trial.TrialState.FAIL  # Optuna's samplers leave it out
+    assert trial.user_attrs == {STOPPED_AT: 2, STOPPED_VALUE: 0.7}
     restored = make_sampler("tpe", SPACE, minimize=True, seed=1, settings={})
     restored.restore(SamplerHistory(asked=(params,), told=((0, 0.7),), stopped={0: 2}))
     (again,) = restored._study.get_trials()
-    assert (again.state, again.value, again.intermediate_values) == (
+    assert (again.state, again.value, again.user_attrs) == (
         trial.state,
         trial.value,
-        trial.intermediate_values,
+        trial.user_attrs,
     )
+
+
+def _told(name: str, settings: dict[str, Any], n_ok: int, stop: bool) -> list[dict[str, Any]]:
+    """``n_ok`` settings told, then one stopped early (or failed) and three more, then three
+    proposals."""
+    sampler = make_sampler(name, SPACE2, minimize=True, seed=3, settings=settings)
+    asked = [sampler.ask() for _ in range(n_ok + 4)]
+    for i, params in enumerate(asked):
+        assert params is not None
+        if i != n_ok:
+            sampler.tell(params, float(params["x"]))
+        elif stop:
+            sampler.tell_stopped(params, -1.0, 0)  # the best value so far, but not a final one
+        else:
+            sampler.tell(params, None)
+    return [p for p in (sampler.ask() for _ in range(3)) if p is not None]
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "n_ok"),
+    [
+        pytest.param("tpe", {"n_startup_trials": 1}, 2, id="tpe"),
+        pytest.param("tpe_cmaes", {"n_startup_trials": 1}, 2, id="tpe_cmaes-before-switch"),
+        pytest.param(
+            "tpe_cmaes",
+            {"n_startup_trials": 1, "switch_after": 10, "popsize": 4},
+            10,
+            id="tpe_cmaes-after-switch",
+        ),
+    ],
+)
+def test_a_stopped_setting_teaches_the_model_nothing(
+    name: str, settings: dict[str, Any], n_ok: int
+) -> None:
+    pytest.importorskip("optuna")
+    stopped = _told(name, settings, n_ok, stop=True)
+    assert stopped == _told(name, settings, n_ok, stop=False)
+
+
+def test_settings_stopped_early_do_not_count_towards_the_switch_to_cmaes() -> None:
+    pytest.importorskip("cmaes")
+    settings = {"n_startup_trials": 2, "switch_after": 10}
+    live = make_sampler("tpe_cmaes", SPACE2, minimize=True, seed=5, settings=settings)
+    asked = [live.ask() for _ in range(15)]
+    told: list[tuple[int, float]] = []
+    stopped: dict[int, int] = {}
+    for sid, params in enumerate(asked):
+        assert params is not None
+        value = float(params["x"]) + float(params["y"])
+        if 2 <= sid < 7:  # five stopped among the first ten told
+            live.tell_stopped(params, value, 1)
+            stopped[sid] = 1
+        else:
+            live.tell(params, value)
+        told.append((sid, value))
+        assert (live._cma is not None) == (sid >= 14)  # the tenth completed one switches
+    restored = make_sampler("tpe_cmaes", SPACE2, minimize=True, seed=5, settings=settings)
+    restored.restore(SamplerHistory(asked=tuple(asked), told=tuple(told), stopped=stopped))
+    assert [restored.ask() for _ in range(3)] == [live.ask() for _ in range(3)]
 
 
 # -- config ---------------------------------------------------------------------------------

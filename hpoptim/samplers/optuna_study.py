@@ -39,6 +39,11 @@ if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
 
+#: User attributes of a stopped setting's trial: the iteration (0-based) it stopped
+#: after, and its value there.
+STOPPED_AT = "hpoptim:stopped_at"
+STOPPED_VALUE = "hpoptim:stopped_value"
+
 #: A setting's check: (test, rule shown when it fails).
 Check = tuple[Callable[[Any], bool], str]
 
@@ -138,7 +143,6 @@ class OptunaSampler(BaseSampler):
         self._priors = {name: prior(dist) for name, dist in space.distributions.items()}
         self._running: dict[str, list[int]] = {}  # params key -> trial numbers, oldest first
         self._n_finished = 0
-        self._stopped_at: int | None = None  # set while tell_stopped tells
 
     @classmethod
     def validate_settings(
@@ -199,35 +203,43 @@ class OptunaSampler(BaseSampler):
 
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Complete (or fail, for None or a non-finite value) the trial of ``params``."""
+        self._finish(params, value, stopped_at=None)
+
+    def tell_stopped(self, params: Mapping[str, Any], value: float, iteration: int) -> None:
+        """Finish the trial of ``params`` without a value for the model: a stopped setting.
+
+        Its value after ``iteration`` is not a final one, and the model learns from final
+        values only. Told as a pruned trial (ranked below every completed one), it taught
+        TPE to prefer settings that learn fast over settings that end best, since the
+        early-stopping rules decide on early iterations, where learning curves still
+        cross (``benchmarks/early_stopping.py``). So the trial is finished as failed,
+        which Optuna's samplers leave out, with :data:`STOPPED_AT` and
+        :data:`STOPPED_VALUE` among its user attributes.
+        """
+        self._finish(params, value, stopped_at=iteration)
+
+    def _finish(
+        self, params: Mapping[str, Any], value: float | None, *, stopped_at: int | None
+    ) -> None:
         failed = value is None or not math.isfinite(value)
         TrialState = self._optuna.trial.TrialState
         numbers = self._running.get(_key(params))
-        stopped = self._stopped_at
         if numbers:
             number = numbers.pop(0)
-            if failed:
+            if failed or stopped_at is not None:
+                if not failed:
+                    trial_id = self._study._storage.get_trial_id_from_study_id_trial_number(
+                        self._study._study_id, number
+                    )
+                    for key, attr in _stopped_attrs(stopped_at, value).items():
+                        self._study._storage.set_trial_user_attr(trial_id, key, attr)
                 self._study.tell(number, state=TrialState.FAIL)
-            elif stopped is not None and value is not None:  # pruned: its last value
-                trial_id = self._study._storage.get_trial_id_from_study_id_trial_number(
-                    self._study._study_id, number
-                )
-                self._study._storage.set_trial_intermediate_value(trial_id, stopped, value)
-                self._study.tell(number, state=TrialState.PRUNED)
             else:
                 self._study.tell(number, value)
         elif self.space.contains(params):  # told without an ask: a trial of its own
-            trial = self._trial(params, None if failed else value, done=True, stopped_at=stopped)
+            trial = self._trial(params, value, done=True, stopped_at=stopped_at)
             self._study.add_trial(trial)
         self._n_finished += 1
-
-    def tell_stopped(self, params: Mapping[str, Any], value: float, iteration: int) -> None:
-        """Tell the trial of ``params`` as pruned, with ``value`` at step ``iteration``
-        (TPE ranks pruned trials by how far they got, then by that value)."""
-        self._stopped_at = iteration
-        try:
-            self.tell(params, value)
-        finally:
-            self._stopped_at = None
 
     def restore(self, history: SamplerHistory) -> None:
         """One trial per setting asked, in ask order; results as told."""
@@ -256,14 +268,20 @@ class OptunaSampler(BaseSampler):
     ) -> optuna.trial.FrozenTrial:
         TrialState = self._optuna.trial.TrialState
         ok = value is not None and math.isfinite(value)
-        state = (TrialState.COMPLETE if ok else TrialState.FAIL) if done else TrialState.RUNNING
-        pruned = done and ok and stopped_at is not None
-        if pruned:
-            state = TrialState.PRUNED
+        complete = ok and stopped_at is None
+        state = (
+            (TrialState.COMPLETE if complete else TrialState.FAIL) if done else TrialState.RUNNING
+        )
+        stopped = done and ok and stopped_at is not None
         return self._optuna.trial.create_trial(  # type: ignore[no-any-return]
             state=state,
-            value=value if ok and done else None,
-            intermediate_values={stopped_at: value} if pruned else None,
+            value=value if complete and done else None,
+            user_attrs=_stopped_attrs(stopped_at, value) if stopped else None,
             params={name: to_optuna_value(self.space[name], params[name]) for name in self._dists},
             distributions=self._dists,
         )
+
+
+def _stopped_attrs(stopped_at: int | None, value: float | None) -> dict[str, Any]:
+    """The user attributes of a stopped setting's trial."""
+    return {STOPPED_AT: stopped_at, STOPPED_VALUE: value}

@@ -115,20 +115,33 @@ class TPECmaEsSampler(OptunaSampler):
             self._n_finished += 1
             self._after_switch(params, loss)
 
+    def tell_stopped(self, params: Mapping[str, Any], value: float, iteration: int) -> None:
+        """A stopped setting's value is not a final one: before the switch the study
+        records it as :meth:`OptunaSampler.tell_stopped` does, and it counts neither
+        towards ``switch_after`` nor for the elite (CMA-ES's warm start); after the
+        switch CMA-ES, which ranks final values, is not told it."""
+        if self._cma is None:
+            super().tell_stopped(params, value, iteration)
+        else:
+            self._n_finished += 1
+
     def restore(self, history: SamplerHistory) -> None:
         """Before the switch, the study's trials; after it, the results told again."""
         switch_after, n_ok = int(self.options["switch_after"]), 0
-        for sid, value in history.told:
+        outcomes = [  # stopped settings, as tell_stopped, count for nothing here
+            (sid, None if sid in history.stopped else value) for sid, value in history.told
+        ]
+        for sid, value in outcomes:
             if n_ok == switch_after:
                 break
             n_ok += self._ok(history.asked[sid], value)
         if not self._numeric or n_ok < switch_after:
             super().restore(history)
-            for sid, value in history.told:  # the elite and successes; no switch yet
+            for sid, value in outcomes:  # the elite and successes; no switch yet
                 params = history.asked[sid]
                 self._before_switch(params, self._record(params, value))
             return
-        for sid, value in history.told:  # as tell, without the study: never asked again
+        for sid, value in outcomes:  # as tell, without the study: never asked again
             params = history.asked[sid]
             loss = self._record(params, value)
             self._n_finished += 1
