@@ -268,6 +268,23 @@ def test_an_optuna_sampler_records_a_stopped_setting_out_of_its_model() -> None:
     )
 
 
+def test_settings_stopped_early_do_not_count_towards_the_startup_settings() -> None:
+    pytest.importorskip("optuna")
+    live = make_sampler("tpe", SPACE2, minimize=True, seed=2, settings={"n_startup_trials": 2})
+
+    def from_prior() -> bool:  # a startup setting is drawn from the prior, fixed in the study
+        assert live.ask() is not None
+        return "fixed_params" in live._study.get_trials()[-1].system_attrs
+
+    assert [from_prior(), from_prior(), from_prior()] == [True, True, True]
+    first, second, third = (t.params for t in live._study.get_trials())
+    live.tell({"x": first["x"], "y": first["y"]}, 0.5)
+    live.tell_stopped({"x": second["x"], "y": second["y"]}, 0.4, 1)
+    assert from_prior()  # one completed setting: still the prior
+    live.tell({"x": third["x"], "y": third["y"]}, 0.3)
+    assert not from_prior()  # two completed: the model's turn
+
+
 def _told(name: str, settings: dict[str, Any], n_ok: int, stop: bool) -> list[dict[str, Any]]:
     """``n_ok`` settings told, then one stopped early (or failed) and three more, then three
     proposals."""

@@ -214,7 +214,8 @@ class OptunaSampler(BaseSampler):
         early-stopping rules decide on early iterations, where learning curves still
         cross (``benchmarks/early_stopping.py``). So the trial is finished as failed,
         which Optuna's samplers leave out, with :data:`STOPPED_AT` and
-        :data:`STOPPED_VALUE` among its user attributes.
+        :data:`STOPPED_VALUE` among its user attributes; nor does it count towards
+        ``n_startup_trials`` (as Optuna's TPE counts only completed trials).
         """
         self._finish(params, value, stopped_at=iteration)
 
@@ -239,7 +240,8 @@ class OptunaSampler(BaseSampler):
         elif self.space.contains(params):  # told without an ask: a trial of its own
             trial = self._trial(params, value, done=True, stopped_at=stopped_at)
             self._study.add_trial(trial)
-        self._n_finished += 1
+        if stopped_at is None:  # the model takes over after n_startup finished runs
+            self._n_finished += 1
 
     def restore(self, history: SamplerHistory) -> None:
         """One trial per setting asked, in ask order; results as told."""
@@ -255,7 +257,7 @@ class OptunaSampler(BaseSampler):
             stopped = history.stopped.get(sid)
             trials.append(self._trial(params, told.get(sid), done=done, stopped_at=stopped))
         self._study.add_trials(trials)
-        self._n_finished = len(told)
+        self._n_finished = len(told) - len(set(history.stopped) & told.keys())
         self.n_asked = len(history.asked)
 
     def _trial(

@@ -22,7 +22,7 @@ class TPESampler(OptunaSampler):
 
     Settings (all optional):
         n_startup_trials (int, default 10): finished settings drawn from the prior
-            before TPE takes over.
+            before TPE takes over (settings stopped early do not count).
         n_ei_candidates (int, default 24): candidates scored per proposal.
         multivariate (bool, default true): model the parameters jointly.
         constant_liar (bool, default true): treat settings in flight as bad results.

@@ -43,7 +43,7 @@ class TPECmaEsSampler(OptunaSampler):
 
     Settings (all optional):
         n_startup_trials (int, default 10): finished settings drawn from the prior
-            before TPE takes over.
+            before TPE takes over (settings stopped early do not count).
         switch_after (int >= 2, default 100): successful settings after which
             CMA-ES takes over from TPE.
         popsize (int >= 2, default unset): CMA-ES settings per generation; unset:
