@@ -305,6 +305,7 @@ def _told(name: str, settings: dict[str, Any], n_ok: int, stop: bool) -> list[di
     ("name", "settings", "n_ok"),
     [
         pytest.param("tpe", {"n_startup_trials": 1}, 2, id="tpe"),
+        pytest.param("cmaes", {"n_startup_trials": 1, "popsize": 4}, 2, id="cmaes"),
         pytest.param("tpe_cmaes", {"n_startup_trials": 1}, 2, id="tpe_cmaes-before-switch"),
         pytest.param(
             "tpe_cmaes",

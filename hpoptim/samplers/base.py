@@ -104,9 +104,10 @@ class BaseSampler(ABC):
         By default it is told like a finished setting with that value: a stopped setting
         is one whose curve looked worse than the others', so the value of a partial run
         counts against it (CEM does not pick it for its elite; random, grid and
-        quasi-random samplers learn nothing from any value). The Optuna-based samplers
-        override this to leave it out of their model, which learns from final values
-        only (see :meth:`~hpoptim.samplers.optuna_study.OptunaSampler.tell_stopped`).
+        quasi-random samplers learn nothing from any value). TPE, CMA-ES and
+        ``tpe_cmaes`` override this to leave it out of their model, which learns from
+        final values only (see
+        :meth:`~hpoptim.samplers.optuna_study.OptunaSampler.tell_stopped`).
         """
         self.tell(params, value)
 

@@ -211,10 +211,16 @@ class CmaEsSampler(BaseSampler):
             assert value is not None
             self._cma.tell(params, value if self.minimize else -value)
 
+    def tell_stopped(self, params: Mapping[str, Any], value: float, iteration: int) -> None:
+        """Nothing: a stopped setting's value is not a final one, and CMA-ES ranks final
+        values (nor does it count towards ``n_startup_trials``)."""
+
     def restore(self, history: SamplerHistory) -> None:
-        """The results told again, in their order; nothing is asked."""
+        """The results told again, in their order (settings stopped early left out, as
+        :meth:`tell_stopped` does); nothing is asked."""
         for sid, value in history.told:
-            self.tell(history.asked[sid], value)
+            if sid not in history.stopped:
+                self.tell(history.asked[sid], value)
         self.n_asked = len(history.asked)
 
     def _build(self, numeric: Mapping[str, Bounded]) -> UnitCma:
