@@ -44,8 +44,8 @@ class TPECmaEsSampler(OptunaSampler):
     Settings (all optional):
         n_startup_trials (int, default 10): finished settings drawn from the prior
             before TPE takes over (settings stopped early do not count).
-        switch_after (int >= 2, default 100): successful settings after which
-            CMA-ES takes over from TPE.
+        switch_after (int >= 10, default 100): successful settings after which
+            CMA-ES takes over from TPE (its warm start needs a best tenth of them).
         popsize (int >= 2, default unset): CMA-ES settings per generation; unset:
             ``4 + 3 ln(n_numeric_params)``.
 
@@ -59,7 +59,10 @@ class TPECmaEsSampler(OptunaSampler):
     name: ClassVar[str] = "tpe_cmaes"
     checks: ClassVar[dict[str, Check]] = {
         "n_startup_trials": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
-        "switch_after": (lambda v: is_int(v) and v >= 2, "an integer >= 2"),
+        "switch_after": (
+            lambda v: is_int(v) and v >= 10,
+            "an integer >= 10 (CMA-ES starts from the best tenth of them)",
+        ),
         "popsize": (lambda v: is_int(v) and v >= 2, "an integer >= 2"),
     }
     defaults: ClassVar[dict[str, Any]] = {"n_startup_trials": 10, "switch_after": 100}

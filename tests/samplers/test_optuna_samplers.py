@@ -211,6 +211,13 @@ def test_model_based_samplers_beat_random_search(name: str) -> None:
             id="cmaes-popsize",
         ),
         pytest.param(
+            "tpe_cmaes",
+            {"switch_after": 9},
+            "optimizer_settings.switch_after",
+            "must be an integer >= 10 (CMA-ES starts from the best tenth of them), got 9",
+            id="tpe_cmaes-switch",
+        ),
+        pytest.param(
             "quasirandom",
             {"scramble": True},
             "optimizer_settings.scramble",
@@ -243,3 +250,24 @@ def test_optuna_warnings_and_info_logs_stay_quiet() -> None:
     import optuna
 
     assert optuna.logging.get_verbosity() == optuna.logging.WARNING
+
+
+def test_tpe_cmaes_switches_at_its_smallest_switch_after() -> None:
+    space = SearchSpace.from_config(
+        [
+            {"param": "x", "distribution": "Uniform", "bounds": [0, 1]},
+            {"param": "y", "distribution": "Uniform", "bounds": [0, 1]},
+        ]
+    )
+    sampler = make_sampler(
+        "tpe_cmaes",
+        space,
+        minimize=True,
+        seed=0,
+        settings={"n_startup_trials": 2, "switch_after": 10},
+    )
+    for _ in range(14):  # through the switch at 10 successes and some CMA-ES proposals
+        params = sampler.ask()
+        assert params is not None
+        sampler.tell(params, (params["x"] - 0.3) ** 2 + params["y"])
+    assert sampler._cma is not None
