@@ -362,6 +362,12 @@ def test_settings_stopped_early_do_not_count_towards_the_switch_to_cmaes() -> No
             id="threshold-without-bounds",
         ),
         pytest.param(
+            {"method": "threshold", "lower": 2.0, "upper": 1.0},
+            "early_stopping.lower",
+            "must be <= upper (1), got 2",
+            id="threshold-bounds-crossed",
+        ),
+        pytest.param(
             {"method": "halving"},
             "early_stopping.method",
             "must be 'none', 'successive_halving'",
