@@ -441,6 +441,15 @@ def test_run_refuses_a_bad_early_stopping_config_with_exit_2(
     assert not (tmp_path / "results").exists()
 
 
+def test_the_iterations_rule_is_reported_beside_another_keys_problem(tmp_path: Path) -> None:
+    from hpoptim.config import load_config
+
+    path = _config(tmp_path, number_of_samples=0, early_stopping={"method": "median"})
+    with pytest.raises(ConfigError) as info:
+        load_config(path, [])
+    assert [p.path for p in info.value.problems] == ["number_of_samples", "early_stopping.method"]
+
+
 def test_a_saved_config_with_early_stopping_loads_back_equal(tmp_path: Path) -> None:
     from hpoptim.config import load_config, load_config_dict
 
