@@ -509,3 +509,34 @@ def test_cluster_utils_unknown_early_killing_param_is_an_error() -> None:
     (note,) = [n for n in notes if n.kind == "error"]
     assert note.path == "early_killing_params.target_rnk"
     assert "did you mean 'target_rank'" in note.message
+
+
+@pytest.mark.parametrize(
+    ("extra", "path", "message"),
+    [
+        pytest.param(
+            {"early_killing_params": [3]},
+            "early_killing_params",
+            "must be a mapping, got [3]",
+            id="params-not-a-mapping",
+        ),
+        pytest.param(
+            {"early_stopping": {"method": "median"}},
+            "kill_bad_jobs_early",
+            "gives method 'rank' but early_stopping is also set; keep one of the two",
+            id="early-stopping-also-set",
+        ),
+    ],
+)
+def test_cluster_utils_kill_bad_jobs_early_refused(
+    extra: dict[str, Any], path: str, message: str
+) -> None:
+    data = {
+        "optimization_procedure_name": "x",
+        "kill_bad_jobs_early": True,
+        "fixed_params": {"training_iterations": 4},
+        **extra,
+    }
+    _, notes = translate(data)
+    (note,) = [n for n in notes if n.kind == "error"]
+    assert (note.path, note.message) == (path, message)
