@@ -434,6 +434,10 @@ class Translation:
                 self.notes.append(Note(key, "error", f"unknown key (cluster_utils config){hint}"))
 
 
+#: The keys of ``early_killing_params`` (both also keys of the ``rank`` method).
+_EARLY_KILLING_KEYS = ("target_rank", "how_many_stds")
+
+
 def early_killing(data: Mapping[str, Any], out: dict[str, Any], notes: list[Note]) -> None:
     """``kill_bad_jobs_early`` + ``early_killing_params`` -> ``early_stopping`` method ``rank``.
 
@@ -457,13 +461,14 @@ def early_killing(data: Mapping[str, Any], out: dict[str, Any], notes: list[Note
         notes.append(Note("kill_bad_jobs_early", "ignored", f"ignored: {why}training_iterations"))
         return
     section: dict[str, Any] = {"method": "rank"}
-    for key, value in (params or {}).items() if isinstance(params, Mapping) else ():
-        if key in ("target_rank", "how_many_stds"):
-            section[key] = value
-        else:
-            hint = did_you_mean(str(key), ["target_rank", "how_many_stds"])
-            notes.append(Note(f"early_killing_params.{key}", "error", f"unknown key{hint}"))
-    if params is not None and not isinstance(params, Mapping):
+    if isinstance(params, Mapping):
+        for key, value in params.items():
+            if key in _EARLY_KILLING_KEYS:
+                section[key] = value
+            else:
+                hint = did_you_mean(str(key), _EARLY_KILLING_KEYS)
+                notes.append(Note(f"early_killing_params.{key}", "error", f"unknown key{hint}"))
+    elif params is not None:
         notes.append(Note("early_killing_params", "error", f"must be a mapping, got {params!r}"))
     if "early_stopping" in out:
         why = "gives method 'rank' but early_stopping is also set; keep one of the two"
