@@ -567,3 +567,14 @@ def test_rules_over_several_keys_join_the_other_problems() -> None:
         "run_in_working_dir",
         "fixed_params.x",
     }
+
+
+def test_an_old_key_fills_a_resources_section_given_as_null() -> None:
+    cfg = load_config_dict(_with(resources=None, slurm={"mem_gb": 2}))
+    assert cfg.resources.mem_gb == 2
+    assert cfg.notes == ("slurm.mem_gb is now resources.mem_gb; read it as resources.mem_gb: 2",)
+
+
+def test_an_old_key_beside_a_resources_that_is_not_a_section_leaves_the_error_to_it() -> None:
+    problems = problems_of(_with(resources=5, job_timeout_min=5))
+    assert problems["resources"] == "must be a section (a mapping), got 5"
