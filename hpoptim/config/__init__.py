@@ -110,7 +110,6 @@ def translate_dialect(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[Not
     data, notes = translate(
         data,
         is_native=lambda key: schema_knows((key,)),
-        resources=schema_knows(("resources",)),
         cwd=Path.cwd(),
     )
     for note in notes:

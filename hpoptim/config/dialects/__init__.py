@@ -50,7 +50,6 @@ def translate(
     data: Mapping[str, Any],
     *,
     is_native: Callable[[str], bool] | None = None,
-    resources: bool = True,
     cwd: Path | None = None,
 ) -> tuple[dict[str, Any], list[Note]]:
     """Rewrite a cluster_utils/LTTFS config into native keys.
@@ -59,8 +58,6 @@ def translate(
         data: The config as read (overrides already applied); not modified.
         is_native: Whether a top-level key is native (a key in neither dialect that
             resembles a cluster_utils key gets that hint); None: no such check.
-        resources: Whether the native schema has the ``resources`` section (else
-            CPUs, GPUs, memory and time go to ``slurm``/the top level).
         cwd: Directory whose git repository ``git_params`` without ``url`` means.
 
     Returns:
@@ -69,7 +66,7 @@ def translate(
     out = copy.deepcopy(dict(data))
     notes: list[Note] = []
     if is_cluster_utils(data):
-        t = Translation(out, notes, resources)
+        t = Translation(out, notes)
         if is_native is not None:
             t.resembling(is_native)
         t.optimization_setting()

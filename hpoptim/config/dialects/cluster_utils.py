@@ -94,8 +94,8 @@ def knows(path: tuple[str | int, ...]) -> bool:
 class Translation:
     """One config's translation: each method handles a group of keys."""
 
-    def __init__(self, out: dict[str, Any], notes: list[Note], resources: bool) -> None:
-        self.out, self.notes, self.resources = out, notes, resources
+    def __init__(self, out: dict[str, Any], notes: list[Note]) -> None:
+        self.out, self.notes = out, notes
 
     def put(
         self,
@@ -179,11 +179,10 @@ class Translation:
 
     def cluster_requirements(self) -> None:
         section = self.section("cluster_requirements")
-        res = "resources" if self.resources else "slurm"
         simple = {"request_cpus": "n_cpus_per_job", "request_gpus": "n_gpus_per_job"}
         for key, target in simple.items():
             if key in section:
-                self.put(f"cluster_requirements.{key}", f"{res}.{target}", section.pop(key))
+                self.put(f"cluster_requirements.{key}", f"resources.{target}", section.pop(key))
         if "memory_in_mb" in section:
             mb = section.pop("memory_in_mb")
             source = "cluster_requirements.memory_in_mb"
@@ -191,19 +190,17 @@ class Translation:
                 self.notes.append(Note(source, "error", f"must be a number of MB, got {mb!r}"))
             else:
                 why = f" ({mb} MB = {mb / 1024:g} GB: hpoptim gives memory in GB)"
-                self.put(source, f"{res}.mem_gb", mb / 1024, why)
+                self.put(source, "resources.mem_gb", mb / 1024, why)
         if "request_time" in section:
-            self._time(section.pop("request_time"), res)
+            self._time(section.pop("request_time"))
         if "signal_seconds_to_timeout" in section:
             lead = section.pop("signal_seconds_to_timeout")
-            where = "resources" if self.resources else ""
-            prefix = f"{where}." if where else ""
             self.put(
-                "cluster_requirements.signal_seconds_to_timeout", f"{prefix}signal_lead_s", lead
+                "cluster_requirements.signal_seconds_to_timeout", "resources.signal_lead_s", lead
             )
             self.put(
                 "cluster_requirements.signal_seconds_to_timeout",
-                f"{prefix}timeout_signal",
+                "resources.timeout_signal",
                 "USR1",
                 " (cluster_utils sends SIGUSR1)",
             )
@@ -224,13 +221,13 @@ class Translation:
         else:
             self.put(source, f"htcondor.{key}", value, why, kind="ignored")
 
-    def _time(self, value: Any, res: str) -> None:
+    def _time(self, value: Any) -> None:
         minutes = slurm_minutes(value)
         source = "cluster_requirements.request_time"
         if minutes is None:
             self.notes.append(Note(source, "error", f"not a Slurm time limit: {value!r}"))
             return
-        self.put(source, f"{res}.time_limit_min", minutes, f" ({value!r} = {minutes:g} min)")
+        self.put(source, "resources.time_limit_min", minutes, f" ({value!r} = {minutes:g} min)")
 
     def _sbatch_options(self, section: dict[str, Any]) -> None:
         options: list[str] = []
