@@ -623,6 +623,19 @@ def test_htcondor_only_keys_are_kept_in_the_recorded_config_with_one_warning_eac
     assert load_config(file, overrides).htcondor == kept
 
 
+def test_an_htcondor_only_key_is_kept_in_htcondor_unless_it_is_null() -> None:
+    data = {
+        "optimization_procedure_name": "x",
+        "cluster_requirements": {"bid": None, "max_cpus": 4},
+    }
+    out, notes = translate(data)
+    assert out["htcondor"] == {"max_cpus": 4}
+    assert [(n.path, n.kind, n.message) for n in notes] == [
+        ("cluster_requirements.bid", "translated", "dropped: not set"),
+        ("cluster_requirements.max_cpus", "ignored", "ignored: only means something on HTCondor"),
+    ]
+
+
 @pytest.mark.integration
 def test_a_zipped_grid_search_runs_each_row_together_with_each_other_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
