@@ -443,8 +443,8 @@ def early_killing(data: Mapping[str, Any], out: dict[str, Any], notes: list[Note
     values are those of chained training iterations, so it needs training_iterations > 1
     (read after the lifecycle keys are translated).
     """
-    kill = out.pop("kill_bad_jobs_early", None) if "kill_bad_jobs_early" in data else None
-    params = out.pop("early_killing_params", None) if "early_killing_params" in data else None
+    kill = out.pop("kill_bad_jobs_early", None)
+    params = out.pop("early_killing_params", None)
     if kill is None and params is None:
         return
     if not kill:
