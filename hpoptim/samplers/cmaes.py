@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 import numpy as np
 
 from hpoptim.errors import ConfigProblem
-from hpoptim.samplers.base import BaseSampler, SamplerHistory
+from hpoptim.samplers.base import BaseSampler, Check, SamplerHistory, is_int, settings_problems
 from hpoptim.samplers.models import prior
-from hpoptim.samplers.optuna_study import Check, is_int, settings_problems
 from hpoptim.space import Bounded, Discrete, SearchSpace
 
 if TYPE_CHECKING:
@@ -170,7 +169,6 @@ class CmaEsSampler(BaseSampler):
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
-        self.options = {**self.defaults, **self.settings}
         self._priors = {name: prior(dist) for name, dist in space.distributions.items()}
         numeric = {n: d for n, d in space.distributions.items() if isinstance(d, Bounded)}
         self._cma = self._build(numeric) if numeric else None

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from hpoptim.samplers.base import SamplerHistory
+from hpoptim.samplers.base import Check, SamplerHistory, is_int
 from hpoptim.samplers.cmaes import UnitCma, cube_domains, import_cmaes, to_cube
 from hpoptim.samplers.models import prior
-from hpoptim.samplers.optuna_study import Check, OptunaSampler, is_int, load_optuna
+from hpoptim.samplers.optuna_study import OptunaSampler, load_optuna
 from hpoptim.space import Bounded, Discrete, SearchSpace
 
 if TYPE_CHECKING:
