@@ -111,6 +111,14 @@ class BaseSampler(ABC):
         """A 31-bit seed for ask number ``index``, for libraries that take an int seed."""
         return int(self.rng_for(index).integers(2**31 - 1))
 
+    def loss(self, params: Mapping[str, Any], value: float | None) -> float | None:
+        """``value`` with lower meaning better, or None for a result to learn nothing from:
+        a failed setting (no value), a value that is not finite, or ``params`` outside
+        the space."""
+        if value is None or not math.isfinite(value) or not self.space.contains(params):
+            return None
+        return value if self.minimize else -value
+
     @classmethod
     def validate_settings(
         cls, settings: Mapping[str, Any], space: SearchSpace

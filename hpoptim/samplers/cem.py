@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -113,9 +112,9 @@ class CEMSampler(BaseSampler):
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Add a result; refit the distributions if it entered the elite."""
         self._n_told += 1
-        if value is None or not math.isfinite(value) or not self.space.contains(params):
+        loss = self.loss(params, value)
+        if loss is None:
             return
-        loss = value if self.minimize else -value
         entry = (loss, self._n_told, copy.deepcopy(dict(params)))
         position = bisect.bisect(self._elite, entry[:2], key=lambda e: e[:2])
         if position >= self.n_elite:

@@ -18,7 +18,6 @@ restored sampler proposes exactly what the uninterrupted one would.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
@@ -204,10 +203,9 @@ class CmaEsSampler(BaseSampler):
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Enter a successful result into CMA-ES's current generation."""
         self._n_finished += 1
-        ok = value is not None and math.isfinite(value) and self.space.contains(params)
-        if ok and self._cma is not None:
-            assert value is not None
-            self._cma.tell(params, value if self.minimize else -value)
+        loss = self.loss(params, value)
+        if loss is not None and self._cma is not None:
+            self._cma.tell(params, loss)
 
     def tell_stopped(self, params: Mapping[str, Any], value: float, iteration: int) -> None:
         """Nothing: a stopped setting's value is not a final one, and CMA-ES ranks final
