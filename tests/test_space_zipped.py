@@ -88,6 +88,12 @@ def test_contains_only_the_rows_of_a_group() -> None:
             id="name-twice",
         ),
         pytest.param(
+            {"param": [], "distribution": "Discrete", "options": [[]]},
+            "optimized_params[1].param",
+            "must name at least one parameter",
+            id="no-names",
+        ),
+        pytest.param(
             {"param": ["a", "1b"], "distribution": "Discrete", "options": [[1, 2]]},
             "optimized_params[1].param[1]",
             "a parameter name must be a dotted path of identifiers with an optional "
@@ -123,6 +129,25 @@ def test_problems_of_a_zipped_entry_name_it(entry: dict[str, Any], path: str, me
     assert problem in found[path], found
     if listing:
         assert listing in str(exc.value).splitlines()
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        pytest.param(("a", "z"), id="not-in-the-space"),
+        pytest.param(("a", "b", "a"), id="twice"),
+    ],
+)
+def test_a_space_refuses_groups_naming_a_parameter_it_lacks_or_twice(
+    names: tuple[str, ...],
+) -> None:
+    dists = {"a": Discrete(options=(1, 2)), "b": Discrete(options=(3, 4))}
+    group = ZipGroup(names, ((1, 3, 1)[: len(names)],))
+    with pytest.raises(ConfigError) as exc:
+        SearchSpace(dists, [group])
+    [problem] = exc.value.problems
+    assert problem.message == "a zipped name must be a parameter of the space, once"
+    assert problem.path == names[-1]
 
 
 def test_a_zipped_entry_needs_the_discrete_distribution() -> None:

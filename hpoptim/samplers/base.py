@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from hpoptim.errors import ConfigProblem
-from hpoptim.space import SearchSpace
+from hpoptim.space import SearchSpace, unknown_key_problems
+
+#: A setting's check: (test, rule shown when it fails).
+Check = tuple[Callable[[Any], bool], str]
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def settings_problems(
+    name: str, checks: Mapping[str, Check], settings: Mapping[str, Any]
+) -> list[ConfigProblem]:
+    """Unknown keys of ``settings`` (listed with the valid ones, closest first) and values
+    that fail their check, for the sampler ``name``."""
+    problems = unknown_key_problems(settings, tuple(checks), "optimizer_settings", repr(name))
+    for key, (check, rule) in checks.items():
+        if key in settings and not check(settings[key]):
+            problems.append(
+                ConfigProblem(f"optimizer_settings.{key}", f"must be {rule}, got {settings[key]!r}")
+            )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,10 @@ class BaseSampler(ABC):
     restores_exactly: ClassVar[bool] = False
     #: Whether it proposes zipped parameters (``space.groups``) together, row by row.
     zips: ClassVar[bool] = False
+    #: Setting name -> (check, rule); every setting is optional.
+    checks: ClassVar[Mapping[str, Check]] = {}
+    #: Setting name -> default value.
+    defaults: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(
         self,
@@ -67,6 +97,8 @@ class BaseSampler(ABC):
         self.minimize = minimize
         self.seed = seed
         self.settings = dict(settings or {})
+        #: :attr:`defaults` overridden by ``settings``.
+        self.options = {**self.defaults, **self.settings}
         self._entropy = secrets.randbits(63) if seed is None else seed % 2**63
         #: Settings asked so far (restored ones included).
         self.n_asked = 0
@@ -79,15 +111,22 @@ class BaseSampler(ABC):
         """A 31-bit seed for ask number ``index``, for libraries that take an int seed."""
         return int(self.rng_for(index).integers(2**31 - 1))
 
+    def loss(self, params: Mapping[str, Any], value: float | None) -> float | None:
+        """``value`` with lower meaning better, or None for a result to learn nothing from:
+        a failed setting (no value), a value that is not finite, or ``params`` outside
+        the space."""
+        if value is None or not math.isfinite(value) or not self.space.contains(params):
+            return None
+        return value if self.minimize else -value
+
     @classmethod
     def validate_settings(
         cls, settings: Mapping[str, Any], space: SearchSpace
     ) -> list[ConfigProblem]:
-        """Return the problems of ``settings`` (paths start with ``optimizer_settings``)."""
-        return [
-            ConfigProblem(f"optimizer_settings.{key}", f"unknown setting for {cls.name!r}")
-            for key in settings
-        ]
+        """Return the problems of ``settings`` (paths start with ``optimizer_settings``):
+        by default, unknown keys (listed with the valid ones, closest first) and values
+        that fail their check in :attr:`checks`."""
+        return settings_problems(cls.name, cls.checks, settings)
 
     @abstractmethod
     def ask(self) -> dict[str, Any] | None:

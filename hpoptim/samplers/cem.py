@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import bisect
 import copy
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from hpoptim.errors import ConfigProblem
-from hpoptim.samplers.base import BaseSampler, SamplerHistory
+from hpoptim.samplers.base import BaseSampler, Check, SamplerHistory, is_int, is_real
 from hpoptim.samplers.models import MIN_SPREAD, ParamModel, prior
-from hpoptim.space import SearchSpace, unknown_key_problems
+from hpoptim.space import SearchSpace
 
 #: Elite size from which the distributions are refitted (cluster_utils' value).
 MIN_ELITE_TO_FIT = 5
@@ -37,20 +35,12 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "num_jobs_in_elite": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+_CHECKS: dict[str, Check] = {
+    "num_jobs_in_elite": (lambda v: is_int(v) and v >= 1, "a positive integer"),
     "with_restarts": (lambda v: isinstance(v, bool), "true or false"),
-    "restart_probability": (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    "momentum": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "min_spread": (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
+    "restart_probability": (lambda v: is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "momentum": (lambda v: is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "min_spread": (lambda v: is_real(v) and 0 < v < 1, "a number in (0, 1)"),
 }
 
 
@@ -77,6 +67,8 @@ class CEMSampler(BaseSampler):
 
     name: ClassVar[str] = "cem_metaoptimizer"
     restores_exactly: ClassVar[bool] = True
+    checks: ClassVar[dict[str, Check]] = _CHECKS
+    defaults: ClassVar[dict[str, Any]] = DEFAULTS
 
     def __init__(
         self,
@@ -87,35 +79,17 @@ class CEMSampler(BaseSampler):
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
-        options = {**DEFAULTS, **self.settings}
-        self.n_elite = int(options["num_jobs_in_elite"])
-        self.with_restarts = bool(options["with_restarts"])
-        self.restart_probability = float(options["restart_probability"])
-        self.momentum = float(options["momentum"])
-        self.min_spread = float(options["min_spread"])
+        self.n_elite = int(self.options["num_jobs_in_elite"])
+        self.with_restarts = bool(self.options["with_restarts"])
+        self.restart_probability = float(self.options["restart_probability"])
+        self.momentum = float(self.options["momentum"])
+        self.min_spread = float(self.options["min_spread"])
         #: Each parameter's model: its prior until the elite is large enough to fit.
         self.models: dict[str, ParamModel] = {
             name: prior(dist) for name, dist in space.distributions.items()
         }
         self._elite: list[tuple[float, int, dict[str, Any]]] = []  # (loss, order, params)
         self._n_told = 0
-
-    @classmethod
-    def validate_settings(
-        cls, settings: Mapping[str, Any], space: SearchSpace
-    ) -> list[ConfigProblem]:
-        """Unknown keys (listed with the valid ones) and out-of-range values."""
-        problems = unknown_key_problems(
-            settings, tuple(DEFAULTS), "optimizer_settings", repr(cls.name)
-        )
-        for key, (check, rule) in _CHECKS.items():
-            if key in settings and not check(settings[key]):
-                problems.append(
-                    ConfigProblem(
-                        f"optimizer_settings.{key}", f"must be {rule}, got {settings[key]!r}"
-                    )
-                )
-        return problems
 
     @property
     def elite(self) -> list[dict[str, Any]]:
@@ -138,9 +112,9 @@ class CEMSampler(BaseSampler):
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Add a result; refit the distributions if it entered the elite."""
         self._n_told += 1
-        if value is None or not math.isfinite(value) or not self.space.contains(params):
+        loss = self.loss(params, value)
+        if loss is None:
             return
-        loss = value if self.minimize else -value
         entry = (loss, self._n_told, copy.deepcopy(dict(params)))
         position = bisect.bisect(self._elite, entry[:2], key=lambda e: e[:2])
         if position >= self.n_elite:

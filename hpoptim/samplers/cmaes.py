@@ -18,7 +18,6 @@ restored sampler proposes exactly what the uninterrupted one would.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
@@ -26,9 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 import numpy as np
 
 from hpoptim.errors import ConfigProblem
-from hpoptim.samplers.base import BaseSampler, SamplerHistory
+from hpoptim.samplers.base import BaseSampler, Check, SamplerHistory, is_int, settings_problems
 from hpoptim.samplers.models import prior
-from hpoptim.samplers.optuna_study import Check, is_int, settings_problems
 from hpoptim.space import Bounded, Discrete, SearchSpace
 
 if TYPE_CHECKING:
@@ -170,7 +168,6 @@ class CmaEsSampler(BaseSampler):
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
-        self.options = {**self.defaults, **self.settings}
         self._priors = {name: prior(dist) for name, dist in space.distributions.items()}
         numeric = {n: d for n, d in space.distributions.items() if isinstance(d, Bounded)}
         self._cma = self._build(numeric) if numeric else None
@@ -206,10 +203,9 @@ class CmaEsSampler(BaseSampler):
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:
         """Enter a successful result into CMA-ES's current generation."""
         self._n_finished += 1
-        ok = value is not None and math.isfinite(value) and self.space.contains(params)
-        if ok and self._cma is not None:
-            assert value is not None
-            self._cma.tell(params, value if self.minimize else -value)
+        loss = self.loss(params, value)
+        if loss is not None and self._cma is not None:
+            self._cma.tell(params, loss)
 
     def tell_stopped(self, params: Mapping[str, Any], value: float, iteration: int) -> None:
         """Nothing: a stopped setting's value is not a final one, and CMA-ES ranks final

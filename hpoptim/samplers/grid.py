@@ -105,7 +105,6 @@ class GridSampler(BaseSampler):
         self._order: np.ndarray[Any, Any] | None = None
         if self.settings.get("shuffle", False):
             self._order = np.random.default_rng(seed).permutation(self._size)
-        self.n_asked = 0
 
     @classmethod
     def validate_settings(

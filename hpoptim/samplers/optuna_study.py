@@ -26,14 +26,12 @@ import json
 import math
 import warnings
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hpoptim.errors import ConfigProblem
 from hpoptim.samplers.base import BaseSampler, SamplerHistory
 from hpoptim.samplers.models import prior
 from hpoptim.space import Bounded, Discrete, Distribution, SearchSpace, canonical
-from hpoptim.space import unknown_key_problems as _unknown_keys
 
 if TYPE_CHECKING:
     import optuna
@@ -43,9 +41,6 @@ if TYPE_CHECKING:
 #: after, and its value there.
 STOPPED_AT = "hpoptim:stopped_at"
 STOPPED_VALUE = "hpoptim:stopped_value"
-
-#: A setting's check: (test, rule shown when it fails).
-Check = tuple[Callable[[Any], bool], str]
 
 
 @functools.cache
@@ -58,14 +53,6 @@ def load_optuna() -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
-
-
-def is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def is_real(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def to_optuna(dist: Distribution) -> BaseDistribution:
@@ -99,20 +86,6 @@ def from_optuna_value(dist: Distribution, value: Any) -> Any:
     return float(value)
 
 
-def settings_problems(
-    name: str, checks: Mapping[str, Check], settings: Mapping[str, Any]
-) -> list[ConfigProblem]:
-    """Unknown keys of ``settings`` (listed with the valid ones, closest first) and values
-    that fail their check, for the sampler ``name``."""
-    problems = _unknown_keys(settings, tuple(checks), "optimizer_settings", repr(name))
-    for key, (check, rule) in checks.items():
-        if key in settings and not check(settings[key]):
-            problems.append(
-                ConfigProblem(f"optimizer_settings.{key}", f"must be {rule}, got {settings[key]!r}")
-            )
-    return problems
-
-
 def _key(params: Mapping[str, Any]) -> str:
     return json.dumps(params, sort_keys=True)
 
@@ -125,10 +98,6 @@ class OptunaSampler(BaseSampler):
     """
 
     restores_exactly: ClassVar[bool] = True
-    #: Setting name -> (check, rule); every setting is optional.
-    checks: ClassVar[Mapping[str, Check]] = {}
-    #: Setting name -> default value.
-    defaults: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(
         self,
@@ -139,17 +108,9 @@ class OptunaSampler(BaseSampler):
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
-        self.options = {**self.defaults, **self.settings}
         self._priors = {name: prior(dist) for name, dist in space.distributions.items()}
         self._running: dict[str, list[int]] = {}  # params key -> trial numbers, oldest first
         self._n_finished = 0
-
-    @classmethod
-    def validate_settings(
-        cls, settings: Mapping[str, Any], space: SearchSpace
-    ) -> list[ConfigProblem]:
-        """Unknown keys (listed with the valid ones, closest first) and bad values."""
-        return settings_problems(cls.name, cls.checks, settings)
 
     @functools.cached_property
     def _optuna(self) -> Any:

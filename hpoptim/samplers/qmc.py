@@ -19,9 +19,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hpoptim.errors import ConfigProblem
 from hpoptim.samplers.base import BaseSampler, SamplerHistory
-from hpoptim.space import Bounded, Discrete, Distribution, SearchSpace, unknown_key_problems
+from hpoptim.space import Bounded, Discrete, Distribution, SearchSpace
 
 
 def from_unit(dist: Distribution, u: float) -> Any:
@@ -63,13 +62,6 @@ class QMCSampler(BaseSampler):
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
         self._points = np.empty((0, len(space)))
-
-    @classmethod
-    def validate_settings(
-        cls, settings: Mapping[str, Any], space: SearchSpace
-    ) -> list[ConfigProblem]:
-        """Quasi-random search takes no settings: every key is a problem."""
-        return unknown_key_problems(settings, (), "optimizer_settings", repr(cls.name))
 
     def _point(self, index: int) -> np.ndarray[Any, Any]:
         """Point ``index`` of the sequence: the first ``2**m`` points are a balanced set."""

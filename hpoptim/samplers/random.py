@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from hpoptim.errors import ConfigProblem
 from hpoptim.samplers.base import BaseSampler, SamplerHistory
 from hpoptim.samplers.models import prior
-from hpoptim.space import SearchSpace, unknown_key_problems
+from hpoptim.space import SearchSpace
 
 
 class RandomSampler(BaseSampler):
@@ -34,13 +33,6 @@ class RandomSampler(BaseSampler):
     ) -> None:
         super().__init__(space, minimize=minimize, seed=seed, settings=settings)
         self._priors = {name: prior(dist) for name, dist in space.distributions.items()}
-
-    @classmethod
-    def validate_settings(
-        cls, settings: Mapping[str, Any], space: SearchSpace
-    ) -> list[ConfigProblem]:
-        """Random search takes no settings: every key is a problem."""
-        return unknown_key_problems(settings, (), "optimizer_settings", repr(cls.name))
 
     def ask(self) -> dict[str, Any]:
         """A fresh independent sample of every parameter."""

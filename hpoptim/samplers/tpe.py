@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hpoptim.samplers.optuna_study import Check, OptunaSampler, is_int, load_optuna
+from hpoptim.samplers.base import Check, is_int
+from hpoptim.samplers.optuna_study import OptunaSampler, load_optuna
 
 if TYPE_CHECKING:
     import optuna

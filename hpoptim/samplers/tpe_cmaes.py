@@ -17,16 +17,15 @@ without touching Optuna, so resuming a long run is quick and exact.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from hpoptim.samplers.base import SamplerHistory
+from hpoptim.samplers.base import Check, SamplerHistory, is_int
 from hpoptim.samplers.cmaes import UnitCma, cube_domains, import_cmaes, to_cube
 from hpoptim.samplers.models import prior
-from hpoptim.samplers.optuna_study import Check, OptunaSampler, is_int, load_optuna
+from hpoptim.samplers.optuna_study import OptunaSampler, load_optuna
 from hpoptim.space import Bounded, Discrete, SearchSpace
 
 if TYPE_CHECKING:
@@ -137,7 +136,7 @@ class TPECmaEsSampler(OptunaSampler):
         for sid, value in outcomes:
             if n_ok == switch_after:
                 break
-            n_ok += self._ok(history.asked[sid], value)
+            n_ok += self.loss(history.asked[sid], value) is not None
         if not self._numeric or n_ok < switch_after:
             super().restore(history)
             for sid, value in outcomes:  # the elite and successes; no switch yet
@@ -155,15 +154,11 @@ class TPECmaEsSampler(OptunaSampler):
         self.n_asked = len(history.asked)
 
     # -- helpers ---------------------------------------------------------------------
-    def _ok(self, params: Mapping[str, Any], value: float | None) -> bool:
-        return value is not None and math.isfinite(value) and self.space.contains(params)
-
     def _record(self, params: Mapping[str, Any], value: float | None) -> float | None:
         """Enter a result into the elite; its loss (lower is better), None if it failed."""
-        if not self._ok(params, value):
+        loss = self.loss(params, value)
+        if loss is None:
             return None
-        assert value is not None
-        loss = value if self.minimize else -value
         order = self._n_recorded
         self._n_recorded += 1
         if len(self._elite) < N_ELITE or (loss, order) < self._elite[-1][:2]:

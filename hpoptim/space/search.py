@@ -169,7 +169,7 @@ class SearchSpace:
         groups = {group.names[0]: group for group in self._groups}
         out = []
         for names in self.entries():
-            if len(names) > 1 or names[0] in groups:
+            if names[0] in groups:
                 out.append(groups[names[0]].to_entry())
             else:
                 dist = self._dists[names[0]]

@@ -211,6 +211,13 @@ def test_model_based_samplers_beat_random_search(name: str) -> None:
             id="cmaes-popsize",
         ),
         pytest.param(
+            "cmaes",
+            {"use_separable_cma": True, "with_margin": True},
+            "optimizer_settings.with_margin",
+            "cannot be true together with use_separable_cma",
+            id="cmaes-separable-with-margin",
+        ),
+        pytest.param(
             "tpe_cmaes",
             {"switch_after": 9},
             "optimizer_settings.switch_after",
