@@ -251,8 +251,11 @@ class Session:
         return f"{summary(history, reporter)}\n{drawn}"
 
     def failure(self) -> str:
-        """Why this (finished) run counts as failed ("" if a setting succeeded)."""
-        return failed_run_reason(self.history())
+        """Why this run, finished when the session was opened, counts as failed ("" if
+        a setting succeeded); from the events read then, not the journal read again."""
+        history = RunHistory(self.lifecycle())
+        history.replay(self.events)
+        return failed_run_reason(history)
 
     def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
         from hpoptim.source.checkout import prepare_checkout
