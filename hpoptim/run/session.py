@@ -34,8 +34,6 @@ from hpoptim.results.drawing import HTML_NAME, HtmlReporter
 from hpoptim.results.report import Reporter, summary
 from hpoptim.run.assembly import (
     config_checks,
-    container_options,
-    git_source,
     make_launcher,
     make_sampler_for,
     script_command,
@@ -134,7 +132,7 @@ class Session:
             f"{c.script_relative_path} with {c.optimizer_str} over {names}; "
             f"launcher {c.launcher}; results in {self.layout.root}"
         )
-        source = None if c.run_in_working_dir else git_source(c)
+        source = None if c.run_in_working_dir else c.git_params
         if source is None:
             return text
         from hpoptim.run.learning import uses_templates
@@ -263,7 +261,7 @@ class Session:
         cfg = self.cfg
         pinned = None if started is None else (started.get("checkout") or {}).get("commit")
         info = prepare_checkout(
-            git_source(cfg),
+            cfg.git_params,
             work_dir=_work_dir(started),
             clone_root=self.layout.checkout_dir,
             run_in_working_dir=cfg.run_in_working_dir,
@@ -318,7 +316,7 @@ class Session:
             fixed_params=cfg.fixed_params,
             env=dict(cfg.environment),
             resources=cfg.resources,
-            container=container_options(cfg),
+            container=cfg.singularity,
             binds=(root,),
         )
         settings = LoopSettings(
