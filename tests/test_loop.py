@@ -35,6 +35,7 @@ class OneAtATimeLauncher(BaseLauncher):
     def __init__(self, outcome: Outcome) -> None:
         self.outcome = outcome
         self.batches: list[list[JobSpec]] = []
+        self.cancelled: list[Sequence[str] | None] = []
         self._queue: deque[JobSpec] = deque()
 
     @classmethod
@@ -63,6 +64,7 @@ class OneAtATimeLauncher(BaseLauncher):
         return [JobStatus(spec.job_id, state, spec.job_id, exit_code=code)]
 
     def cancel(self, job_ids: Sequence[str] | None = None) -> None:
+        self.cancelled.append(job_ids)
         self._queue.clear()
 
 
@@ -172,6 +174,29 @@ def test_one_successful_setting_makes_the_run_succeed(tmp_path: Path) -> None:
     )
     history = loop.run()
     assert (history.n_finished, history.n_failed_settings) == (6, 5)
+
+
+@pytest.mark.parametrize(
+    ("error", "cancelled"),
+    [
+        pytest.param(KeyboardInterrupt(), [], id="second-ctrl-c-aborts-at-once"),
+        pytest.param(RunStoppedError("interrupted"), [["0_0.0-0", "1_0.0-0"]], id="stop"),
+    ],
+)
+def test_a_second_ctrl_c_aborts_without_cancelling_where_a_stop_cancels(
+    tmp_path: Path, error: BaseException, cancelled: list[list[str]]
+) -> None:
+    def interrupted(spec: JobSpec) -> JobState:
+        raise error
+
+    loop, launcher = _loop(tmp_path, interrupted, n_in_flight=2)
+    with pytest.raises(type(error)):
+        loop.run()
+    assert launcher.cancelled == cancelled
+    events = list(read_journal(tmp_path / "results" / "journal.jsonl"))
+    assert ("cancelling" in [e["e"] for e in events]) == bool(cancelled)
+    reason = "aborted (second Ctrl-C)" if not cancelled else "interrupted"
+    assert events[-1] == {"e": "stopped", "reason": reason}
 
 
 def test_every_job_sees_the_results_root_and_the_template_binds(tmp_path: Path) -> None:
