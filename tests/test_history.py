@@ -126,6 +126,29 @@ def test_failures_are_retried_up_to_max_attempts(
     assert result.state is SettingState.FAILED
 
 
+@pytest.mark.parametrize(
+    "judged", [pytest.param(False, id="chained"), pytest.param(True, id="judged")]
+)
+def test_each_iteration_gets_max_attempts_afresh(judged: bool) -> None:
+    h = _history(max_attempts=2, training_iterations=3, judge_iterations=judged)
+    h.ready.popleft()
+    h.apply(_submitted("j0", 0, 0, 0, 0))
+    h.apply(_ended("j0", "failed", exit_code=1))
+    h.ready.popleft()
+    h.apply(_submitted("j1", 0, 0, 0, 1))
+    h.apply(_ended("j1", "resume", {"loss": 2.0}, exit_code=3))
+    if judged:
+        assert not h.ready  # waits to be judged
+        h.apply({"e": "judged", "sid": 0, "it": 0, "value": 2.0, "stop": False})
+    rerun = h.settings[0].reruns[0]
+    assert (rerun.iteration, rerun.next_attempt, rerun.failures) == (1, 0, 0)
+    assert h.ready.popleft() == (0, 0)
+    h.apply(_submitted("j2", 0, 0, 1, 0))
+    h.apply(_ended("j2", "failed", exit_code=1))
+    assert not rerun.done  # one failure in this iteration, of two attempts
+    assert list(h.ready) == [(0, 0)]
+
+
 def test_abandoned_job_is_restarted_without_counting_a_failure() -> None:
     h = _history(max_attempts=1)
     h.ready.popleft()

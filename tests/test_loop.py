@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hpoptim.errors import RunFailedError, RunStoppedError
+from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.local import LocalLauncher
@@ -35,6 +36,8 @@ class OneAtATimeLauncher(BaseLauncher):
     def __init__(self, outcome: Outcome) -> None:
         self.outcome = outcome
         self.batches: list[list[JobSpec]] = []
+        self.cancelled: list[Sequence[str] | None] = []
+        self.exit_codes: dict[str, int] = {}  # a failed job's exit code if not 1
         self._queue: deque[JobSpec] = deque()
 
     @classmethod
@@ -59,10 +62,15 @@ class OneAtATimeLauncher(BaseLauncher):
         if state is JobState.COMPLETED:
             sid = int(spec.env["HPOPTIM_SETTING_ID"])
             spec.paths.metrics_file.write_text(json.dumps({"loss": float(sid)}))
-        code = 0 if state is JobState.COMPLETED else 1
+        code = 0 if state is JobState.COMPLETED else self.exit_codes.get(spec.job_id, 1)
         return [JobStatus(spec.job_id, state, spec.job_id, exit_code=code)]
 
+    def reattach(self, spec: JobSpec, native_id: str) -> bool:
+        self._queue.append(spec)
+        return True
+
     def cancel(self, job_ids: Sequence[str] | None = None) -> None:
+        self.cancelled.append(job_ids)
         self._queue.clear()
 
 
@@ -172,6 +180,55 @@ def test_one_successful_setting_makes_the_run_succeed(tmp_path: Path) -> None:
     )
     history = loop.run()
     assert (history.n_finished, history.n_failed_settings) == (6, 5)
+
+
+@pytest.mark.parametrize(
+    ("error", "cancelled"),
+    [
+        pytest.param(KeyboardInterrupt(), [], id="second-ctrl-c-aborts-at-once"),
+        pytest.param(RunStoppedError("interrupted"), [["0_0.0-0", "1_0.0-0"]], id="stop"),
+    ],
+)
+def test_a_second_ctrl_c_aborts_without_cancelling_where_a_stop_cancels(
+    tmp_path: Path, error: BaseException, cancelled: list[list[str]]
+) -> None:
+    def interrupted(spec: JobSpec) -> JobState:
+        raise error
+
+    loop, launcher = _loop(tmp_path, interrupted, n_in_flight=2)
+    with pytest.raises(type(error)):
+        loop.run()
+    assert launcher.cancelled == cancelled
+    events = list(read_journal(tmp_path / "results" / "journal.jsonl"))
+    assert ("cancelling" in [e["e"] for e in events]) == bool(cancelled)
+    reason = "aborted (second Ctrl-C)" if not cancelled else "interrupted"
+    assert events[-1] == {"e": "stopped", "reason": reason}
+
+
+def test_a_setup_error_of_a_job_an_earlier_driver_started_does_not_stop_the_run(
+    tmp_path: Path,
+) -> None:
+    """It may have failed before the user's fix: it is started again, as after a setup
+    error, and the run goes on (a job this driver started would stop it)."""
+    old = "0_0.0-0"
+    loop, launcher = _loop(
+        tmp_path, lambda spec: JobState.FAILED if spec.job_id == old else JobState.COMPLETED
+    )
+    launcher.exit_codes[old] = SETUP_ERROR_EXIT_CODE
+    loop.resume_from(
+        [
+            {"e": "run_started", "seed": 0},
+            {"e": "asked", "sid": 0, "params": {"x": 0}},
+            {
+                **{"e": "submitted", "job": old, "sid": 0, "rerun": 0, "it": 0, "att": 0},
+                **{"dir": str(tmp_path / "results" / "jobs" / "0" / "run_0.0-0"), "t": 0.0},
+            },
+        ]
+    )
+    history = loop.run()
+    assert (history.n_finished, history.n_failed_settings) == (6, 0)
+    assert history.jobs[old].exit_code == SETUP_ERROR_EXIT_CODE
+    assert history.settings[0].reruns[0].failures == 0
 
 
 def test_every_job_sees_the_results_root_and_the_template_binds(tmp_path: Path) -> None:

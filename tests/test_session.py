@@ -15,8 +15,8 @@ from hpoptim.jobspec import ContainerOptions, JobResources
 from hpoptim.launchers import LAUNCHERS
 from hpoptim.launchers.local import LocalLauncher
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions
-from hpoptim.run.assembly import container_options, git_source, make_launcher
-from hpoptim.run.session import open_session
+from hpoptim.run.assembly import make_launcher
+from hpoptim.run.session import Session, open_session
 from hpoptim.source.git_source import GitSource
 from hpoptim.state.storage import ResultsLayout
 from tests.launchers.recording import TARGET, RecordingLauncher, RecordingSettings
@@ -173,10 +173,10 @@ def test_the_run_gets_the_config_sections_themselves(tmp_path: Path) -> None:
         git_params={"url": "https://example.org/r.git", "tag": "v1"},
         singularity={"image": str(image), "env": {"A": "1"}, "bind": ["/data"]},
     )
-    assert git_source(cfg) is cfg.git_params
-    assert isinstance(cfg.git_params, GitSource)
+    assert isinstance(cfg.git_params, GitSource)  # what the checkout takes
     assert cfg.git_params.describe_ref() == "tag 'v1'"
-    options = container_options(cfg)
+    session = Session(cfg, ResultsLayout(tmp_path / "results" / "rosen"), [], None)
+    options = session.plan({"root": str(tmp_path)}, seed=0, check=False).template.container
     assert options is cfg.singularity
     assert isinstance(options, ContainerOptions)
     assert (options.image, options.env, options.bind) == (image, {"A": "1"}, ("/data",))

@@ -13,13 +13,11 @@ from pathlib import Path
 
 from hpoptim.config import RunConfig
 from hpoptim.errors import ConfigError, ConfigProblem
-from hpoptim.jobspec import ContainerOptions
 from hpoptim.launchers import load
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
 from hpoptim.samplers.base import BaseSampler
 from hpoptim.shipped import find_script
-from hpoptim.source.git_source import GitSource
 from hpoptim.state.storage import ResultsLayout
 
 logger = get_logger(__name__)
@@ -28,7 +26,7 @@ logger = get_logger(__name__)
 def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
     """Problems the config layer cannot see: the container binary."""
     problems: list[ConfigProblem] = []
-    opts = container_options(cfg)
+    opts = cfg.singularity
     if opts is not None:
         from hpoptim.errors import LaunchError
         from hpoptim.launchers.container import resolve_executable
@@ -56,11 +54,6 @@ def start_checks(cfg: RunConfig) -> list[ConfigProblem]:
         except ConfigError as exc:
             problems += exc.problems
     return problems
-
-
-def container_options(cfg: RunConfig) -> ContainerOptions | None:
-    """The config's ``singularity`` section: the container options themselves."""
-    return cfg.singularity
 
 
 def make_sampler_for(cfg: RunConfig, seed: int) -> BaseSampler:
@@ -140,8 +133,3 @@ def resolve_script(root: Path, relative: str) -> Path:
     raise ConfigError.single(
         "script_relative_path", f"script {relative!r} does not exist under {root}"
     )
-
-
-def git_source(cfg: RunConfig) -> GitSource | None:
-    """The config's ``git_params`` section: the checkout module's own model (None if absent)."""
-    return cfg.git_params

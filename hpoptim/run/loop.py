@@ -310,7 +310,7 @@ class Optimization:
 
     def _prepare(self, n: int) -> set[str]:
         """Prepare the first ``n`` ready jobs; return their ids."""
-        specs = []
+        jobs = []
         for _ in range(n):
             sid, rerun_idx = self.history.ready[0]
             setting = self.history.settings[sid]
@@ -330,11 +330,11 @@ class Optimization:
                 t=time.time(),
             )
             self._specs[spec.job_id] = spec
-            specs.append(spec)
+            jobs.append((spec, setting, rerun_idx, attempt))
         self.journal.sync()  # job ids and directories are never reused, even after a crash
-        for spec in specs:
-            sid, rerun_idx, attempt = self._job_coordinates(spec.job_id)
-            self._write_params(spec, self.history.settings[sid], rerun_idx, attempt)
+        for spec, setting, rerun_idx, attempt in jobs:
+            self._write_params(spec, setting, rerun_idx, attempt)
+        specs = [job[0] for job in jobs]
         self._prepared += specs
         return {spec.job_id for spec in specs}
 
@@ -590,10 +590,6 @@ class Optimization:
                 spec.paths.run_dir,
             ) from None
         write_text_atomic(spec.paths.params_file, json.dumps(document, indent=1))
-
-    def _job_coordinates(self, job_id: str) -> tuple[int, int, int]:
-        rec = self.history.jobs[job_id]
-        return rec.setting_id, rec.rerun, rec.attempt
 
     def _journal(self, event: str, **fields: Any) -> None:
         record = self.journal.append(event, **fields)

@@ -34,8 +34,6 @@ from hpoptim.results.drawing import HTML_NAME, HtmlReporter
 from hpoptim.results.report import Reporter, summary
 from hpoptim.run.assembly import (
     config_checks,
-    container_options,
-    git_source,
     make_launcher,
     make_sampler_for,
     script_command,
@@ -134,7 +132,7 @@ class Session:
             f"{c.script_relative_path} with {c.optimizer_str} over {names}; "
             f"launcher {c.launcher}; results in {self.layout.root}"
         )
-        source = None if c.run_in_working_dir else git_source(c)
+        source = None if c.run_in_working_dir else c.git_params
         if source is None:
             return text
         from hpoptim.run.learning import uses_templates
@@ -251,8 +249,11 @@ class Session:
         return f"{summary(history, reporter)}\n{drawn}"
 
     def failure(self) -> str:
-        """Why this (finished) run counts as failed ("" if a setting succeeded)."""
-        return failed_run_reason(self.history())
+        """Why this run, finished when the session was opened, counts as failed ("" if
+        a setting succeeded); from the events read then, not the journal read again."""
+        history = RunHistory(self.lifecycle())
+        history.replay(self.events)
+        return failed_run_reason(history)
 
     def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
         from hpoptim.source.checkout import prepare_checkout
@@ -260,7 +261,7 @@ class Session:
         cfg = self.cfg
         pinned = None if started is None else (started.get("checkout") or {}).get("commit")
         info = prepare_checkout(
-            git_source(cfg),
+            cfg.git_params,
             work_dir=_work_dir(started),
             clone_root=self.layout.checkout_dir,
             run_in_working_dir=cfg.run_in_working_dir,
@@ -315,7 +316,7 @@ class Session:
             fixed_params=cfg.fixed_params,
             env=dict(cfg.environment),
             resources=cfg.resources,
-            container=container_options(cfg),
+            container=cfg.singularity,
             binds=(root,),
         )
         settings = LoopSettings(

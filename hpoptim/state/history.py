@@ -330,18 +330,13 @@ class RunHistory:
         last_iteration = rec.iteration + 1 >= lc.training_iterations
         if lc.training_iterations == 1:  # no chain configured: exit 3 asks to be started again
             last_iteration = rec.iteration + 1 >= MAX_OPEN_RESUMES
-        if state is JobState.RESUME and not last_iteration and lc.judge_iterations:
-            rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
-            rerun.previous_run_dir = rec.run_dir
-            rerun.waiting = True
-            return
         if state is JobState.RESUME and not last_iteration:
             rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
-            rerun.iteration += 1
-            rerun.next_attempt = 0
-            rerun.failures = 0
             rerun.previous_run_dir = rec.run_dir
-            self.ready.append((rec.setting_id, rec.rerun))
+            if lc.judge_iterations:
+                rerun.waiting = True  # the next iteration starts once it is judged
+            else:
+                self._start_next_iteration(rec.setting_id, rerun)
             return
         if state in (JobState.COMPLETED, JobState.RESUME) and not problem:
             rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
@@ -376,11 +371,14 @@ class RunHistory:
             rerun.waiting = False
             if ev["stop"]:
                 rerun.done = True
-                continue
-            rerun.iteration += 1
-            rerun.next_attempt = 0
-            rerun.failures = 0
-            self.ready.append((setting.setting_id, rerun.rerun))
+            else:
+                self._start_next_iteration(setting.setting_id, rerun)
+
+    def _start_next_iteration(self, sid: int, rerun: RerunState) -> None:
+        rerun.iteration += 1
+        rerun.next_attempt = 0
+        rerun.failures = 0
+        self.ready.append((sid, rerun.rerun))
 
     def _on_setting_finished(self, ev: Mapping[str, Any]) -> None:
         setting = self.settings[int(ev["sid"])]
