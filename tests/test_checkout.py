@@ -16,7 +16,13 @@ import pytest
 
 from hpoptim.errors import CheckoutError, ConfigError
 from hpoptim.shipped import wrapper_path
-from hpoptim.source.checkout import CACHE_ENV, CheckoutInfo, GitSource, prepare_checkout
+from hpoptim.source.checkout import (
+    CACHE_ENV,
+    CheckoutInfo,
+    GitSource,
+    files_at_commit,
+    prepare_checkout,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GIT_ENV = {
@@ -165,6 +171,16 @@ def test_shallow_clone_holds_only_depth_commits(
     assert info.commit == getattr(repos, expected)
     assert git(info.root, "rev-parse", "--is-shallow-repository") == "true"
     assert git(info.root, "rev-list", "--count", "HEAD") == "1"
+
+
+def test_files_at_commit_clones_a_remote_shallowly(repos: Repos) -> None:
+    """Without a depth of its own, a remote is read from a one-commit clone."""
+    source = GitSource(repos.upstream.as_uri(), branch="feature")
+    with files_at_commit(source) as (root, sha):
+        assert sha == repos.c2
+        assert (root / "train.py").read_text() == "VERSION = 2\n"
+        assert git(root, "rev-list", "--count", "HEAD") == "1"
+    assert not root.exists()
 
 
 def _error_cases() -> list[Any]:

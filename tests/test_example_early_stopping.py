@@ -131,7 +131,11 @@ def test_early_stopping_stops_settings_and_spends_fewer_iterations(
     run = load_run(with_stopping)
     assert str(run.settings["stopped_at_iteration"].dtype) == "Int64"
     assert main(["status", str(with_stopping)]) == 0
-    assert f"{n_stopped} stopped early" in capsys.readouterr().out
+    counts = (
+        f"settings: {N_SAMPLES - n_stopped} complete, 0 failed, {n_stopped} stopped early, "
+        f"0 running, 0 queued; {N_SAMPLES} of {N_SAMPLES} finished"
+    )
+    assert counts in capsys.readouterr().out
     assert main(["report", str(with_stopping)]) == 0
     page = (with_stopping / "report.html").read_text()
     assert f"{n_stopped} stopped early" in page

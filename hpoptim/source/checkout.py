@@ -135,12 +135,12 @@ def files_at_commit(source: GitSource, sha: str | None = None) -> Iterator[tuple
         root = Path(tmp) / "files"
         cloner = _Cloner(source, root, "", None)
         cloner.cache = None
+        sha = sha or cloner.resolve()  # None: a short commit id only a clone can tell
         if cloner.local is not None:
-            sha = sha or cloner.resolve()
             assert sha is not None  # a local ref always resolves
             _write_tree(cloner.local, sha, root)
         else:
-            if source.depth is None and (sha is not None or source.commit is None):
+            if source.depth is None and sha is not None:
                 cloner.source = source.model_copy(update={"depth": 1})
             root.mkdir()
             sha = cloner._clone_into(root, sha)
