@@ -39,8 +39,8 @@ import functools
 import json
 import math
 import os
+import secrets
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
@@ -245,7 +245,7 @@ def _report(metrics: Mapping[str, float]) -> None:
         raise JobContractError("call initialize_job() before reporting metrics")
     _reported.update(metrics)
     _metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{_metrics_file.name}.", dir=_metrics_file.parent)
+    fd, tmp = _create_temp(_metrics_file)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(_reported, handle)
@@ -253,6 +253,21 @@ def _report(metrics: Mapping[str, float]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path``, with the mode the umask gives new files.
+
+    As :mod:`hpoptim.job` writes ``metrics.json`` (this module imports nothing of
+    hpoptim, so it has its own copy).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def _without_reserved(params: Mapping[str, Any]) -> dict[str, Any]:

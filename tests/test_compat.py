@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,18 @@ def test_old_names_warn_and_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "name" not in reported  # only numbers reach hpoptim; the CSV keeps all
     with (Path(params.working_dir) / "metrics.csv").open() as fh:
         assert next(csv.DictReader(fh))["name"] == "text"
+
+
+def test_reported_metrics_follow_the_umask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _params_file(tmp_path, {"x": 1})
+    metrics = path.parent / "metrics.json"
+    monkeypatch.setenv("HPOPTIM_RUN_DIR", str(path.parent))
+    monkeypatch.setenv("HPOPTIM_METRICS_FILE", str(metrics))
+    params = compat.initialize_job(["job.py", str(path)], verbose=False)
+    old = os.umask(0o027)
+    try:
+        compat.finalize_job({"loss": 0.5}, params)
+    finally:
+        os.umask(old)
+    assert json.loads(metrics.read_text())["loss"] == 0.5
+    assert metrics.stat().st_mode & 0o777 == 0o640  # as hpoptim.job writes it
