@@ -81,6 +81,10 @@ class TPECmaEsSampler(OptunaSampler):
         self._elite: list[tuple[float, int, dict[str, Any]]] = []  # (loss, order, params)
         self._cma: UnitCma | None = None
         self._n_recorded = 0
+        if self._numeric:
+            # Now, while the driver has one thread: import_cmaes hides scipy.stats for
+            # the moment it imports cmaes, which another thread must not see mid-run.
+            import_cmaes()
 
     def optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         lib = load_optuna()

@@ -180,3 +180,25 @@ def test_a_resume_past_the_switch_to_cmaes_needs_neither_optuna_nor_scipy_stats(
     restored = json.loads(proc.stdout)
     assert restored["next"] == [_round_trip(original.ask()) for _ in range(5)]
     assert restored["loaded"] == {"optuna": False, "scipy.stats": False}
+
+
+def test_tpe_cmaes_imports_cmaes_when_built_not_at_its_switch() -> None:
+    """The switch to CMA-ES happens mid-run, with the launcher's threads running; the
+    import that hides scipy.stats for a moment happens when the sampler is built."""
+    code = (
+        "import sys\n"
+        "from hpoptim.samplers import make_sampler\n"
+        "from hpoptim.space import SearchSpace\n"
+        "from tests.contracts.sampler import MIXED_SPACE\n"
+        "make_sampler('tpe_cmaes', SearchSpace.from_config(MIXED_SPACE), minimize=True,"
+        " seed=1, settings={})\n"
+        "print('cmaes' in sys.modules, 'scipy.stats' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert proc.stdout.split() == ["True", "False"]
