@@ -61,9 +61,9 @@ def test_a_name_over_255_bytes_is_a_usage_error(
 @pytest.fixture
 def failing_params_write(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The third params file write fails with the errno put in the yielded list."""
-    from hpoptim.run import loop
+    from hpoptim.run import jobs
 
-    original = loop.write_text_atomic
+    original = jobs.write_text_atomic
     calls: list[int] = []
     fault: list[int] = []
 
@@ -73,7 +73,7 @@ def failing_params_write(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             raise OSError(fault[0], os.strerror(fault[0]), str(path))
         original(path, text, **kw)
 
-    monkeypatch.setattr(loop, "write_text_atomic", write)
+    monkeypatch.setattr(jobs, "write_text_atomic", write)
     return fault
 
 

@@ -150,13 +150,13 @@ def test_an_existing_job_directory_is_refused_not_reused(tmp_path: Path) -> None
     launcher = ScriptedLauncher(complete)
     loop = optimization(tmp_path, launcher)
     # another writer creates the directory between the choice of id and its creation
-    real_write = loop._write_params
+    real_write = loop.jobs.write_params
 
     def racing_write(spec: JobSpec, *args: Any) -> None:
         spec.paths.run_dir.mkdir(parents=True)
         real_write(spec, *args)
 
-    loop._write_params = racing_write  # type: ignore[method-assign]
+    loop.jobs.write_params = racing_write  # type: ignore[method-assign]
     with pytest.raises(StorageError, match="never reused"):
         loop.run()
     assert launcher.submitted == []

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from hpoptim.errors import LaunchError
 from hpoptim.run.assembly import make_sampler_for
-from hpoptim.run.loop import Optimization, format_params
+from hpoptim.run.jobs import JobFactory
+from hpoptim.run.outcomes import format_params
 from hpoptim.run.session import Session
-
-if TYPE_CHECKING:
-    from hpoptim.launchers.base import BaseLauncher
-    from hpoptim.samplers.base import BaseSampler
 
 
 def preview(session: Session, n_settings: int) -> str:
@@ -41,19 +38,16 @@ def preview(session: Session, n_settings: int) -> str:
     lines += [f"  {i}: {format_params(p)}" for i, p in enumerate(proposed)]
     lines += _grid_note(sampler.n_settings(), cfg.number_of_samples)
     if proposed:
-        lines += _first_job(session, sampler, proposed[0], seed)
+        lines += _first_job(session, proposed[0], seed)
     return "\n".join(lines)
 
 
-def _first_job(
-    session: Session, sampler: BaseSampler, params: dict[str, Any], seed: int
-) -> list[str]:
+def _first_job(session: Session, params: dict[str, Any], seed: int) -> list[str]:
     cfg = session.cfg
     root = Path.cwd() if cfg.run_in_working_dir else session.layout.checkout_dir
     plan = session.plan({"root": str(root)}, seed, check=cfg.run_in_working_dir)
-    # only to build the spec: this loop never runs, so it needs no launcher
-    loop = Optimization(plan, sampler, cast("BaseLauncher", None), session.layout)
-    spec = loop.preview_spec(params)
+    jobs = JobFactory(plan.template, session.layout, plan.lifecycle, plan.settings.seed)
+    spec = jobs.preview(params)
     lines = [
         "first job:",
         f"  command: {shlex.join(spec.argv)}",

@@ -40,14 +40,9 @@ from hpoptim.run.assembly import (
     start_checks,
     stop_leftover_jobs,
 )
-from hpoptim.run.loop import (
-    EventHook,
-    JobTemplate,
-    LoopSettings,
-    Optimization,
-    RunPlan,
-    failed_run_reason,
-)
+from hpoptim.run.loop import Optimization
+from hpoptim.run.outcomes import failed_run_reason
+from hpoptim.run.plan import EventHook, JobTemplate, LoopSettings, RunPlan
 from hpoptim.state.history import (
     JournalRepair,
     Lifecycle,
@@ -319,18 +314,7 @@ class Session:
             container=cfg.singularity,
             binds=(root,),
         )
-        settings = LoopSettings(
-            n_samples=cfg.number_of_samples,
-            n_in_flight=cfg.n_jobs_per_iteration,
-            n_completed_before_resubmit=cfg.n_completed_jobs_before_resubmit,
-            minimize=cfg.minimize,
-            max_failed_fraction=cfg.max_failed_fraction,
-            n_settings_before_failure_check=cfg.n_settings_before_failure_check,
-            seed=seed,
-            deterministic_order=(
-                cfg.seed is not None if cfg.deterministic_order is None else cfg.deterministic_order
-            ),
-        )
+        settings = LoopSettings.from_config(cfg, seed)
         return RunPlan(settings, self.lifecycle(), template, cfg.early_stopping)
 
 

@@ -1,0 +1,134 @@
+"""Each job's spec and params file: the per-job part laid over the run's :class:`JobTemplate`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from hpoptim.errors import StorageError
+from hpoptim.jobspec import JobPaths, JobSpec
+from hpoptim.run.plan import JobTemplate
+from hpoptim.space import flatten, nest
+from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
+from hpoptim.state.storage import ResultsLayout, write_text_atomic
+
+
+class JobFactory:
+    """Builds the :class:`JobSpec` of a (setting, rerun, attempt) and writes its params file.
+
+    Args:
+        template: What every job of the run shares.
+        layout: The results directory (job directories live under it).
+        lifecycle: Reruns, iterations and the metric, told to each job.
+        seed: The run's seed, from which each rerun's seed is derived.
+    """
+
+    def __init__(
+        self, template: JobTemplate, layout: ResultsLayout, lifecycle: Lifecycle, seed: int
+    ) -> None:
+        self.template = template
+        self.layout = layout
+        self.lifecycle = lifecycle
+        self.run_seed = seed
+
+    def spec(self, setting: SettingRecord, rerun_idx: int, attempt: int) -> JobSpec:
+        """The spec of attempt ``attempt`` of rerun ``rerun_idx`` at its current iteration."""
+        rerun = setting.reruns[rerun_idx]
+        name = f"run_{rerun_idx}.{rerun.iteration}-{attempt}"
+        run_dir = self.layout.setting_dir(setting.setting_id) / name
+        job_id = f"{setting.setting_id}_{rerun_idx}.{rerun.iteration}-{attempt}"
+        t = self.template
+        paths = JobPaths(run_dir)
+        env = {
+            **t.env,
+            "HPOPTIM_PARAMS_FILE": str(paths.params_file),
+            "HPOPTIM_RUN_DIR": str(run_dir),
+            "HPOPTIM_JOB_ID": job_id,
+            "HPOPTIM_SETTING_ID": str(setting.setting_id),
+            "HPOPTIM_RERUN": str(rerun_idx),
+            "HPOPTIM_ITERATION": str(rerun.iteration),
+            "HPOPTIM_ATTEMPT": str(attempt),
+            "HPOPTIM_N_ITERATIONS": str(self.lifecycle.training_iterations),
+            "HPOPTIM_SEED": str(self.seed(setting.setting_id, rerun_idx)),
+            "HPOPTIM_PREVIOUS_RUN_DIR": rerun.previous_run_dir or "",
+            "HPOPTIM_METRICS_FILE": str(paths.metrics_file),
+        }
+        return JobSpec(
+            job_id=job_id,
+            argv=(*t.command, str(paths.params_file)),
+            cwd=t.cwd,
+            paths=paths,
+            env=env,
+            resources=t.resources,
+            container=t.container,
+            binds=(*t.binds, self.layout.root),
+        )
+
+    def preview(self, params: Mapping[str, Any]) -> JobSpec:
+        """The spec the first job of a run proposing ``params`` first would get (setting
+        0, rerun 0, attempt 0); nothing is journaled or written."""
+        scratch = RunHistory(self.lifecycle)
+        scratch.apply({"e": "asked", "sid": 0, "params": dict(params)})
+        return self.spec(scratch.settings[0], 0, 0)
+
+    def seed(self, setting_id: int, rerun: int) -> int:
+        """Seed of a rerun: fixed by the run seed, the setting and the rerun index."""
+        key = f"{self.run_seed}:{setting_id}:{rerun}".encode()
+        return int.from_bytes(hashlib.sha256(key).digest()[:4], "little") & 0x7FFFFFFF
+
+    def write_params(
+        self, spec: JobSpec, setting: SettingRecord, rerun_idx: int, attempt: int
+    ) -> None:
+        """Create the job's directory (never an existing one) and write its params file.
+
+        Raises:
+            StorageError: The directory exists already.
+        """
+        document = {
+            "params": deep_merge(self.template.fixed_params, nest(setting.params)),
+            "flat_params": {**flatten(self.template.fixed_params), **setting.params},
+            "job": self._context(spec, setting, rerun_idx, attempt),
+        }
+        spec.paths.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            spec.paths.run_dir.mkdir()
+        except FileExistsError:
+            raise StorageError(
+                f"job directory {spec.paths.run_dir} already exists; a job directory is "
+                "never reused (is another driver writing into this results directory?)",
+                spec.paths.run_dir,
+            ) from None
+        write_text_atomic(spec.paths.params_file, json.dumps(document, indent=1))
+
+    def _context(
+        self, spec: JobSpec, setting: SettingRecord, rerun_idx: int, attempt: int
+    ) -> dict[str, Any]:
+        rerun = setting.reruns[rerun_idx]
+        return {
+            "job_id": spec.job_id,
+            "setting_id": setting.setting_id,
+            "rerun": rerun_idx,
+            "iteration": rerun.iteration,
+            "attempt": attempt,
+            "n_iterations": self.lifecycle.training_iterations,
+            "n_reruns": self.lifecycle.n_reruns,
+            "metric": self.lifecycle.metric,
+            "seed": self.seed(setting.setting_id, rerun_idx),
+            "run_dir": str(spec.paths.run_dir),
+            "setting_dir": str(spec.paths.run_dir.parent),
+            "previous_run_dir": rerun.previous_run_dir,
+            "metrics_file": str(spec.paths.metrics_file),
+        }
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` laid on top, merging nested dicts key by key."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
