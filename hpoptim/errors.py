@@ -130,35 +130,6 @@ class LaunchError(HpoptimError):
         super().__init__(message)
 
 
-class JobFailedError(HpoptimError):
-    """A job ended in failure.
-
-    Attributes:
-        job_id: The job's id.
-        exit_code: Its exit code, or ``None`` when killed by a signal or lost.
-        stderr_tail: The last lines it wrote to stderr.
-        stdout_path: Where its stdout is.
-        stderr_path: Where its stderr is.
-    """
-
-    def __init__(
-        self,
-        job_id: str,
-        exit_code: int | None,
-        stderr_tail: str,
-        stdout_path: Path,
-        stderr_path: Path,
-    ) -> None:
-        self.job_id = job_id
-        self.exit_code = exit_code
-        self.stderr_tail = stderr_tail
-        self.stdout_path = stdout_path
-        self.stderr_path = stderr_path
-        super().__init__(
-            f"job {job_id} failed (exit code {exit_code}); stderr: {stderr_path}\n{stderr_tail}"
-        )
-
-
 class StorageError(HpoptimError):
     """The results directory or its journal cannot be used.
 

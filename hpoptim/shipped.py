@@ -13,11 +13,6 @@ def wrappers_dir() -> Path:
     return _locate("hpoptim._wrappers", "wrappers")
 
 
-def templates_dir() -> Path:
-    """The directory holding the example template index and template configs."""
-    return _locate("hpoptim._templates", "templates")
-
-
 def wrapper_path(name: str) -> Path:
     """Path of an installed wrapper script, e.g. ``wrapper_path("run_learning.py")``."""
     return wrappers_dir() / name

@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from typing import Self
 
 
+def job_argv(spec: JobSpec) -> list[str]:
+    """The argv that runs ``spec``: its own, or wrapped in its container (the same for
+    every launcher, see :func:`hpoptim.launchers.container.container_argv`)."""
+    if spec.container is None:
+        return list(spec.argv)
+    from hpoptim.launchers.container import container_argv
+
+    return container_argv(spec)
+
+
 class NoSettings(Section):
     """A launcher section without keys (the default :attr:`BaseLauncher.settings_model`)."""
 

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from hpoptim.errors import ConfigError, LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
-from hpoptim.launchers.base import BaseLauncher
+from hpoptim.launchers.base import BaseLauncher, job_argv
 from hpoptim.launchers.node import Supervised, read_exit_file, read_process_file, split_status
 from hpoptim.launchers.supervision import (
     JOB_ID_VAR,
@@ -332,7 +332,7 @@ class LocalLauncher(BaseLauncher):
             spec = self._queued.popleft()
             try:
                 job = _Job(spec, None)
-                job.argv = _argv(spec)
+                job.argv = job_argv(spec)
                 error = _start_problem(job.argv, spec)
                 if not error:
                     job.conn = self._connection()
@@ -462,14 +462,6 @@ class LocalLauncher(BaseLauncher):
             with self._cond:
                 self._n_followers -= 1
                 self._cond.notify_all()
-
-
-def _argv(spec: JobSpec) -> list[str]:
-    if spec.container is None:
-        return list(spec.argv)
-    from hpoptim.launchers.container import container_argv
-
-    return container_argv(spec)
 
 
 def _start_problem(argv: Sequence[str], spec: JobSpec) -> str:

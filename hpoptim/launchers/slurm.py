@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
-from hpoptim.launchers.base import BaseLauncher
+from hpoptim.launchers.base import BaseLauncher, job_argv
 from hpoptim.launchers.slurm_commands import (
     DEFAULT_MAX_ARRAY_SIZE,
     CommandResult,
@@ -219,7 +219,7 @@ class SlurmLauncher(BaseLauncher):
         clash = [i for i in ids if i in self._jobs]
         if clash or len(set(ids)) != len(ids):
             raise LaunchError(f"job ids must be unique among jobs in flight, got {clash or ids}")
-        argvs = {s.job_id: _argv(s) for s in specs}
+        argvs = {s.job_id: job_argv(s) for s in specs}
         self.options.script_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.options.script_dir.chmod(0o700)  # batch scripts hold the jobs' environment
         native: dict[str, str] = {}
@@ -512,14 +512,6 @@ def _write_private(path: Path, data: bytes, mode: int) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.chmod(path, mode)  # whatever the umask
-
-
-def _argv(spec: JobSpec) -> list[str]:
-    if spec.container is None:
-        return list(spec.argv)
-    from hpoptim.launchers.container import container_argv
-
-    return container_argv(spec)
 
 
 def _write_tasks(tasks: Path, group: Sequence[JobSpec], argvs: dict[str, list[str]]) -> None:

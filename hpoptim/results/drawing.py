@@ -72,7 +72,6 @@ class HtmlReporter:
         self._started = self._ended = clock()
         self._cost = 0.0
         self._drawing: Drawing | None = None
-        self.n_started = 0
 
     def on_setting_finished(self, history: RunHistory, setting: SettingRecord) -> None:
         """Start a drawing if none is under way and the throttle allows one."""
@@ -97,7 +96,6 @@ class HtmlReporter:
     def _start(self, now: float) -> None:
         self._started = now
         self._drawing = self.spawn(self.root)
-        self.n_started += 1
 
     def finish(self) -> Drawing:
         """The last drawing, started once any drawing under way ended; not waited for."""

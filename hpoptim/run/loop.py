@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hpoptim.errors import LaunchError, RunFailedError, RunStoppedError
-from hpoptim.jobspec import JobSpec
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
 from hpoptim.run.dispatch import Dispatcher
@@ -192,9 +191,3 @@ class Optimization:
                 logger.warning("could not cancel all jobs: %s", err)
         if self.journal.is_open:
             self.record("stopped", reason=reason)
-
-    # -- jobs --------------------------------------------------------------------
-    def preview_spec(self, params: Mapping[str, Any]) -> JobSpec:
-        """The spec the first job of a run proposing ``params`` first would get (setting
-        0, rerun 0, attempt 0); nothing is journaled or written."""
-        return self.jobs.preview(params)

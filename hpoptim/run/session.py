@@ -68,7 +68,6 @@ class Session:
     layout: ResultsLayout
     events: list[dict[str, Any]]
     lock: RunLock | None
-    dry_run: bool = False
     created_root: bool = False
     read_only: bool = False
     """Another driver holds the run: report from the journal, write nothing."""
@@ -372,7 +371,7 @@ def open_session(
         cfg = load_config(config, overrides or [], check=start_checks)
         layout = ResultsLayout(cfg.results_dir / cfg.optimization_procedure_name)
     if dry_run:
-        return Session(cfg, layout, _events(cfg, layout), None, dry_run)
+        return Session(cfg, layout, _events(cfg, layout), None)
     if for_report:
         return _report_session(cfg, layout, repair)
     created = not layout.root.exists()

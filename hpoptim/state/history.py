@@ -102,12 +102,10 @@ class RerunState:
     iteration: int = 0
     next_attempt: int = 0
     failures: int = 0
-    active_job: str | None = None
     previous_run_dir: str | None = None
     done: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str = ""
-    iteration_times_s: list[float] = field(default_factory=list)
     n_attempts: int = 0
     waiting: bool = False  # ended an iteration; waits to be judged (early stopping)
     values: dict[int, float] = field(default_factory=dict)  # iteration -> its metric
@@ -280,7 +278,6 @@ class RunHistory:
         )
         self.jobs[rec.job_id] = rec
         rerun = self.settings[rec.setting_id].reruns[rec.rerun]
-        rerun.active_job = rec.job_id
         rerun.next_attempt = rec.attempt + 1
         rerun.n_attempts += 1
         _discard(self.ready, (rec.setting_id, rec.rerun))
@@ -299,7 +296,6 @@ class RunHistory:
         rec = self.jobs[ev["job"]]
         rec.state = "abandoned"
         rerun = self.settings[rec.setting_id].reruns[rec.rerun]
-        rerun.active_job = None
         rerun.n_attempts -= 1
         self.ready.append((rec.setting_id, rec.rerun))
 
@@ -317,7 +313,6 @@ class RunHistory:
         rec.reason = ev.get("reason", "")
         rec.metrics = dict(ev.get("metrics") or {})
         rerun = self.settings[rec.setting_id].reruns[rec.rerun]
-        rerun.active_job = None
         if rec.metrics:
             rerun.metrics = rec.metrics
             value = rec.metrics.get(self.lifecycle.metric)
@@ -331,7 +326,6 @@ class RunHistory:
         if lc.training_iterations == 1:  # no chain configured: exit 3 asks to be started again
             last_iteration = rec.iteration + 1 >= MAX_OPEN_RESUMES
         if state is JobState.RESUME and not last_iteration:
-            rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
             rerun.previous_run_dir = rec.run_dir
             if lc.judge_iterations:
                 rerun.waiting = True  # the next iteration starts once it is judged
@@ -339,7 +333,6 @@ class RunHistory:
                 self._start_next_iteration(rec.setting_id, rerun)
             return
         if state in (JobState.COMPLETED, JobState.RESUME) and not problem:
-            rerun.iteration_times_s.append(rec.ended_at - rec.submitted_at if rec.ended_at else 0)
             rerun.done = True
             return
         if rec.exit_code == SETUP_ERROR_EXIT_CODE:
