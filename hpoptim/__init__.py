@@ -28,12 +28,22 @@ __all__ = [
     "StorageError",
     "__version__",
     "load_run",
+    "run",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """``load_run`` and ``RunData`` are imported on first use: they need pandas, and
-    ``hpoptim.job`` (imported by every job) must stay cheap to import."""
+    """``load_run``, ``RunData`` and ``run`` are imported on first use: they need pandas,
+    and ``hpoptim.job`` (imported by every job) must stay cheap to import.
+
+    ``hpoptim.run`` is the package of the run, which is callable:
+    ``hpoptim.run(config, overrides, launcher=...)`` runs an optimisation and returns
+    its results (see :func:`hpoptim.run.api.run`).
+    """
+    if name == "run":
+        import importlib
+
+        return importlib.import_module("hpoptim.run")
     if name in ("load_run", "RunData"):
         from hpoptim.results import load
 

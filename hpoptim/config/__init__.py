@@ -74,16 +74,35 @@ def load_config(path: Path, overrides: Sequence[str], check: Check | None = None
             lists every problem, one per line, each naming its key path.
         OverrideError: An override cannot be parsed or applied.
     """
-    data = read_file_with_imports(path)
-    data = apply_overrides(data, parse_overrides(overrides), _file_knows)
+    return load_config_data(read_file_with_imports(path), overrides, check, source=path)
+
+
+def load_config_data(
+    data: Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    check: Check | None = None,
+    source: Path | None = None,
+) -> RunConfig:
+    """Apply overrides to a config given as a dict (as read from a file, or built in
+    code), translate its dialect, and validate it, as :func:`load_config` does.
+
+    Raises:
+        ConfigError: The config is invalid (every problem, each naming its key path).
+        OverrideError: An override cannot be parsed or applied.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError.single(
+            "", f"a config must be a mapping, got {type(data).__name__}", source
+        )
+    data = apply_overrides(dict(data), parse_overrides(overrides), _file_knows)
     data, notes = translate_dialect(data)
     errors = [n.problem() for n in notes if n.kind == "error"]
     try:
-        cfg = load_config_dict(data, check, source=path)
+        cfg = load_config_dict(data, check, source=source)
     except ConfigError as exc:
-        raise ConfigError([*errors, *exc.problems], path) from None
+        raise ConfigError([*errors, *exc.problems], source) from None
     if errors:
-        raise ConfigError(errors, path)
+        raise ConfigError(errors, source)
     return cfg
 
 

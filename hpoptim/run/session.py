@@ -16,12 +16,13 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpoptim import __version__
-from hpoptim.config import RunConfig, load_config, load_config_dict
+from hpoptim.config import RunConfig, load_config, load_config_data, load_config_dict
 from hpoptim.errors import (
     CheckoutError,
     ConfigError,
@@ -350,7 +351,7 @@ def _append(layout: ResultsLayout, event: str, **fields: Any) -> dict[str, Any]:
 
 def open_session(
     *,
-    config: Path | None = None,
+    config: Path | Mapping[str, Any] | None = None,
     overrides: list[str] | None = None,
     results: Path | None = None,
     overwrite: bool = False,
@@ -368,7 +369,10 @@ def open_session(
         )
     else:
         assert config is not None
-        cfg = load_config(config, overrides or [], check=start_checks)
+        if isinstance(config, Mapping):
+            cfg = load_config_data(config, overrides or [], check=start_checks)
+        else:
+            cfg = load_config(config, overrides or [], check=start_checks)
         layout = ResultsLayout(cfg.results_dir / cfg.optimization_procedure_name)
     if dry_run:
         return Session(cfg, layout, _events(cfg, layout), None)
