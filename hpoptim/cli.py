@@ -31,11 +31,10 @@ from hpoptim.errors import (
     RunStoppedError,
     StorageError,
 )
-from hpoptim.launchers import available
-from hpoptim.run.session import Session, open_session
 
 if TYPE_CHECKING:
     from hpoptim.progress import Progress
+    from hpoptim.run.session import Session
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 COMMANDS = ("run", "resume", "report", "check", "migrate", "status", "ls", "schema")
@@ -54,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     for p in (run, check):
         p.add_argument("config", type=Path, help="config file (.json, .yaml, .yml or .toml)")
         p.add_argument("overrides", nargs="*", help="dotted.key=value, +new.key=value, ~key")
-        p.add_argument("--launcher", choices=available(), help="override 'launcher'")
+        # checked with the config, which lists the registered launchers: building the
+        # parser must not import them (status, ls and --help start fast)
+        p.add_argument("--launcher", metavar="NAME", help="override 'launcher' (local, slurm, ...)")
     check.add_argument(
         "--show",
         type=int,
@@ -252,6 +253,8 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
 
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
+    from hpoptim.run.session import open_session
+
     if args.command == "report":
         session = open_session(results=args.results, for_report=True, repair=args.repair)
         try:

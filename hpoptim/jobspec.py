@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,39 +14,12 @@ from hpoptim.errors import ConfigProblem
 from hpoptim.job import (
     METRICS_FILE_NAME,
     PARAMS_FILE_NAME,
-    RESUME_EXIT_CODE,
     STDERR_FILE_NAME,
     STDOUT_FILE_NAME,
 )
+from hpoptim.jobstate import JobState as JobState  # re-exported: launchers use it with JobSpec
 from hpoptim.messages import did_you_mean, env_problem
 from hpoptim.sections import AbsolutePath, Section, Strings, cross_rule, rule_error
-
-
-class JobState(enum.Enum):
-    """Where a job (one process / one cluster job) is in its life."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"  # exit code 0
-    RESUME = "resume"  # exit code 3: start the next training iteration
-    FAILED = "failed"  # other exit code, killed by a signal, node failure, OOM
-    TIMEOUT = "timeout"  # hit its wall-time limit
-    CANCELLED = "cancelled"  # cancelled by us or from outside
-    LOST = "lost"  # vanished from the scheduler without a trace
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the job will not change state any more."""
-        return self not in (JobState.PENDING, JobState.RUNNING)
-
-    @classmethod
-    def from_exit_code(cls, code: int) -> JobState:
-        """Map a process exit code to a terminal state."""
-        if code == 0:
-            return cls.COMPLETED
-        if code == RESUME_EXIT_CODE:
-            return cls.RESUME
-        return cls.FAILED
 
 
 @dataclass(frozen=True)

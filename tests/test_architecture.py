@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "sections": 1,
     "shipped": 1,
     "jobspec": 1,
+    "jobstate": 1,
     "space": 1,
     "state": 1,
     # the run config nests the sections the launchers and the checkout declare
@@ -194,3 +195,41 @@ def test_reading_a_config_imports_no_parser_or_library_it_does_not_need() -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
+
+
+_HEAVY = ("pydantic", "numpy", "pandas", "yaml", "optuna", "git", "matplotlib", "rich")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["--help"], id="help"),
+        pytest.param(["status", "{run}"], id="status"),
+        pytest.param(["ls", "{results}"], id="ls"),
+    ],
+)
+def test_commands_that_only_read_do_not_import_the_run_stack(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """``--help``, ``status`` and ``ls`` start fast: neither the config models, the
+    launchers, the loop nor pandas are imported (a real run's results are read)."""
+    run = tmp_path / "results" / "r"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text('{"metric_to_optimize": "loss", "minimize": true}')
+    (run / "journal.jsonl").write_text('{"e": "asked", "sid": 0, "params": {"x": 1}, "t": 0}\n')
+    words = [w.format(run=run, results=run.parent) for w in argv]
+    code = (
+        "import sys\n"
+        "from hpoptim.cli import main\n"
+        f"try:\n    rc = main({words!r})\nexcept SystemExit as exc:\n    rc = exc.code\n"
+        "print('exit', rc, file=sys.stderr)\n"
+        f"heavy = {_HEAVY!r}\n"
+        "names = [m for m in sys.modules if m.split('.')[0] in heavy\n"
+        "         or m.startswith(('hpoptim.run', 'hpoptim.launchers', 'hpoptim.config'))]\n"
+        "print(sorted({m.split('.')[0] if not m.startswith('hpoptim') else m for m in names}),"
+        " file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stderr.strip().splitlines()[-2:] == ["exit 0", "[]"], out.stdout + out.stderr

@@ -6,7 +6,6 @@ still running (it sees the events journaled so far; a torn last line is skipped)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from hpoptim.errors import StorageError
 from hpoptim.jobspec import JobState
 from hpoptim.results.report import job_rows, ranked, setting_rows
-from hpoptim.state.history import Lifecycle, RunHistory, load_history
+from hpoptim.results.saved import fold_journal, read_saved_config
+from hpoptim.state.history import RunHistory
 from hpoptim.state.storage import ResultsLayout
 
 JOB_INTS = ("setting_id", "rerun", "iteration", "attempt", "exit_code", "signal")
@@ -102,49 +101,6 @@ def load_run(root: str | Path) -> RunData:
         minimize=bool(config.get("minimize", True)),
         history=history,
     )
-
-
-def read_saved_config(layout: ResultsLayout) -> dict[str, Any]:
-    """The run's ``config.json`` as a dict.
-
-    Raises:
-        StorageError: It is missing, unreadable or not a JSON object.
-    """
-    path = layout.config_file
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StorageError(f"{layout.root} holds no hpoptim run (no config.json)", path) from None
-    except (OSError, ValueError) as exc:
-        raise StorageError(f"cannot read the saved config {path}: {exc}", path) from None
-    if not isinstance(data, dict) or "metric_to_optimize" not in data:
-        raise StorageError(f"{path} is not an hpoptim config", path)
-    return data
-
-
-def lifecycle_of(config: Mapping[str, Any]) -> Lifecycle:
-    """The lifecycle rules recorded in a saved config."""
-    return Lifecycle(
-        metric=str(config["metric_to_optimize"]),
-        n_reruns=int(config.get("n_reruns", 1)),
-        max_attempts=int(config.get("max_attempts", 3)),
-        training_iterations=int(config.get("training_iterations", 1)),
-        judge_iterations=_early_stopping_method(config) not in (None, "none"),
-    )
-
-
-def _early_stopping_method(config: Mapping[str, Any]) -> Any:
-    section = config.get("early_stopping")
-    return section.get("method") if isinstance(section, Mapping) else None
-
-
-def fold_journal(layout: ResultsLayout, config: Mapping[str, Any]) -> RunHistory:
-    """Replay the journal (read-only) into a :class:`RunHistory`, checking each event.
-
-    Raises:
-        StorageError: A journal line before the last is damaged (named in the message).
-    """
-    return load_history(layout.journal, lifecycle_of(config))[0]
 
 
 def _frame(rows: Sequence[Mapping[str, Any]], first: Sequence[str]) -> pd.DataFrame:

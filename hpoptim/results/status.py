@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpoptim.jobspec import JobState
+from hpoptim.jobstate import JobState
 from hpoptim.results.report import ranked
+from hpoptim.results.saved import lifecycle_of, read_saved_config
 from hpoptim.state.history import RunHistory, load_history
 from hpoptim.state.storage import LockHolder, ResultsLayout, probe_lock
 
@@ -94,8 +95,6 @@ def run_status(root: Path, now: float | None = None) -> RunStatus:
     Raises:
         StorageError: ``root`` holds no run, or its journal is corrupt.
     """
-    from hpoptim.results.load import lifecycle_of, read_saved_config  # pandas: not at import
-
     layout = ResultsLayout(Path(root).resolve())
     config = read_saved_config(layout)
     history, events = load_history(layout.journal, lifecycle_of(config))

@@ -7,12 +7,13 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hpoptim.errors import ConfigProblem
 from hpoptim.space import SearchSpace, unknown_key_problems
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: A setting's check: (test, rule shown when it fails).
 Check = tuple[Callable[[Any], bool], str]
@@ -105,6 +106,8 @@ class BaseSampler(ABC):
 
     def rng_for(self, index: int) -> np.random.Generator:
         """The random generator of ask number ``index``: fixed by the seed and the index."""
+        import numpy as np  # a sampler's draws need it; validating a config does not
+
         return np.random.default_rng([self._entropy, index])
 
     def derived_seed(self, index: int) -> int:

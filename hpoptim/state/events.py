@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from hpoptim.jobspec import JobState
+from hpoptim.jobstate import JobState
 
 
 class InvalidEventError(ValueError):

@@ -42,7 +42,7 @@ from typing import Any
 
 from hpoptim.errors import StorageError
 from hpoptim.job import SETUP_ERROR_EXIT_CODE
-from hpoptim.jobspec import JobState
+from hpoptim.jobstate import JobState
 from hpoptim.log import get_logger
 from hpoptim.state.events import JOB_STATES, InvalidEventError, event_problem
 from hpoptim.state.setting import SettingResult, SettingState
