@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from hpoptim.errors import (
-    CheckoutError,
-    ConfigError,
-    HpoptimError,
-    JobFailedError,
-    LaunchError,
-    OverrideError,
-    StorageError,
-)
-
+TYPE_CHECKING = False  # typing costs every job (``import hpoptim.job``) start-up time
 if TYPE_CHECKING:
+    from typing import Any
+
+    from hpoptim.errors import (
+        CheckoutError,
+        ConfigError,
+        HpoptimError,
+        JobFailedError,
+        LaunchError,
+        OverrideError,
+        StorageError,
+    )
     from hpoptim.results.load import RunData, load_run
 
 __version__ = "0.1.0"
@@ -33,11 +33,30 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """``load_run`` and ``RunData`` are imported on first use: they need pandas, and
-    ``hpoptim.job`` (imported by every job) must stay cheap to import."""
-    if name in ("load_run", "RunData"):
-        from hpoptim.results import load
+_LAZY = {
+    **dict.fromkeys(("load_run", "RunData"), "hpoptim.results.load"),
+    **dict.fromkeys(
+        (
+            "CheckoutError",
+            "ConfigError",
+            "HpoptimError",
+            "JobFailedError",
+            "LaunchError",
+            "OverrideError",
+            "StorageError",
+        ),
+        "hpoptim.errors",
+    ),
+}
 
-        return getattr(load, name)
-    raise AttributeError(f"module 'hpoptim' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    """The public API is imported on first use: ``load_run`` needs pandas, and
+    ``hpoptim.job`` and the local supervisor (which import ``hpoptim.contract``, and so
+    this package) must stay cheap to start."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hpoptim' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -11,14 +11,14 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
-from hpoptim.errors import ConfigProblem
-from hpoptim.job import (
+from hpoptim.contract import (
     METRICS_FILE_NAME,
     PARAMS_FILE_NAME,
     RESUME_EXIT_CODE,
     STDERR_FILE_NAME,
     STDOUT_FILE_NAME,
 )
+from hpoptim.errors import ConfigProblem
 from hpoptim.messages import did_you_mean, env_problem
 from hpoptim.sections import AbsolutePath, Section, Strings, cross_rule, rule_error
 

@@ -4,7 +4,8 @@ Every ``import`` in ``hpoptim/`` (module level, inside functions and under
 ``TYPE_CHECKING`` alike) is read with :mod:`ast` and checked against the layers:
 a module imports only from lower layers or from its own sub-package, the
 layer-2 packages do not import each other, the loop knows samplers and launchers
-only through their bases, and the job side imports nothing of hpoptim.
+only through their bases, and the job side imports nothing of hpoptim but the
+contract (``tests/test_contract.py`` runs each job-side module as a job would).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PACKAGE = ROOT / "hpoptim"
 #: Sub-package or module (dotted, below ``hpoptim``) -> layer. The longest prefix wins.
 LAYERS: dict[str, int] = {
     "errors": 0,
+    "contract": 0,
     "job": 0,
     "compat": 0,
     "log": 1,
@@ -43,12 +45,15 @@ LAYERS: dict[str, int] = {
     "__main__": 4,
 }
 
-#: Layer 0 (errors, and the job side that runs inside users' images) imports nothing of hpoptim.
-LAYER_0 = sorted(
-    _name
-    for _name, _layer in LAYERS.items()
-    if _layer == 0 and (Path(__file__).resolve().parents[1] / "hpoptim" / f"{_name}.py").exists()
-)
+#: What each job-side module (run inside users' images, or as the local supervisor) and
+#: each layer-0 module may import of hpoptim: the contract at most.
+JOB_SIDE: dict[str, set[str]] = {
+    "hpoptim/errors.py": set(),
+    "hpoptim/contract.py": set(),
+    "hpoptim/job.py": {"hpoptim.contract"},
+    "hpoptim/compat.py": {"hpoptim.contract"},
+    "hpoptim/launchers/node.py": {"hpoptim.contract"},
+}
 
 
 def _module_name(path: Path) -> str:
@@ -121,9 +126,14 @@ def test_the_loop_knows_only_the_bases() -> None:
     assert not concrete, f"hpoptim.run.loop imports {concrete}; it may use only the base classes"
 
 
-@pytest.mark.parametrize("module", LAYER_0)
-def test_layer_0_imports_nothing_of_hpoptim(module: str) -> None:
-    assert _imports(PACKAGE / f"{module}.py") == set()
+def test_every_layer_0_module_is_checked_as_job_side() -> None:
+    layer_0 = {f"hpoptim/{name}.py" for name, layer in LAYERS.items() if layer == 0}
+    assert layer_0 <= set(JOB_SIDE)
+
+
+@pytest.mark.parametrize("module", sorted(JOB_SIDE))
+def test_the_job_side_imports_only_the_contract(module: str) -> None:
+    assert _imports(ROOT / module) <= JOB_SIDE[module]
 
 
 def test_wrappers_import_nothing_of_hpoptim() -> None:

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpoptim import contract
 from hpoptim.config.stopping import EarlyStopping
+from hpoptim.contract import SETUP_ERROR_EXIT_CODE
 from hpoptim.errors import LaunchError, RunFailedError, RunStoppedError, StorageError
-from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import (
     DEFAULT_RESOURCES,
     ContainerOptions,
@@ -521,17 +522,17 @@ class Optimization:
         paths = JobPaths(run_dir)
         env = {
             **t.env,
-            "HPOPTIM_PARAMS_FILE": str(paths.params_file),
-            "HPOPTIM_RUN_DIR": str(run_dir),
-            "HPOPTIM_JOB_ID": job_id,
-            "HPOPTIM_SETTING_ID": str(setting.setting_id),
-            "HPOPTIM_RERUN": str(rerun_idx),
-            "HPOPTIM_ITERATION": str(rerun.iteration),
-            "HPOPTIM_ATTEMPT": str(attempt),
-            "HPOPTIM_N_ITERATIONS": str(self.history.lifecycle.training_iterations),
-            "HPOPTIM_SEED": str(self.job_seed(setting.setting_id, rerun_idx)),
-            "HPOPTIM_PREVIOUS_RUN_DIR": rerun.previous_run_dir or "",
-            "HPOPTIM_METRICS_FILE": str(paths.metrics_file),
+            contract.ENV_PARAMS_FILE: str(paths.params_file),
+            contract.ENV_RUN_DIR: str(run_dir),
+            contract.ENV_JOB_ID: job_id,
+            contract.ENV_SETTING_ID: str(setting.setting_id),
+            contract.ENV_RERUN: str(rerun_idx),
+            contract.ENV_ITERATION: str(rerun.iteration),
+            contract.ENV_ATTEMPT: str(attempt),
+            contract.ENV_N_ITERATIONS: str(self.history.lifecycle.training_iterations),
+            contract.ENV_SEED: str(self.job_seed(setting.setting_id, rerun_idx)),
+            contract.ENV_PREVIOUS_RUN_DIR: rerun.previous_run_dir or "",
+            contract.ENV_METRICS_FILE: str(paths.metrics_file),
         }
         return JobSpec(
             job_id=job_id,
