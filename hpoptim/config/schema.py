@@ -26,13 +26,19 @@ from pydantic import (
     field_validator,
 )
 
-from hpoptim.config.stopping import EarlyStopping
+from hpoptim.config.stopping import (
+    EarlyStopping,
+    EarlyStoppingSection,
+    NoStopping,
+    early_stopping_settings,
+)
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.jobspec import ContainerOptions, EnvVars, JobResources
 from hpoptim.messages import did_you_mean, json_problem, show
 from hpoptim.sections import AbsolutePath, Section, Strings, cross_rule, knows, rule_error
 from hpoptim.source.git_source import GitSource
 from hpoptim.space import SearchSpace, entry_names, flatten, nest
+from hpoptim.stopping import settings_models as stopping_models
 
 __all__ = [
     "SYNONYMS",
@@ -190,7 +196,7 @@ def _stopping_problems(stopping: Any, iterations: int) -> list[ConfigProblem]:
     ``stopping`` is the section, or the mapping it is built from (when other keys of the
     config are invalid, the rule sees the valid keys as given)."""
     if isinstance(stopping, Mapping):
-        stopping = EarlyStopping(**stopping)
+        stopping = early_stopping_settings(stopping)
     if not stopping.enabled or iterations > 1:
         return []
     return [
@@ -287,8 +293,8 @@ class RunConfig(_Section):
     training_iterations: int = Field(
         1, ge=1, description="Chained processes per run (exit code 3 continues)."
     )
-    early_stopping: EarlyStopping = Field(
-        default_factory=EarlyStopping,
+    early_stopping: EarlyStoppingSection = Field(
+        default_factory=NoStopping,
         description="Stop settings between chained training iterations (see below).",
     )
     max_failed_fraction: float = Field(
@@ -405,6 +411,7 @@ def sections() -> tuple[tuple[str, type[Section]], ...]:
         ("git_params", GitParams),
         ("resources", JobResources),
         ("early_stopping", EarlyStopping),
+        *(("early_stopping", m) for m in stopping_models().values() if len(m.model_fields) > 1),
         *settings_models().items(),
         ("singularity", SingularityConfig),
     )
@@ -420,5 +427,8 @@ def build(data: Mapping[str, Any]) -> tuple[RunConfig | None, list[ConfigProblem
 
 
 def schema_knows(path: tuple[str | int, ...]) -> bool:
-    """Whether the config defines the key at ``path`` (e.g. ``("slurm", "partition")``)."""
+    """Whether the config defines the key at ``path`` (e.g. ``("slurm", "partition")``);
+    under ``early_stopping``, a key of any method."""
+    if len(path) == 2 and path[0] == "early_stopping":
+        return any(path[1] in m.model_fields for m in stopping_models(plugins=False).values())
     return knows(run_config_model(), path)
