@@ -74,12 +74,23 @@ def registered(builtin: Mapping[str, Any], kind: str, path: str) -> dict[str, An
     return {**builtin, **plugins}
 
 
-def load_object(target: str) -> Any:
-    """The object ``module:attr`` names (importing its module)."""
+def load_object(target: str, base: type, path: str, name: str) -> Any:
+    """The subclass of ``base`` that ``module:attr`` names (importing its module).
+
+    Raises:
+        ConfigError: It cannot be imported, or is not a subclass of ``base``.
+    """
     module, _, attr = target.partition(":")
-    obj = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:  # a plug-in's import may fail in any way
+        raise ConfigError.single(
+            path, f"cannot load {name!r} from {target}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not (isinstance(obj, type) and issubclass(obj, base)):
+        raise ConfigError.single(path, f"{name!r} ({target}) is not a {base.__name__} subclass")
     return obj
 
 

@@ -173,11 +173,11 @@ def json_schema() -> dict[str, Any]:
     """
     from hpoptim.config.stopping import section_json_schema
     from hpoptim.launchers import available
-    from hpoptim.samplers import SAMPLERS
+    from hpoptim.samplers import available as samplers
 
     schema = run_config_model().model_json_schema(mode="validation")
     schema["properties"]["launcher"]["enum"] = available()
-    schema["properties"]["optimizer_str"]["enum"] = list(SAMPLERS)
+    schema["properties"]["optimizer_str"]["enum"] = samplers()
     stopping = section_json_schema()
     schema.setdefault("$defs", {}).update(stopping.pop("$defs", {}))
     schema["properties"]["early_stopping"] = {

@@ -210,8 +210,10 @@ def _stopping_problems(stopping: Any, iterations: int) -> list[ConfigProblem]:
 
 
 def _launcher_name(value: str) -> str:
-    from hpoptim.launchers import available
+    from hpoptim.launchers import LAUNCHERS, available
 
+    if value in LAUNCHERS:  # a built-in: the installed plug-ins are not read
+        return value
     names = available()
     if value not in names:
         *first, last = (repr(n) for n in names)
@@ -395,11 +397,29 @@ def _model_for(launchers: tuple[tuple[str, type[Section]], ...]) -> type[RunConf
     return built
 
 
-def run_config_model() -> type[RunConfig]:
-    """:class:`RunConfig` with a section per registered launcher (``local``, ``slurm``, ...)."""
+def run_config_model(*, plugins: bool = True) -> type[RunConfig]:
+    """:class:`RunConfig` with a section per registered launcher (``local``, ``slurm``, ...);
+    without ``plugins``, only the built-in launchers' (the installed packages are not read).
+    """
     from hpoptim.launchers import settings_models
 
-    return _model_for(tuple(settings_models().items()))
+    launchers = tuple(settings_models(plugins=plugins).items())
+    if taken := [name for name, _ in launchers if name in RunConfig.model_fields]:
+        # a launcher's section would silently replace a key of the run config
+        raise ConfigError.single(
+            "launcher",
+            f"launcher(s) {', '.join(map(repr, taken))} are named like a key of the run "
+            "config; a launcher's name is its section's key, so it needs a name of its own",
+        )
+    return _model_for(launchers)
+
+
+def _names_no_plugin(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` names only built-in launchers (the launcher, and sections)."""
+    from hpoptim.launchers import LAUNCHERS
+
+    known = {*RunConfig.model_fields, *LAUNCHERS}
+    return data.get("launcher", "local") in LAUNCHERS and all(key in known for key in data)
 
 
 def sections() -> tuple[tuple[str, type[Section]], ...]:
@@ -423,7 +443,7 @@ def build(data: Mapping[str, Any]) -> tuple[RunConfig | None, list[ConfigProblem
     Returns:
         The config (None if any problem was found) and every problem found.
     """
-    return run_config_model().validate_dict(data)
+    return run_config_model(plugins=not _names_no_plugin(data)).validate_dict(data)
 
 
 def schema_knows(path: tuple[str | int, ...]) -> bool:
@@ -431,4 +451,4 @@ def schema_knows(path: tuple[str | int, ...]) -> bool:
     under ``early_stopping``, a key of any method."""
     if len(path) == 2 and path[0] == "early_stopping":
         return any(path[1] in m.model_fields for m in stopping_models(plugins=False).values())
-    return knows(run_config_model(), path)
+    return knows(run_config_model(plugins=False), path) or knows(run_config_model(), path)

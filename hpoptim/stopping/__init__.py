@@ -70,11 +70,7 @@ def load(method: str) -> type[BaseStoppingRule]:
     target = RULES.get(method) or _all().get(method)
     if target is None:
         raise ConfigError.single(_PATH, _unknown_method(method))
-    rule = load_object(target)
-    if not (isinstance(rule, type) and issubclass(rule, BaseStoppingRule)):
-        raise ConfigError.single(
-            _PATH, f"plug-in {method!r} ({target}) is not a BaseStoppingRule subclass"
-        )
+    rule: type[BaseStoppingRule] = load_object(target, BaseStoppingRule, _PATH, method)
     return rule
 
 

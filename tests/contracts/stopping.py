@@ -110,7 +110,8 @@ class StoppingContract:
                 rule.finished(sid, value, stopped=stopped_at is not None)
             result = {"value": value, "stopped_at": stopped_at}
             events.append({"e": "setting_finished", "sid": sid, "result": result})
-        assert 0 < n_stopped < len(curves)  # the curves exercise the rule
+        if minimize:  # the curves fall: they exercise the rule, which stops some, not all
+            assert 0 < n_stopped < len(curves)
 
     def test_a_missing_value_or_the_last_iteration_never_stops(self) -> None:
         stopper = self.make()
