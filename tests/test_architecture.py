@@ -206,3 +206,43 @@ def test_reading_a_config_imports_no_parser_or_library_it_does_not_need() -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
+
+
+def _contract_subclasses(base: str) -> list[ast.ClassDef]:
+    """Every test class under tests/ that subclasses the contract suite ``base``."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found += [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            and any(isinstance(b, ast.Name) and b.id == base for b in node.bases)
+        ]
+    return found
+
+
+def _assigned(cls: ast.ClassDef, attr: str) -> str | None:
+    for node in cls.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == attr for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+        ):
+            return str(node.value.value)
+    return None
+
+
+def test_every_registry_entry_has_its_contract_suite() -> None:
+    """Each built-in sampler, launcher and stopping rule is run through tests/contracts/."""
+    from hpoptim.launchers import LAUNCHERS
+    from hpoptim.samplers import SAMPLERS
+    from hpoptim.stopping import RULES
+
+    samplers = {_assigned(c, "name") for c in _contract_subclasses("SamplerContract")}
+    rules = {_assigned(c, "method") for c in _contract_subclasses("StoppingContract")}
+    launcher_tests = " ".join(ast.unparse(c) for c in _contract_subclasses("LauncherContract"))
+    launchers = {n for n, target in LAUNCHERS.items() if target.split(":")[1] in launcher_tests}
+    assert set(SAMPLERS) <= samplers
+    assert set(RULES) <= rules
+    assert set(LAUNCHERS) == launchers

@@ -93,18 +93,17 @@ def settings_from(data: Mapping[str, Any]) -> tuple[StoppingSettings | None, lis
     Key paths in the problems are relative to the section.
     """
     method = data.get("method", NO_METHOD)
-    builtin = settings_models(plugins=False)
-    if isinstance(method, str) and method in builtin:
-        model, models = builtin[method], builtin
-    elif isinstance(method, str) and method in _all():
-        models = settings_models()
-        model = models[method]
-    else:
+    builtin = isinstance(method, str) and (method == NO_METHOD or method in RULES)
+    if not builtin and not (isinstance(method, str) and method in _all()):
         return None, [ConfigProblem("method", _unknown_method(method))]
+    model = NoStopping if method == NO_METHOD else load(method).settings_model
+    models: Mapping[str, type[StoppingSettings]] = {method: model}
+    if any(key not in model.model_fields for key in data):  # the other methods' keys matter
+        models = settings_models(plugins=not builtin)
     foreign = [
         ConfigProblem(key, _not_for(key, method, models))
         for key in data
-        if key not in model.model_fields and any(key in m.model_fields for m in models.values())
+        if key not in model.model_fields and _known(key, models)
     ]
     own = {k: v for k, v in data.items() if k in model.model_fields or not _known(k, models)}
     settings, problems = model.validate_dict(own)
