@@ -30,7 +30,7 @@ from hpoptim.config.stopping import (
     EarlyStopping,
     EarlyStoppingSection,
     NoStopping,
-    early_stopping_settings,
+    stopping_problems,
 )
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.jobspec import ContainerOptions, EnvVars, JobResources
@@ -190,25 +190,6 @@ def _overlap_problems(fixed: Mapping[str, Any], entries: tuple[Any, ...]) -> lis
     return problems
 
 
-def _stopping_problems(stopping: Any, iterations: int) -> list[ConfigProblem]:
-    """Early stopping decides between chained iterations, so it needs more than one.
-
-    ``stopping`` is the section, or the mapping it is built from (when other keys of the
-    config are invalid, the rule sees the valid keys as given)."""
-    if isinstance(stopping, Mapping):
-        stopping = early_stopping_settings(stopping)
-    if not stopping.enabled or iterations > 1:
-        return []
-    return [
-        ConfigProblem(
-            "early_stopping.method",
-            "needs training_iterations > 1 (a setting is judged after each chained "
-            f"iteration), got training_iterations={iterations}; set training_iterations "
-            "or method: none",
-        )
-    ]
-
-
 def _launcher_name(value: str) -> str:
     from hpoptim.launchers import LAUNCHERS, available
 
@@ -355,7 +336,7 @@ class RunConfig(_Section):
 
     @cross_rule("early_stopping", "training_iterations")
     def _stopping_needs_iterations(self) -> RunConfig:
-        if problems := _stopping_problems(self.early_stopping, self.training_iterations):
+        if problems := stopping_problems(self.early_stopping, self.training_iterations):
             raise rule_error(problems=problems)
         return self
 

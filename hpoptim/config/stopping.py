@@ -14,11 +14,17 @@ from typing import Annotated, Any
 
 from pydantic import SerializeAsAny, ValidatorFunctionWrapHandler, WrapValidator
 
-from hpoptim.errors import ConfigError
+from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.sections import rule_error
 from hpoptim.stopping import NoStopping, StoppingSettings, settings_from
 
-__all__ = ["EarlyStopping", "EarlyStoppingSection", "NoStopping", "early_stopping_settings"]
+__all__ = [
+    "EarlyStopping",
+    "EarlyStoppingSection",
+    "NoStopping",
+    "early_stopping_settings",
+    "stopping_problems",
+]
 
 #: The type of every method's settings (``method``, ``enabled``); the run config holds one.
 EarlyStopping = StoppingSettings
@@ -63,6 +69,25 @@ def early_stopping_settings(data: Mapping[str, Any]) -> StoppingSettings:
     if settings is None:
         raise ConfigError([p.at(f"early_stopping.{p.path}") for p in problems])
     return settings
+
+
+def stopping_problems(stopping: Any, iterations: int) -> list[ConfigProblem]:
+    """Early stopping decides between chained iterations, so it needs more than one.
+
+    ``stopping`` is the section, or the mapping it is built from (when other keys of the
+    config are invalid, the rule sees the valid keys as given)."""
+    if isinstance(stopping, Mapping):
+        stopping = early_stopping_settings(stopping)
+    if not stopping.enabled or iterations > 1:
+        return []
+    return [
+        ConfigProblem(
+            "early_stopping.method",
+            "needs training_iterations > 1 (a setting is judged after each chained "
+            f"iteration), got training_iterations={iterations}; set training_iterations "
+            "or method: none",
+        )
+    ]
 
 
 def _by_method(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
