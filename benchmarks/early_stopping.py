@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hpoptim.config.stopping import EarlyStopping  # noqa: E402
+from hpoptim.config.stopping import early_stopping_settings  # noqa: E402
 from hpoptim.run.early_stopping import EarlyStopper  # noqa: E402
 from hpoptim.samplers import make_sampler  # noqa: E402
 from hpoptim.space import SearchSpace  # noqa: E402
@@ -100,7 +100,9 @@ def simulate(args: argparse.Namespace, seed: int, section: dict[str, Any] | None
     stopper = (
         None
         if section is None
-        else EarlyStopper(EarlyStopping(**section), n_iterations=N_ITERATIONS, minimize=True)
+        else EarlyStopper(
+            early_stopping_settings(section), n_iterations=N_ITERATIONS, minimize=True
+        )
     )
     rng = np.random.default_rng(seed + 10_000)
     running: list[_Running] = []

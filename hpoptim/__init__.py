@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from hpoptim.errors import (
-    CheckoutError,
-    ConfigError,
-    HpoptimError,
-    LaunchError,
-    OverrideError,
-    StorageError,
-)
-
+TYPE_CHECKING = False  # typing costs every job (``import hpoptim.job``) start-up time
 if TYPE_CHECKING:
+    from typing import Any
+
+    from hpoptim.errors import (
+        CheckoutError,
+        ConfigError,
+        HpoptimError,
+        LaunchError,
+        OverrideError,
+        StorageError,
+    )
     from hpoptim.results.load import RunData, load_run
 
 __version__ = "0.1.0"
@@ -32,20 +32,36 @@ __all__ = [
 ]
 
 
+_LAZY = {
+    **dict.fromkeys(("load_run", "RunData"), "hpoptim.results.load"),
+    **dict.fromkeys(
+        (
+            "CheckoutError",
+            "ConfigError",
+            "HpoptimError",
+            "LaunchError",
+            "OverrideError",
+            "StorageError",
+        ),
+        "hpoptim.errors",
+    ),
+}
+
+
 def __getattr__(name: str) -> Any:
-    """``load_run``, ``RunData`` and ``run`` are imported on first use: they need pandas,
-    and ``hpoptim.job`` (imported by every job) must stay cheap to import.
+    """The public API is imported on first use: ``load_run`` needs pandas, and
+    ``hpoptim.job`` and the local supervisor (which import ``hpoptim.contract``, and so
+    this package) must stay cheap to start.
 
     ``hpoptim.run`` is the package of the run, which is callable:
     ``hpoptim.run(config, overrides, launcher=...)`` runs an optimisation and returns
     its results (see :func:`hpoptim.run.api.run`).
     """
+    import importlib
+
     if name == "run":
-        import importlib
-
         return importlib.import_module("hpoptim.run")
-    if name in ("load_run", "RunData"):
-        from hpoptim.results import load
-
-        return getattr(load, name)
-    raise AttributeError(f"module 'hpoptim' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hpoptim' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

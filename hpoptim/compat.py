@@ -1,7 +1,7 @@
 """cluster_utils' job-script API on top of :mod:`hpoptim.job`.
 
-Job side, standard library only, and like :mod:`hpoptim.job` it imports nothing of
-hpoptim (it follows the same file contract: the params file named by
+Job side, standard library only, and like :mod:`hpoptim.job` it imports only
+:mod:`hpoptim.contract` (the same file contract: the params file named by
 ``HPOPTIM_PARAMS_FILE`` or the last argument, ``metrics.json`` written atomically,
 exit code 3). A job script written for cluster_utils runs under
 hpoptim after changing its import line::
@@ -39,7 +39,6 @@ import functools
 import json
 import math
 import os
-import secrets
 import sys
 import time
 import warnings
@@ -47,10 +46,29 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Dict, NoReturn  # noqa: UP035 - see AttributeDict
 
-ENV_PARAMS_FILE = "HPOPTIM_PARAMS_FILE"
-ENV_METRICS_FILE = "HPOPTIM_METRICS_FILE"
-METRICS_FILE_NAME = "metrics.json"
-RESUME_EXIT_CODE = 3
+from hpoptim.contract import (
+    ENV_METRICS_FILE,
+    METRICS_FILE_NAME,
+    RESUME_EXIT_CODE,
+    JobContractError,
+    load_params,
+    params_file_path,
+    write_json_atomic,
+)
+
+__all__ = [
+    "AttributeDict",
+    "JobContractError",
+    "announce_early_results",
+    "announce_fraction_finished",
+    "cluster_main",
+    "exit_for_resume",
+    "finalize_job",
+    "initialize_job",
+    "read_params_from_cmdline",
+    "save_metrics_params",
+]
+
 SETTINGS_FILE_NAME = "settings.json"
 METRIC_FILE_NAME = "metrics.csv"
 PARAM_FILE_NAME = "param_choice.csv"
@@ -59,10 +77,6 @@ RESERVED_PARAMS = ("working_dir", "id")
 _start_time: float | None = None
 _metrics_file: Path | None = None
 _reported: dict[str, float] = {}
-
-
-class JobContractError(RuntimeError):
-    """The job was not started by hpoptim, or its params file is unreadable."""
 
 
 class AttributeDict(Dict[str, Any]):  # noqa: UP006 - images may run Python 3.8
@@ -223,20 +237,7 @@ def cluster_main(
 
 
 def _load_params(argv: list[str]) -> dict[str, Any]:
-    env = os.environ.get(ENV_PARAMS_FILE)
-    args = argv[1:]
-    if not env and not (args and args[-1].endswith(".json")):
-        raise JobContractError(
-            f"no params file: set {ENV_PARAMS_FILE} or pass the params.json path as last argument"
-        )
-    path = Path(env) if env else Path(args[-1])
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise JobContractError(f"cannot read params file {path}: {exc}") from exc
-    if not isinstance(data, dict) or not {"params", "job"} <= data.keys():
-        raise JobContractError(f"{path} is not an hpoptim params file")
-    return data
+    return load_params(params_file_path(argv[1:], os.environ))
 
 
 def _report(metrics: Mapping[str, float]) -> None:
@@ -244,30 +245,7 @@ def _report(metrics: Mapping[str, float]) -> None:
     if _metrics_file is None:
         raise JobContractError("call initialize_job() before reporting metrics")
     _reported.update(metrics)
-    _metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(_metrics_file)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(_reported, handle)
-        os.replace(tmp, _metrics_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _create_temp(path: Path) -> tuple[int, str]:
-    """A new temporary file beside ``path``, with the mode the umask gives new files.
-
-    As :mod:`hpoptim.job` writes ``metrics.json`` (this module imports nothing of
-    hpoptim, so it has its own copy).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
+    write_json_atomic(_metrics_file, _reported)
 
 
 def _without_reserved(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,8 @@ implements is file-based and can be followed by any program:
                        "previous_run_dir", "metrics_file"}}
 
 * The job is started as an argv list whose last element is the path of that file;
-  the path is also in the environment variable ``HPOPTIM_PARAMS_FILE`` (see the
-  ``ENV_*`` constants below for the other variables).
+  the path is also in the environment variable ``HPOPTIM_PARAMS_FILE`` (the other
+  variables, the files and the formats are declared in :mod:`hpoptim.contract`).
 * The job reports metrics by writing a JSON object of numbers to ``metrics.json``
   in its run directory, atomically (write a temporary file, then rename it).
   It may do so several times; the last complete file counts.
@@ -24,10 +24,7 @@ implements is file-based and can be followed by any program:
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -35,58 +32,49 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
-PARAMS_FILE_NAME = "params.json"
-METRICS_FILE_NAME = "metrics.json"
-STDOUT_FILE_NAME = "stdout.log"
-STDERR_FILE_NAME = "stderr.log"
-RESUME_EXIT_CODE = 3
-SETUP_ERROR_EXIT_CODE = 78
-"""Exit code of a job whose own setup failed (a wrapper's missing script or image, bad
-template parameters): every job would fail the same way, so hpoptim stops the run with the
-job's message instead of retrying it; ``hpoptim resume`` after the fix starts it again."""
+from hpoptim.contract import (
+    ENV_ITERATION,
+    ENV_METRICS_FILE,
+    ENV_PREVIOUS_RUN_DIR,
+    ENV_RUN_DIR,
+    METRICS_FILE_NAME,
+    RESUME_EXIT_CODE,
+    SETUP_ERROR_EXIT_CODE,
+    JobContractError,
+    check_metrics,
+    load_params,
+    params_file_path,
+    write_json_atomic,
+)
 
-ENV_PARAMS_FILE = "HPOPTIM_PARAMS_FILE"
-ENV_RUN_DIR = "HPOPTIM_RUN_DIR"
-ENV_JOB_ID = "HPOPTIM_JOB_ID"
-ENV_SETTING_ID = "HPOPTIM_SETTING_ID"
-ENV_RERUN = "HPOPTIM_RERUN"
-ENV_ITERATION = "HPOPTIM_ITERATION"
-ENV_ATTEMPT = "HPOPTIM_ATTEMPT"
-ENV_N_ITERATIONS = "HPOPTIM_N_ITERATIONS"
-ENV_SEED = "HPOPTIM_SEED"
-ENV_PREVIOUS_RUN_DIR = "HPOPTIM_PREVIOUS_RUN_DIR"
-ENV_METRICS_FILE = "HPOPTIM_METRICS_FILE"
+__all__ = [
+    "RESUME_EXIT_CODE",
+    "SETUP_ERROR_EXIT_CODE",
+    "JobContractError",
+    "exit_for_resume",
+    "get_context",
+    "get_params",
+    "install_resume_handler",
+    "iteration",
+    "load",
+    "params_file",
+    "previous_run_dir",
+    "report",
+    "run_dir",
+    "write_json_atomic",
+]
 
 _reported: dict[str, float] = {}
 
 
-class JobContractError(RuntimeError):
-    """The job was not started by hpoptim, or its params file is unreadable."""
-
-
 def params_file(argv: list[str] | None = None) -> Path:
     """Locate this job's params file: ``HPOPTIM_PARAMS_FILE``, else the last argument."""
-    env = os.environ.get(ENV_PARAMS_FILE)
-    if env:
-        return Path(env)
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[-1].endswith(".json"):
-        return Path(args[-1])
-    raise JobContractError(
-        f"no params file: set {ENV_PARAMS_FILE} or pass the params.json path as last argument"
-    )
+    return Path(params_file_path(sys.argv[1:] if argv is None else argv, os.environ))
 
 
 def load(path: Path | None = None) -> dict[str, Any]:
     """Read the whole params file (``params``, ``flat_params`` and ``job``)."""
-    target = params_file() if path is None else path
-    try:
-        data = json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise JobContractError(f"cannot read params file {target}: {exc}") from exc
-    if not isinstance(data, dict) or not {"params", "job"} <= data.keys():
-        raise JobContractError(f"{target} is not an hpoptim params file")
-    return data
+    return load_params(params_file() if path is None else path)
 
 
 def get_params(path: Path | None = None) -> dict[str, Any]:
@@ -137,41 +125,10 @@ def report(metrics: Mapping[str, float], path: Path | None = None) -> Path:
     Returns:
         The path written.
     """
-    for name, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"metric {name!r} must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ValueError(f"metric {name!r} must be finite, got {value!r}")
-    _reported.update({str(k): float(v) for k, v in metrics.items()})
+    _reported.update(check_metrics(metrics))
     target = _metrics_path() if path is None else path
     write_json_atomic(target, _reported)
     return target
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` so that readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _create_temp(path: Path) -> tuple[int, str]:
-    """A new temporary file beside ``path``, with the mode the umask gives new files."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
 
 
 def exit_for_resume() -> NoReturn:

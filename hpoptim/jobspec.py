@@ -10,13 +10,13 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
-from hpoptim.errors import ConfigProblem
-from hpoptim.job import (
+from hpoptim.contract import (
     METRICS_FILE_NAME,
     PARAMS_FILE_NAME,
     STDERR_FILE_NAME,
     STDOUT_FILE_NAME,
 )
+from hpoptim.errors import ConfigProblem
 from hpoptim.jobstate import JobState as JobState  # re-exported: launchers use it with JobSpec
 from hpoptim.messages import did_you_mean, env_problem
 from hpoptim.sections import AbsolutePath, Section, Strings, cross_rule, rule_error

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 
-from hpoptim.job import RESUME_EXIT_CODE
+from hpoptim.contract import RESUME_EXIT_CODE
 
 
 class JobState(enum.Enum):

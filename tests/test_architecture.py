@@ -4,7 +4,8 @@ Every ``import`` in ``hpoptim/`` (module level, inside functions and under
 ``TYPE_CHECKING`` alike) is read with :mod:`ast` and checked against the layers:
 a module imports only from lower layers or from its own sub-package, the
 layer-2 packages do not import each other, the loop knows samplers and launchers
-only through their bases, and the job side imports nothing of hpoptim.
+only through their bases, and the job side imports nothing of hpoptim but the
+contract (``tests/test_contract.py`` runs each job-side module as a job would).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ PACKAGE = ROOT / "hpoptim"
 #: Sub-package or module (dotted, below ``hpoptim``) -> layer. The longest prefix wins.
 LAYERS: dict[str, int] = {
     "errors": 0,
+    "contract": 0,
     "job": 0,
     "compat": 0,
     "log": 1,
     "messages": 1,
     "sections": 1,
     "shipped": 1,
+    "plugins": 1,
     "jobspec": 1,
     "jobstate": 1,
     "space": 1,
@@ -35,6 +38,7 @@ LAYERS: dict[str, int] = {
     # the run config nests the sections the launchers and the checkout declare
     "config": 3,
     "samplers": 2,
+    "stopping": 2,
     "launchers": 2,
     "results": 2,
     "source": 2,
@@ -44,12 +48,15 @@ LAYERS: dict[str, int] = {
     "__main__": 4,
 }
 
-#: Layer 0 (errors, and the job side that runs inside users' images) imports nothing of hpoptim.
-LAYER_0 = sorted(
-    _name
-    for _name, _layer in LAYERS.items()
-    if _layer == 0 and (Path(__file__).resolve().parents[1] / "hpoptim" / f"{_name}.py").exists()
-)
+#: What each job-side module (run inside users' images, or as the local supervisor) and
+#: each layer-0 module may import of hpoptim: the contract at most.
+JOB_SIDE: dict[str, set[str]] = {
+    "hpoptim/errors.py": set(),
+    "hpoptim/contract.py": set(),
+    "hpoptim/job.py": {"hpoptim.contract"},
+    "hpoptim/compat.py": {"hpoptim.contract"},
+    "hpoptim/launchers/node.py": {"hpoptim.contract"},
+}
 
 
 def _module_name(path: Path) -> str:
@@ -122,9 +129,14 @@ def test_the_loop_knows_only_the_bases() -> None:
     assert not concrete, f"hpoptim.run.loop imports {concrete}; it may use only the base classes"
 
 
-@pytest.mark.parametrize("module", LAYER_0)
-def test_layer_0_imports_nothing_of_hpoptim(module: str) -> None:
-    assert _imports(PACKAGE / f"{module}.py") == set()
+def test_every_layer_0_module_is_checked_as_job_side() -> None:
+    layer_0 = {f"hpoptim/{name}.py" for name, layer in LAYERS.items() if layer == 0}
+    assert layer_0 <= set(JOB_SIDE)
+
+
+@pytest.mark.parametrize("module", sorted(JOB_SIDE))
+def test_the_job_side_imports_only_the_contract(module: str) -> None:
+    assert _imports(ROOT / module) <= JOB_SIDE[module]
 
 
 def test_wrappers_import_nothing_of_hpoptim() -> None:
@@ -233,3 +245,43 @@ def test_commands_that_only_read_do_not_import_the_run_stack(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stderr.strip().splitlines()[-2:] == ["exit 0", "[]"], out.stdout + out.stderr
+
+
+def _contract_subclasses(base: str) -> list[ast.ClassDef]:
+    """Every test class under tests/ that subclasses the contract suite ``base``."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found += [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            and any(isinstance(b, ast.Name) and b.id == base for b in node.bases)
+        ]
+    return found
+
+
+def _assigned(cls: ast.ClassDef, attr: str) -> str | None:
+    for node in cls.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == attr for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+        ):
+            return str(node.value.value)
+    return None
+
+
+def test_every_registry_entry_has_its_contract_suite() -> None:
+    """Each built-in sampler, launcher and stopping rule is run through tests/contracts/."""
+    from hpoptim.launchers import LAUNCHERS
+    from hpoptim.samplers import SAMPLERS
+    from hpoptim.stopping import RULES
+
+    samplers = {_assigned(c, "name") for c in _contract_subclasses("SamplerContract")}
+    rules = {_assigned(c, "method") for c in _contract_subclasses("StoppingContract")}
+    launcher_tests = " ".join(ast.unparse(c) for c in _contract_subclasses("LauncherContract"))
+    launchers = {n for n, target in LAUNCHERS.items() if target.split(":")[1] in launcher_tests}
+    assert set(SAMPLERS) <= samplers
+    assert set(RULES) <= rules
+    assert set(LAUNCHERS) == launchers

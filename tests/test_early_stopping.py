@@ -11,7 +11,7 @@ import pytest
 
 from hpoptim.cli import main
 from hpoptim.config.dialects import translate
-from hpoptim.config.stopping import EarlyStopping
+from hpoptim.config.stopping import early_stopping_settings
 from hpoptim.errors import ConfigError
 from hpoptim.run.early_stopping import EarlyStopper
 from hpoptim.samplers import make_sampler
@@ -22,7 +22,9 @@ from hpoptim.state.history import Lifecycle, RunHistory
 
 
 def stopper(n_iterations: int = 9, minimize: bool = True, **section: Any) -> EarlyStopper:
-    return EarlyStopper(EarlyStopping(**section), n_iterations=n_iterations, minimize=minimize)
+    return EarlyStopper(
+        early_stopping_settings(section), n_iterations=n_iterations, minimize=minimize
+    )
 
 
 def complete(s: EarlyStopper, sid: int, curve: list[float]) -> None:
@@ -356,6 +358,19 @@ def test_settings_stopped_early_do_not_count_towards_the_switch_to_cmaes() -> No
             id="key-of-another-method",
         ),
         pytest.param(
+            {"method": "median", "reduction_factor": 3},
+            "early_stopping.reduction_factor",
+            "applies to method 'successive_halving' and 'hyperband', not to 'median'",
+            id="key-of-another-method-at-its-default",
+        ),
+        pytest.param(
+            {"min_iterations": 1},
+            "early_stopping.min_iterations",
+            "applies to method 'successive_halving' and 'hyperband' and 'median' and "
+            "'threshold', not to 'none' (its keys: none)",
+            id="key-without-a-method",
+        ),
+        pytest.param(
             {"method": "threshold"},
             "early_stopping.method",
             "threshold needs lower or upper",
@@ -385,10 +400,39 @@ def test_a_bad_section_is_one_line_naming_the_key(
     section: dict[str, Any], path: str, message: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        EarlyStopping(**section)
+        early_stopping_settings(section)
     (problem,) = info.value.problems
     assert problem.path == path
     assert problem.message.startswith(message), problem.message
+
+
+EARLIER_SAVED = {  # how earlier versions saved the section: every method's keys
+    "method": "median",
+    "min_iterations": 2,
+    "reduction_factor": 3,
+    "min_early_stopping_rate": 0,
+    "n_startup_settings": 5,
+    "percentile": 25.0,
+    "lower": None,
+    "upper": None,
+    "target_rank": 5,
+    "how_many_stds": 3.0,
+}
+
+
+def test_a_section_saved_by_an_earlier_version_loads_as_its_method() -> None:
+    settings = early_stopping_settings(EARLIER_SAVED)
+    assert settings.to_dict() == {
+        "method": "median",
+        "min_iterations": 2,
+        "n_startup_settings": 5,
+        "percentile": 25.0,
+    }
+
+
+def test_a_section_saved_by_an_earlier_version_keeps_a_changed_foreign_key_an_error() -> None:
+    with pytest.raises(ConfigError, match="early_stopping.reduction_factor: applies to method"):
+        early_stopping_settings({**EARLIER_SAVED, "reduction_factor": 4})
 
 
 def _config(tmp_path: Path, **changes: Any) -> Path:
@@ -478,7 +522,7 @@ def test_cluster_utils_kill_bad_jobs_early_becomes_the_rank_method() -> None:
     (note,) = [n for n in notes if n.path == "kill_bad_jobs_early"]
     assert note.kind == "translated"
     assert "judged after each chained training iteration" in note.message
-    assert EarlyStopping(**out["early_stopping"]).method == "rank"
+    assert early_stopping_settings(out["early_stopping"]).method == "rank"
 
 
 @pytest.mark.parametrize(

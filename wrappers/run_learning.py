@@ -62,9 +62,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple
 
+# the job contract (hpoptim/contract.py; tests/test_contract.py holds these copies equal)
+ENV_PARAMS_FILE = "HPOPTIM_PARAMS_FILE"
+METRICS_FILE_NAME = "metrics.json"
 RESUME_EXIT_CODE = 3
+SETUP_ERROR_EXIT_CODE = 78  # stops the run
 FAILED_EXIT_CODE = 1
-SETUP_ERROR_EXIT_CODE = 78  # hpoptim.job.SETUP_ERROR_EXIT_CODE: stops the run
 
 TEMPLATES_PARAM = "config.config_templates"
 EXTENSIBLE_KEY = "__extensible__"
@@ -604,7 +607,7 @@ def report_metric(settings: Mapping[str, Any], metrics_file: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one job: patch, start the learner, report its metric; return the exit code."""
     args = sys.argv[1:] if argv is None else argv
-    params_path = os.environ.get("HPOPTIM_PARAMS_FILE") or (args[-1] if args else "")
+    params_path = os.environ.get(ENV_PARAMS_FILE) or (args[-1] if args else "")
     try:
         document = json.loads(Path(params_path).read_text(encoding="utf-8"))
         job = document["job"]
@@ -622,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"learner.command: cannot start {command!r}: {exc}", SETUP_ERROR_EXIT_CODE)
     if code not in (0, RESUME_EXIT_CODE):
         return _fail(f"learner {command!r} exited with code {code}", code)
-    metrics_file = Path(job.get("metrics_file") or Path(job["run_dir"]) / "metrics.json")
+    metrics_file = Path(job.get("metrics_file") or Path(job["run_dir"]) / METRICS_FILE_NAME)
     try:
         report_metric(prepared.settings, metrics_file)
     except MetricError as exc:

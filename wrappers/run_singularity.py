@@ -43,7 +43,8 @@ itself with the runtime (``os.execvp``): the time-limit signals (SIGTERM, SIGUSR
 sent to the job reach the runtime, which forwards them to the inner process, and
 the inner exit code (0, 3 = resume, anything else) or signal death is the job's.
 A problem found by the wrapper itself (no image, no script, no runtime) exits with
-code 78 (``hpoptim.job.SETUP_ERROR_EXIT_CODE``: hpoptim stops the run instead of retrying) and one
+code 78 (``SETUP_ERROR_EXIT_CODE`` of ``hpoptim.contract``: hpoptim stops the run instead of
+retrying) and one
 ``run_singularity:`` line on stderr.
 """
 
@@ -57,12 +58,14 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+# the job contract (hpoptim/contract.py; tests/test_contract.py holds these copies equal)
 ENV_PARAMS_FILE = "HPOPTIM_PARAMS_FILE"
 ENV_RUN_DIR = "HPOPTIM_RUN_DIR"
 STDOUT_FILE_NAME = "stdout.log"
 STDERR_FILE_NAME = "stderr.log"
-RUNTIMES = ("apptainer", "singularity")
 SETUP_ERROR_EXIT_CODE = 78
+ENV_PREFIX = "HPOPTIM_"
+RUNTIMES = ("apptainer", "singularity")
 HERE = Path(__file__).resolve().parent
 KNOWN_KEYS = {
     "image",
@@ -177,7 +180,7 @@ def build_argv(
     binds = _outermost(own) + [str(b) for b in _as_list(settings, "bind")]
     for bind in dict.fromkeys(binds):
         argv += ["--bind", os.path.expanduser(bind) if bind.startswith("~") else bind]
-    env = {k: v for k, v in os.environ.items() if k.startswith("HPOPTIM_")}
+    env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
     env.update({str(k): str(v) for k, v in dict(settings.get("env") or {}).items()})
     package = job_side_dirs()[0]
     env["PYTHONPATH"] = os.pathsep.join(

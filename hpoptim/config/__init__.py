@@ -190,12 +190,19 @@ def json_schema() -> dict[str, Any]:
 
     Generated from the same models that validate a config; old key names are not in it.
     """
+    from hpoptim.config.stopping import section_json_schema
     from hpoptim.launchers import available
-    from hpoptim.samplers import SAMPLERS
+    from hpoptim.samplers import available as samplers
 
     schema = run_config_model().model_json_schema(mode="validation")
     schema["properties"]["launcher"]["enum"] = available()
-    schema["properties"]["optimizer_str"]["enum"] = list(SAMPLERS)
+    schema["properties"]["optimizer_str"]["enum"] = samplers()
+    stopping = section_json_schema()
+    schema.setdefault("$defs", {}).update(stopping.pop("$defs", {}))
+    schema["properties"]["early_stopping"] = {
+        **stopping,
+        "description": schema["properties"]["early_stopping"].get("description", ""),
+    }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hpoptim run configuration"
     return schema
@@ -236,6 +243,15 @@ list's length appends. A key of `fixed_params` matches whether the file wrote it
 """
 
 
+def _method_of(cls: type) -> str:
+    """The method of an ``early_stopping`` model of one method ("" for any other section)."""
+    from hpoptim.stopping import StoppingSettings
+
+    if not issubclass(cls, StoppingSettings) or cls is StoppingSettings:
+        return ""
+    return str(cls.model_fields["method"].default)
+
+
 def _summary(name: str, cls: type) -> str:
     if not name:
         return "Keys at the top level of the config file."
@@ -256,6 +272,8 @@ def reference_markdown() -> str:
     ]
     for name, cls in sections():
         title = "Top level" if not name else f"`{name}`"
+        method = _method_of(cls)
+        title += f" with `method: {method}`" if method else ""
         parts.append(f"### {title}\n\n{_summary(name, cls)}\n")
         rows = [
             "| key | type | default | required | description |",

@@ -26,13 +26,19 @@ from pydantic import (
     field_validator,
 )
 
-from hpoptim.config.stopping import EarlyStopping
+from hpoptim.config.stopping import (
+    EarlyStopping,
+    EarlyStoppingSection,
+    NoStopping,
+    stopping_problems,
+)
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.jobspec import ContainerOptions, EnvVars, JobResources
 from hpoptim.messages import did_you_mean, json_problem, show
 from hpoptim.sections import AbsolutePath, Section, Strings, cross_rule, knows, rule_error
 from hpoptim.source.git_source import GitSource
 from hpoptim.space import SearchSpace, entry_names, flatten, nest
+from hpoptim.stopping import settings_models as stopping_models
 
 __all__ = [
     "SYNONYMS",
@@ -184,28 +190,11 @@ def _overlap_problems(fixed: Mapping[str, Any], entries: tuple[Any, ...]) -> lis
     return problems
 
 
-def _stopping_problems(stopping: Any, iterations: int) -> list[ConfigProblem]:
-    """Early stopping decides between chained iterations, so it needs more than one.
-
-    ``stopping`` is the section, or the mapping it is built from (when other keys of the
-    config are invalid, the rule sees the valid keys as given)."""
-    if isinstance(stopping, Mapping):
-        stopping = EarlyStopping(**stopping)
-    if not stopping.enabled or iterations > 1:
-        return []
-    return [
-        ConfigProblem(
-            "early_stopping.method",
-            "needs training_iterations > 1 (a setting is judged after each chained "
-            f"iteration), got training_iterations={iterations}; set training_iterations "
-            "or method: none",
-        )
-    ]
-
-
 def _launcher_name(value: str) -> str:
-    from hpoptim.launchers import available
+    from hpoptim.launchers import LAUNCHERS, available
 
+    if value in LAUNCHERS:  # a built-in: the installed plug-ins are not read
+        return value
     names = available()
     if value not in names:
         *first, last = (repr(n) for n in names)
@@ -287,8 +276,8 @@ class RunConfig(_Section):
     training_iterations: int = Field(
         1, ge=1, description="Chained processes per run (exit code 3 continues)."
     )
-    early_stopping: EarlyStopping = Field(
-        default_factory=EarlyStopping,
+    early_stopping: EarlyStoppingSection = Field(
+        default_factory=NoStopping,
         description="Stop settings between chained training iterations (see below).",
     )
     max_failed_fraction: float = Field(
@@ -347,7 +336,7 @@ class RunConfig(_Section):
 
     @cross_rule("early_stopping", "training_iterations")
     def _stopping_needs_iterations(self) -> RunConfig:
-        if problems := _stopping_problems(self.early_stopping, self.training_iterations):
+        if problems := stopping_problems(self.early_stopping, self.training_iterations):
             raise rule_error(problems=problems)
         return self
 
@@ -389,11 +378,29 @@ def _model_for(launchers: tuple[tuple[str, type[Section]], ...]) -> type[RunConf
     return built
 
 
-def run_config_model() -> type[RunConfig]:
-    """:class:`RunConfig` with a section per registered launcher (``local``, ``slurm``, ...)."""
+def run_config_model(*, plugins: bool = True) -> type[RunConfig]:
+    """:class:`RunConfig` with a section per registered launcher (``local``, ``slurm``, ...);
+    without ``plugins``, only the built-in launchers' (the installed packages are not read).
+    """
     from hpoptim.launchers import settings_models
 
-    return _model_for(tuple(settings_models().items()))
+    launchers = tuple(settings_models(plugins=plugins).items())
+    if taken := [name for name, _ in launchers if name in RunConfig.model_fields]:
+        # a launcher's section would silently replace a key of the run config
+        raise ConfigError.single(
+            "launcher",
+            f"launcher(s) {', '.join(map(repr, taken))} are named like a key of the run "
+            "config; a launcher's name is its section's key, so it needs a name of its own",
+        )
+    return _model_for(launchers)
+
+
+def _names_no_plugin(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` names only built-in launchers (the launcher, and sections)."""
+    from hpoptim.launchers import LAUNCHERS
+
+    known = {*RunConfig.model_fields, *LAUNCHERS}
+    return data.get("launcher", "local") in LAUNCHERS and all(key in known for key in data)
 
 
 def sections() -> tuple[tuple[str, type[Section]], ...]:
@@ -405,6 +412,7 @@ def sections() -> tuple[tuple[str, type[Section]], ...]:
         ("git_params", GitParams),
         ("resources", JobResources),
         ("early_stopping", EarlyStopping),
+        *(("early_stopping", m) for m in stopping_models().values() if len(m.model_fields) > 1),
         *settings_models().items(),
         ("singularity", SingularityConfig),
     )
@@ -416,9 +424,12 @@ def build(data: Mapping[str, Any]) -> tuple[RunConfig | None, list[ConfigProblem
     Returns:
         The config (None if any problem was found) and every problem found.
     """
-    return run_config_model().validate_dict(data)
+    return run_config_model(plugins=not _names_no_plugin(data)).validate_dict(data)
 
 
 def schema_knows(path: tuple[str | int, ...]) -> bool:
-    """Whether the config defines the key at ``path`` (e.g. ``("slurm", "partition")``)."""
-    return knows(run_config_model(), path)
+    """Whether the config defines the key at ``path`` (e.g. ``("slurm", "partition")``);
+    under ``early_stopping``, a key of any method."""
+    if len(path) == 2 and path[0] == "early_stopping":
+        return any(path[1] in m.model_fields for m in stopping_models(plugins=False).values())
+    return knows(run_config_model(plugins=False), path) or knows(run_config_model(), path)

@@ -1,116 +1,117 @@
 """The ``early_stopping`` section: whether and how settings are stopped between iterations.
 
-Each method has its own keys; a key of another method given a value other than its
-default is refused, naming the methods it applies to, so a leftover of an earlier
-method is never silently ignored (the saved config holds every key at its value).
-The rules themselves live in :mod:`hpoptim.run.early_stopping`.
+The section is a union discriminated by ``method``: each method is a rule of
+:mod:`hpoptim.stopping` with its own settings model, and a key of another method is
+refused at any value, naming the methods it applies to (:func:`hpoptim.stopping.settings_from`).
+A config saved by an earlier version holds every method's keys at their values; such a
+section loads with the keys of other methods left out when they hold their old defaults.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Literal
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import SerializeAsAny, ValidatorFunctionWrapHandler, WrapValidator
 
-from hpoptim.errors import ConfigProblem
-from hpoptim.sections import Section, rule_error
+from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.sections import rule_error
+from hpoptim.stopping import NoStopping, StoppingSettings, settings_from
 
-__all__ = ["METHOD_KEYS", "EarlyStopping"]
+__all__ = [
+    "EarlyStopping",
+    "EarlyStoppingSection",
+    "NoStopping",
+    "early_stopping_settings",
+    "stopping_problems",
+]
 
-Method = Literal["none", "successive_halving", "hyperband", "median", "threshold", "rank"]
+#: The type of every method's settings (``method``, ``enabled``); the run config holds one.
+EarlyStopping = StoppingSettings
 
-#: The keys each method reads (besides ``method``).
-METHOD_KEYS: Mapping[str, tuple[str, ...]] = {
-    "none": (),
-    "successive_halving": ("min_iterations", "reduction_factor", "min_early_stopping_rate"),
-    "hyperband": ("min_iterations", "reduction_factor"),
-    "median": ("min_iterations", "n_startup_settings", "percentile"),
-    "threshold": ("min_iterations", "lower", "upper"),
-    "rank": ("n_startup_settings", "target_rank", "how_many_stds"),
+#: Keys of the single section earlier versions had, with its defaults (see the docstring).
+_EARLIER_DEFAULTS: Mapping[str, Any] = {
+    "min_iterations": 1,
+    "reduction_factor": 3,
+    "min_early_stopping_rate": 0,
+    "n_startup_settings": 5,
+    "percentile": 50.0,
+    "lower": None,
+    "upper": None,
+    "target_rank": 5,
+    "how_many_stds": 3.0,
 }
 
 
-class EarlyStopping(Section):
-    """Stop a setting between chained training iterations when its curve looks hopeless
-    (`early_stopping`)."""
+def _as_saved_today(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An earlier version's whole saved section (every key) without the unused defaults."""
+    if set(data) != {"method", *_EARLIER_DEFAULTS}:
+        return data
+    from hpoptim.stopping import settings_models
 
-    section_path: ClassVar[str] = "early_stopping"
-
-    method: Method = Field(
-        "none",
-        description="none, successive_halving (asynchronous), hyperband, median, threshold, "
-        "or rank (cluster_utils' kill_bad_jobs_early).",
-    )
-    min_iterations: int = Field(
-        1,
-        ge=1,
-        description="Iterations every setting runs before it can be stopped (successive "
-        "halving and hyperband: the first rung).",
-    )
-    reduction_factor: int = Field(
-        3, ge=2, description="successive_halving, hyperband: 1 in this many goes on at a rung."
-    )
-    min_early_stopping_rate: int = Field(
-        0,
-        ge=0,
-        description="successive_halving: the first rung is min_iterations * "
-        "reduction_factor ** this.",
-    )
-    n_startup_settings: int = Field(
-        5, ge=0, description="median, rank: settings to finish before any is stopped."
-    )
-    percentile: float = Field(
-        50.0,
-        ge=0,
-        le=100,
-        description="median: stop below this percentile of finished settings at the same "
-        "iteration (50: the median; counted from the best).",
-    )
-    lower: float | None = Field(
-        None, description="threshold: stop when the value falls below this."
-    )
-    upper: float | None = Field(
-        None, description="threshold: stop when the value rises above this."
-    )
-    target_rank: int = Field(
-        5, ge=0, description="rank: stop when the rank, less how_many_stds deviations, is above."
-    )
-    how_many_stds: float = Field(
-        3.0, ge=0, description="rank: deviations of the rank at that iteration allowed."
-    )
-
-    @property
-    def enabled(self) -> bool:
-        """Whether any setting can be stopped early."""
-        return self.method != "none"
-
-    @model_validator(mode="after")
-    def _keys_of_method(self) -> EarlyStopping:
-        allowed = METHOD_KEYS[self.method]
-        fields = type(self).model_fields
-        problems = [  # a saved config holds every key, the others at their defaults
-            ConfigProblem(key, _not_for(key, self.method))
-            for key in sorted(self.model_fields_set - {"method"})
-            if key not in allowed and getattr(self, key) != fields[key].default
-        ]
-        if self.method == "threshold" and self.lower is None and self.upper is None:
-            problems.append(
-                ConfigProblem("method", "threshold needs lower or upper (or both), got neither")
-            )
-        if self.lower is not None and self.upper is not None and self.lower > self.upper:
-            problems.append(
-                ConfigProblem("lower", f"must be <= upper ({self.upper:g}), got {self.lower:g}")
-            )
-        if problems:
-            raise rule_error(problems=problems)
-        return self
+    model = settings_models(plugins=False).get(str(data["method"]))
+    if model is None:
+        return data
+    return {
+        k: v
+        for k, v in data.items()
+        if k in model.model_fields or k not in _EARLIER_DEFAULTS or v != _EARLIER_DEFAULTS[k]
+    }
 
 
-def _not_for(key: str, method: str) -> str:
-    users = [m for m, keys in METHOD_KEYS.items() if key in keys]
-    valid = ", ".join(METHOD_KEYS[method]) or "none"
-    return (
-        f"applies to method {' and '.join(repr(u) for u in users)}, not to {method!r} "
-        f"(its keys: {valid})"
-    )
+def early_stopping_settings(data: Mapping[str, Any]) -> StoppingSettings:
+    """The ``early_stopping`` section ``data`` as its method's settings.
+
+    Raises:
+        ConfigError: The method is unknown, or a key is wrong for it.
+    """
+    settings, problems = settings_from(_as_saved_today(data))
+    if settings is None:
+        raise ConfigError([p.at(f"early_stopping.{p.path}") for p in problems])
+    return settings
+
+
+def stopping_problems(stopping: Any, iterations: int) -> list[ConfigProblem]:
+    """Early stopping decides between chained iterations, so it needs more than one.
+
+    ``stopping`` is the section, or the mapping it is built from (when other keys of the
+    config are invalid, the rule sees the valid keys as given)."""
+    if isinstance(stopping, Mapping):
+        stopping = early_stopping_settings(stopping)
+    if not stopping.enabled or iterations > 1:
+        return []
+    return [
+        ConfigProblem(
+            "early_stopping.method",
+            "needs training_iterations > 1 (a setting is judged after each chained "
+            f"iteration), got training_iterations={iterations}; set training_iterations "
+            "or method: none",
+        )
+    ]
+
+
+def _by_method(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, StoppingSettings) or not isinstance(value, Mapping):
+        return handler(value)  # a non-mapping: "must be a section"
+    settings, problems = settings_from(_as_saved_today(value))
+    if settings is None:
+        raise rule_error(problems=problems)
+    return settings
+
+
+#: The run config's ``early_stopping`` key: any method's settings, saved with their own keys.
+EarlyStoppingSection = Annotated[SerializeAsAny[StoppingSettings], WrapValidator(_by_method)]
+
+
+def section_json_schema() -> dict[str, Any]:
+    """The section's JSON Schema: one schema per method, discriminated by ``method``
+    (their definitions under ``$defs``)."""
+    from typing import Union
+
+    from pydantic import Field, TypeAdapter
+
+    from hpoptim.stopping import settings_models
+
+    models = tuple(settings_models().values())
+    union = Annotated[Union[models], Field(discriminator="method")]  # type: ignore[valid-type]  # noqa: UP007, E501
+    return TypeAdapter(union).json_schema(mode="validation", ref_template="#/$defs/{model}")

@@ -3,11 +3,11 @@
 Both launchers record a job's end in its run directory the same way, so that a
 driver learns it even when it was not there to see it:
 
-* :data:`EXIT_FILE_NAME` holds ``"<status> <signalled>"``: the job's exit status
-  (``128 + N`` for death by signal ``N``, as a shell reports it) and ``1`` if the
-  time-limit signal had been sent. The Slurm batch script writes it; so does the
-  local supervisor below.
-* :data:`PROCESS_FILE_NAME` (local jobs only) holds
+* :data:`EXIT_FILE_NAME` (``EXIT_STATUS_FILE_NAME`` of :mod:`hpoptim.contract`) holds
+  ``"<status> <signalled>"``: the job's exit status (``128 + N`` for death by
+  signal ``N``, as a shell reports it) and ``1`` if the time-limit signal had been
+  sent. The Slurm batch script writes it; so does the local supervisor below.
+* :data:`PROCESS_FILE_NAME` (local jobs only; declared in :mod:`hpoptim.contract`) holds
   ``"<job pid> <job start> <supervisor pid> <supervisor start> <boot id>"``: who
   runs the job, with each process's start time in clock ticks since boot, so that
   a recycled pid is never mistaken for the job.
@@ -20,8 +20,10 @@ when the driver dies (end of input), it keeps following the jobs it started unti
 the last one ended, then exits. Requests and replies are JSON lines on its stdin
 and stdout; nothing is unpickled.
 
-Standard library only, and no import of hpoptim: the supervisor is started as
-``python -S -I node.py DRIVER_PID``, which costs one small interpreter per driver.
+Standard library only, and of hpoptim only :mod:`hpoptim.contract`: the supervisor is
+started as ``python -S -I node.py DRIVER_PID``, which costs one small interpreter per
+driver; with ``-I`` nothing but the standard library is on ``sys.path``, so the script
+appends the directory that holds the hpoptim package itself.
 """
 
 from __future__ import annotations
@@ -40,8 +42,12 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-EXIT_FILE_NAME = "slurm_exit_status"
-PROCESS_FILE_NAME = "job_process"
+if not __package__:  # run as a script: find the package this file belongs to
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from hpoptim.contract import EXIT_STATUS_FILE_NAME  # noqa: E402
+from hpoptim.contract import PROCESS_FILE_NAME as PROCESS_FILE_NAME  # noqa: E402
+
+EXIT_FILE_NAME = EXIT_STATUS_FILE_NAME
 _PROC = "/proc"
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpoptim.contract import EXIT_STATUS_FILE_NAME
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher, job_argv
@@ -51,7 +52,6 @@ from hpoptim.launchers.slurm_commands import (
     run_retrying,
 )
 from hpoptim.launchers.slurm_script import (
-    EXIT_FILE_NAME,
     SlurmOptions,
     SlurmSettings,
     array_key,
@@ -351,7 +351,7 @@ class SlurmLauncher(BaseLauncher):
         name = job_name(self.options.job_name_prefix, self.run_key(), tag)
         base = self.options.script_dir / tag  # job ids are safe as file names
         for spec in group:  # a status left by an earlier submission must not count
-            (spec.paths.run_dir / EXIT_FILE_NAME).unlink(missing_ok=True)
+            (spec.paths.run_dir / EXIT_STATUS_FILE_NAME).unlink(missing_ok=True)
         if len(group) == 1:
             text = render_single(first, argvs[first.job_id], self.options, name)
         else:
@@ -394,7 +394,7 @@ class SlurmLauncher(BaseLauncher):
         self._next_exit_check = now + _EXIT_CHECK_S
         appeared = False
         for job in self._jobs.values():
-            if not job.exit_seen and (job.spec.paths.run_dir / EXIT_FILE_NAME).exists():
+            if not job.exit_seen and (job.spec.paths.run_dir / EXIT_STATUS_FILE_NAME).exists():
                 job.exit_seen = appeared = True
         return appeared
 

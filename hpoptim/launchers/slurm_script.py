@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import AfterValidator, Field
 
+from hpoptim.contract import EXIT_STATUS_FILE_NAME
 from hpoptim.errors import ConfigProblem, LaunchError
 from hpoptim.jobspec import JobSpec
-from hpoptim.launchers.node import EXIT_FILE_NAME as EXIT_FILE_NAME  # the shared protocol
 from hpoptim.messages import ENV_NAME
 from hpoptim.sections import Section, Strings, cross_rule, rule_error
 
@@ -168,7 +168,7 @@ def render_single(spec: JobSpec, argv: Sequence[str], options: SlurmOptions, nam
     check_env(spec)
     setup = [f"argv=({' '.join(shlex.quote(a) for a in argv)})"]
     setup += [f"export {key}={shlex.quote(value)}" for key, value in spec.env.items()]
-    setup.append(f"exit_file={shlex.quote(str(spec.paths.run_dir / EXIT_FILE_NAME))}")
+    setup.append(f"exit_file={shlex.quote(str(spec.paths.run_dir / EXIT_STATUS_FILE_NAME))}")
     return _fill(spec, flags, "\n".join(setup), f"job {spec.job_id}")
 
 
@@ -193,7 +193,7 @@ def render_array(specs: Sequence[JobSpec], options: SlurmOptions, name: str, tas
             "mapfile -d '' -t argv <\"$task.argv\"",
             "mapfile -d '' -t env <\"$task.env\"",
             'if [ "${#env[@]}" -gt 0 ]; then export -- "${env[@]}"; fi',
-            f'exit_file="$task/{EXIT_FILE_NAME}"',
+            f'exit_file="$task/{EXIT_STATUS_FILE_NAME}"',
         ]
     )
     ids = ", ".join(s.job_id for s in specs)
@@ -242,7 +242,7 @@ def _fill(spec: JobSpec, flags: Sequence[str], setup: str, what: str) -> str:
         "sbatch_options": "\n".join(lines),
         "what": what.replace("\n", " "),
         "signal": _signal_name(spec.resources.signal),
-        "exit_file_name": EXIT_FILE_NAME,
+        "exit_file_name": EXIT_STATUS_FILE_NAME,
         "setup": setup,
     }
     # one pass: a value holding "{{setup}}" (a path, say) stays as it is

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hpoptim.contract import ENV_JOB_ID, ENV_RUN_DIR
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobSpec
 from hpoptim.launchers import node
@@ -29,8 +30,8 @@ from hpoptim.log import get_logger
 
 logger = get_logger(__name__)
 
-JOB_ID_VAR = "HPOPTIM_JOB_ID"
-RUN_DIR_VAR = "HPOPTIM_RUN_DIR"
+JOB_ID_VAR = ENV_JOB_ID
+RUN_DIR_VAR = ENV_RUN_DIR
 _PROC = "/proc"
 _RECORD_WAIT_S = 5.0  # how long a supervisor may take to record the end of a job
 

@@ -16,13 +16,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpoptim.contract import MAX_METRICS_BYTES as MAX_METRICS_BYTES
+from hpoptim.contract import MAX_METRICS_KEYS as MAX_METRICS_KEYS
+from hpoptim.contract import METRICS_FILE_NAME
 from hpoptim.jobspec import JobPaths
 
 STDERR_TAIL_LINES = 20
-MAX_METRICS_BYTES = 1 << 20
-"""Largest metrics file read (1 MiB); a bigger one fails the attempt."""
-MAX_METRICS_KEYS = 1000
-"""Most metrics one job may report; more fail the attempt (each becomes a CSV column)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ def metric_problem(output: RunOutput, metric: str) -> str:
         return output.problem
     if metric not in output.metrics:
         names = ", ".join(sorted(output.metrics)) or "none"
-        return f"metric {metric!r} missing from metrics.json (reported: {names})"
+        return f"metric {metric!r} missing from {METRICS_FILE_NAME} (reported: {names})"
     return ""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from hpoptim.job import SETUP_ERROR_EXIT_CODE
+from hpoptim.contract import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.log import get_logger
 from hpoptim.results.failure import with_cause

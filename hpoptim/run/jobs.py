@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from hpoptim import contract
 from hpoptim.errors import StorageError
 from hpoptim.jobspec import JobPaths, JobSpec
 from hpoptim.run.plan import JobTemplate
@@ -43,17 +44,17 @@ class JobFactory:
         paths = JobPaths(run_dir)
         env = {
             **t.env,
-            "HPOPTIM_PARAMS_FILE": str(paths.params_file),
-            "HPOPTIM_RUN_DIR": str(run_dir),
-            "HPOPTIM_JOB_ID": job_id,
-            "HPOPTIM_SETTING_ID": str(setting.setting_id),
-            "HPOPTIM_RERUN": str(rerun_idx),
-            "HPOPTIM_ITERATION": str(rerun.iteration),
-            "HPOPTIM_ATTEMPT": str(attempt),
-            "HPOPTIM_N_ITERATIONS": str(self.lifecycle.training_iterations),
-            "HPOPTIM_SEED": str(self.seed(setting.setting_id, rerun_idx)),
-            "HPOPTIM_PREVIOUS_RUN_DIR": rerun.previous_run_dir or "",
-            "HPOPTIM_METRICS_FILE": str(paths.metrics_file),
+            contract.ENV_PARAMS_FILE: str(paths.params_file),
+            contract.ENV_RUN_DIR: str(run_dir),
+            contract.ENV_JOB_ID: job_id,
+            contract.ENV_SETTING_ID: str(setting.setting_id),
+            contract.ENV_RERUN: str(rerun_idx),
+            contract.ENV_ITERATION: str(rerun.iteration),
+            contract.ENV_ATTEMPT: str(attempt),
+            contract.ENV_N_ITERATIONS: str(self.lifecycle.training_iterations),
+            contract.ENV_SEED: str(self.seed(setting.setting_id, rerun_idx)),
+            contract.ENV_PREVIOUS_RUN_DIR: rerun.previous_run_dir or "",
+            contract.ENV_METRICS_FILE: str(paths.metrics_file),
         }
         return JobSpec(
             job_id=job_id,

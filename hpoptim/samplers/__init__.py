@@ -11,6 +11,10 @@
 ``quasirandom``        :class:`~hpoptim.samplers.qmc.QMCSampler`
 ``tpe_cmaes``          :class:`~hpoptim.samplers.tpe_cmaes.TPECmaEsSampler`
 =====================  ==========================================
+
+Third-party samplers are entry points in group ``hpoptim.samplers``
+(:mod:`hpoptim.plugins`), looked up only for a name not built in; a built-in name
+cannot be taken by one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpoptim.errors import ConfigError, ConfigProblem
+from hpoptim.plugins import load_object, registered
 from hpoptim.samplers.base import BaseSampler, SamplerHistory
 from hpoptim.samplers.cem import CEMSampler
 from hpoptim.samplers.cmaes import CmaEsSampler
@@ -53,19 +58,43 @@ __all__ = [
     "SamplerHistory",
     "TPECmaEsSampler",
     "TPESampler",
+    "available",
+    "load",
     "make_sampler",
     "validate_optimizer",
 ]
+
+
+def available() -> list[str]:
+    """Every ``optimizer_str``: the built-in samplers, then the plug-ins."""
+    return list(registered(SAMPLERS, "sampler", "optimizer_str"))
+
+
+def load(name: str) -> type[BaseSampler] | None:
+    """The sampler registered as ``name`` (built-in, else a plug-in), or None.
+
+    Raises:
+        ConfigError: A plug-in clashes with another name, or cannot be loaded.
+    """
+    builtin = SAMPLERS.get(name)
+    if builtin is not None:
+        return builtin
+    target = registered(SAMPLERS, "sampler", "optimizer_str").get(name)
+    if target is None:
+        return None
+    cls: type[BaseSampler] = load_object(target, BaseSampler, "optimizer_str", name)
+    return cls
 
 
 def validate_optimizer(
     name: str, settings: Mapping[str, Any], space: SearchSpace
 ) -> list[ConfigProblem]:
     """Problems of ``optimizer_str`` and ``optimizer_settings`` for ``space``."""
-    cls = SAMPLERS.get(name)
+    cls = load(name)
     if cls is None:
-        hint = did_you_mean(str(name), list(SAMPLERS))
-        message = f"unknown optimizer {name!r}; valid: {', '.join(SAMPLERS)}{hint}"
+        names = available()
+        hint = did_you_mean(str(name), names)
+        message = f"unknown optimizer {name!r}; valid: {', '.join(names)}{hint}"
         return [ConfigProblem("optimizer_str", message)]
     problems = cls.validate_settings(settings, space)
     if space.groups and not cls.zips:
@@ -97,4 +126,6 @@ def make_sampler(
     problems = validate_optimizer(name, settings, space)
     if problems:
         raise ConfigError(problems)
-    return SAMPLERS[name](space, minimize=minimize, seed=seed, settings=settings)
+    cls = load(name)
+    assert cls is not None  # validated above
+    return cls(space, minimize=minimize, seed=seed, settings=settings)

@@ -40,8 +40,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hpoptim.contract import SETUP_ERROR_EXIT_CODE
 from hpoptim.errors import StorageError
-from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobstate import JobState
 from hpoptim.log import get_logger
 from hpoptim.state.events import JOB_STATES, InvalidEventError, event_problem

@@ -16,7 +16,6 @@ import pytest
 from hpoptim.cli import main
 from hpoptim.config import translate_dialect
 from hpoptim.config.schema import (
-    EarlyStopping,
     GitParams,
     JobResources,
     SingularityConfig,
@@ -28,6 +27,7 @@ from hpoptim.run.loop import Optimization
 from hpoptim.samplers import SAMPLERS
 from hpoptim.sections import Section
 from hpoptim.state.storage import ResultsLayout
+from hpoptim.stopping import settings_models as stopping_models
 from tests.config.conftest import minimal
 from tests.config.test_schema import _DROP, RULE_CASES, UNKNOWN_CASES, VALID_CASES
 
@@ -435,7 +435,20 @@ SECTIONS: list[tuple[str, type[Section], dict[str, Any]]] = [
     ("slurm", SlurmSettings, {"launcher": "slurm"}),
     ("git_params", GitParams, {"run_in_working_dir": False, "git_params": {"url": "u"}}),
     ("singularity", SingularityConfig, {"singularity": {"image": "img.sif"}}),
-    ("early_stopping", EarlyStopping, {"training_iterations": 4}),
+    *(
+        (
+            "early_stopping",
+            model,
+            {
+                "training_iterations": 4,
+                "early_stopping": {
+                    "method": method,
+                    **({"lower": 0.0} if method == "threshold" else {}),
+                },
+            },
+        )
+        for method, model in stopping_models().items()
+    ),
 ]
 
 
@@ -478,7 +491,9 @@ def _generated() -> Iterator[Any]:
                     changes = {**around, section: {**around.get(section, {}), key: value}}
                 else:
                     changes = {**around, key: value}
-                yield pytest.param(changes, path, id=f"{where}-{why}")
+                method = around.get(section, {}).get("method")  # early_stopping: one per method
+                tag = f"[{method}]" if method else ""
+                yield pytest.param(changes, path, id=f"{where}{tag}-{why}")
 
 
 GENERATED = list(_generated())

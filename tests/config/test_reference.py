@@ -11,6 +11,7 @@ import pytest
 
 from hpoptim.config import load_config_dict, reference_markdown
 from hpoptim.config.schema import sections
+from hpoptim.stopping import StoppingSettings
 from tests.config.conftest import minimal
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -37,7 +38,9 @@ def _tables() -> dict[str, dict[str, tuple[str, str, str, str]]]:
     current = ""
     for line in reference_markdown().splitlines():
         if line.startswith("### "):
-            current = "" if line == "### Top level" else line[5:-1]
+            # "### `early_stopping` with `method: median`" -> "early_stopping[median]"
+            title = re.fullmatch(r"### `(\w+)`(?: with `method: (\w+)`)?", line)
+            current = "" if title is None else title[1] + (f"[{title[2]}]" if title[2] else "")
             tables[current] = {}
         elif (match := ROW.match(line)) is not None:
             name, kind, default, required, doc = match.groups()
@@ -48,7 +51,16 @@ def _tables() -> dict[str, dict[str, tuple[str, str, str, str]]]:
 SECTIONS = sections()
 
 
-@pytest.mark.parametrize(("section", "cls"), SECTIONS, ids=[s or "top" for s, _ in SECTIONS])
+def _table_name(section: str, cls: type) -> str:
+    method = getattr(cls, "model_fields", {}).get("method")
+    if section != "early_stopping" or method is None or method.default == "none":
+        return section
+    return f"{section}[{method.default}]" if cls is not StoppingSettings else section
+
+
+@pytest.mark.parametrize(
+    ("section", "cls"), SECTIONS, ids=[_table_name(s, c) or "top" for s, c in SECTIONS]
+)
 def test_reference_lists_every_key_with_the_default_it_loads_with(
     section: str, cls: type, tmp_path: Path
 ) -> None:
@@ -57,9 +69,14 @@ def test_reference_lists_every_key_with_the_default_it_loads_with(
     data = {**minimal(), "singularity": {"image": str(image)}}
     if section == "git_params":
         data.update(run_in_working_dir=False, git_params={"url": "u"})
+    table = _table_name(section, cls)
+    if table != section:  # one method of early_stopping
+        method = cls.model_fields["method"].default  # type: ignore[attr-defined]
+        bounds = {"lower": 0.0} if method == "threshold" else {}
+        data.update(training_iterations=2, early_stopping={"method": method, **bounds})
     loaded = load_config_dict(data).to_dict()
     values = loaded if not section else loaded[section]
-    rows = _tables()[section]
+    rows = _tables()[table]
     assert list(rows) == list(cls.model_fields)
     given = data if not section else data.get(section, {})
     for name, (kind, default, required, doc) in rows.items():

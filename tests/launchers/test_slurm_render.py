@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from hpoptim.contract import EXIT_STATUS_FILE_NAME as EXIT_FILE_NAME
 from hpoptim.errors import ConfigError, LaunchError
 from hpoptim.jobspec import JobPaths, JobResources, JobSpec, JobState
 from hpoptim.launchers.slurm import CommandResult, SlurmLauncher, SlurmOptions
-from hpoptim.launchers.slurm_script import EXIT_FILE_NAME, render_array, render_single
+from hpoptim.launchers.slurm_script import render_array, render_single
 
 GOLDEN = Path(__file__).parent / "golden_slurm"
 HOSTILE = ("two words", "'single'", '"double"', "$(touch pwned)", "`id`", "; rm -rf /", "*", "")
