@@ -13,22 +13,7 @@ import pytest
 # the shared contracts live outside test modules: let pytest explain their failures
 pytest.register_assert_rewrite("tests.contracts")
 
-TESTS_DIR = Path(__file__).resolve().parent
-FAKES_DIR = TESTS_DIR / "fakes"
-#: Directories whose test files each run in one worker, in order: their module fixtures
-#: (jobs submitted once, read by several tests) and their waits on a real cluster.
-SERIAL_DIRS = ("slurm", "sge", "htcondor")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep each real-cluster test file on one pytest-xdist worker (``--dist loadgroup``)."""
-    for item in items:
-        try:
-            rel = item.path.relative_to(TESTS_DIR)
-        except ValueError:
-            continue
-        if len(rel.parts) > 1 and rel.parts[0] in SERIAL_DIRS:
-            item.add_marker(pytest.mark.xdist_group(f"{rel.parts[0]}/{rel.stem}"))
+FAKES_DIR = Path(__file__).resolve().parent / "fakes"
 
 
 @dataclass(frozen=True)
