@@ -50,6 +50,7 @@ from typing import Any, Dict, NoReturn  # noqa: UP035 - see AttributeDict
 ENV_PARAMS_FILE = "HPOPTIM_PARAMS_FILE"
 ENV_METRICS_FILE = "HPOPTIM_METRICS_FILE"
 METRICS_FILE_NAME = "metrics.json"
+JOB_ENV_FILE_NAME = "job_env.json"
 RESUME_EXIT_CODE = 3
 SETTINGS_FILE_NAME = "settings.json"
 METRIC_FILE_NAME = "metrics.csv"
@@ -59,6 +60,7 @@ RESERVED_PARAMS = ("working_dir", "id")
 _start_time: float | None = None
 _metrics_file: Path | None = None
 _reported: dict[str, float] = {}
+_env_written: set[Path] = set()  # directories holding this process's job_env.json
 
 
 class JobContractError(RuntimeError):
@@ -244,12 +246,27 @@ def _report(metrics: Mapping[str, float]) -> None:
     if _metrics_file is None:
         raise JobContractError("call initialize_job() before reporting metrics")
     _reported.update(metrics)
-    _metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(_metrics_file)
+    _write_json(_metrics_file, _reported)
+    if (
+        _metrics_file.parent not in _env_written
+    ):  # as hpoptim.job does: the job's Python, for the provenance
+        _env_written.add(_metrics_file.parent)
+        environment = {
+            "python": sys.version.split()[0],
+            "python_full": sys.version,
+            "executable": sys.executable,
+            "implementation": sys.implementation.name,
+        }
+        _write_json(_metrics_file.with_name(JOB_ENV_FILE_NAME), environment)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(_reported, handle)
-        os.replace(tmp, _metrics_file)
+            json.dump(data, handle)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

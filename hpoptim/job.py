@@ -17,6 +17,9 @@ implements is file-based and can be followed by any program:
 * The job reports metrics by writing a JSON object of numbers to ``metrics.json``
   in its run directory, atomically (write a temporary file, then rename it).
   It may do so several times; the last complete file counts.
+* :func:`report` also writes ``job_env.json`` beside it once per process: the Python
+  version and interpreter the job ran with, as the job sees them (inside its venv or
+  image), which the run's provenance shows.
 * Exit code 0 means finished, 3 (:data:`RESUME_EXIT_CODE`) means "to be resumed"
   (the driver starts the next training iteration), 78 (:data:`SETUP_ERROR_EXIT_CODE`)
   means the job could not set itself up (the run stops), anything else means failed.
@@ -39,6 +42,7 @@ PARAMS_FILE_NAME = "params.json"
 METRICS_FILE_NAME = "metrics.json"
 STDOUT_FILE_NAME = "stdout.log"
 STDERR_FILE_NAME = "stderr.log"
+JOB_ENV_FILE_NAME = "job_env.json"
 RESUME_EXIT_CODE = 3
 SETUP_ERROR_EXIT_CODE = 78
 """Exit code of a job whose own setup failed (a wrapper's missing script or image, bad
@@ -58,6 +62,7 @@ ENV_PREVIOUS_RUN_DIR = "HPOPTIM_PREVIOUS_RUN_DIR"
 ENV_METRICS_FILE = "HPOPTIM_METRICS_FILE"
 
 _reported: dict[str, float] = {}
+_env_written: set[Path] = set()  # directories holding this process's job_env.json
 
 
 class JobContractError(RuntimeError):
@@ -145,7 +150,20 @@ def report(metrics: Mapping[str, float], path: Path | None = None) -> Path:
     _reported.update({str(k): float(v) for k, v in metrics.items()})
     target = _metrics_path() if path is None else path
     write_json_atomic(target, _reported)
+    if target.parent not in _env_written:
+        _env_written.add(target.parent)
+        write_json_atomic(target.with_name(JOB_ENV_FILE_NAME), job_environment())
     return target
+
+
+def job_environment() -> dict[str, str]:
+    """What ``job_env.json`` records: this process's Python, as the job sees it."""
+    return {
+        "python": sys.version.split()[0],
+        "python_full": sys.version,
+        "executable": sys.executable,
+        "implementation": sys.implementation.name,
+    }
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
