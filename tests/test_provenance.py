@@ -139,3 +139,111 @@ def test_a_clone_at_a_ref_is_recorded_clean_at_the_resolved_commit(
     record = _started(work / "results" / "t")["provenance"]
     assert (record["source"], record["commit"], record["patch"]) == ("clone", head, None)
     assert record["changes"] == {"modified": [], "staged": [], "untracked": []}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _ran_in_dirty_repo(base: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A run of a dirty working tree whose tree was then changed again (so only the
+    recorded commit + patch can rebuild the code the jobs ran); its repo and root."""
+    repo = dirty_repo(base)
+    monkeypatch.chdir(repo)
+    assert main(["config.json", "-q"]) == 0
+    (repo / "job.py").write_text("raise SystemExit('changed after the run')\n")
+    (repo / "helper.py").unlink()
+    return repo, repo / "results" / "t"
+
+
+def test_rerun_rebuilds_commit_and_patch_and_reproduces_the_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, root = _ran_in_dirty_repo(tmp_path, monkeypatch)
+    original = hpoptim.load_run(root).jobs.set_index("job_id")
+    before = _files(root / "jobs")
+    capsys.readouterr()
+
+    assert main(["rerun", str(root), "1_0.0-0"]) == 0
+    out = capsys.readouterr().out
+    assert "the rerun reproduces job 1_0.0-0" in out
+    loss = float(original.loc["1_0.0-0", "loss"])
+    assert ["loss", repr(loss), repr(loss)] in [line.split() for line in out.splitlines()]
+    rerun = root / "reruns" / "1_0.0-0-1"
+    assert json.loads((rerun / "job" / "metrics.json").read_text()) == {"loss": loss}
+    assert (rerun / "tree" / "helper.py").read_text() == "OFFSET = 0.25\n"
+    assert json.loads((rerun / "rerun.json").read_text())["matched"] is True
+    assert _files(root / "jobs") == before  # the original jobs' files are untouched
+
+    assert main(["rerun", str(root), "1_0.0-0", "-q"]) == 0  # a second rerun: a new directory
+    assert (root / "reruns" / "1_0.0-0-2" / "job" / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        pytest.param("remove", "worktree.patch, cannot be read", id="patch-removed"),
+        pytest.param("corrupt", "has changed since the run started", id="patch-corrupted"),
+    ],
+)
+def test_rerun_refuses_when_the_patch_cannot_rebuild_the_tree(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    damage: str,
+    message: str,
+) -> None:
+    _, root = _ran_in_dirty_repo(tmp_path, monkeypatch)
+    patch = root / "provenance" / "worktree.patch"
+    if damage == "remove":
+        patch.unlink()
+    else:
+        patch.write_bytes(patch.read_bytes().replace(b"0.25", b"0.50"))
+    capsys.readouterr()
+    assert main(["rerun", str(root), "0_0.0-0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("hpoptim: error: cannot rerun job 0_0.0-0: the patch")
+    assert message in err[0]
+    assert not (root / "reruns").exists()
+
+
+def test_rerun_refuses_what_cannot_be_rebuilt_or_does_not_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "helper.py").write_text("OFFSET = 0\n")
+    (tmp_path / "job.py").write_text(JOB)
+    _config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["config.json", "-q"]) == 0
+    root = tmp_path / "results" / "t"
+    capsys.readouterr()
+    assert main(["rerun", str(root), "0_0.0-0"]) == 2
+    assert "outside any git repository: no commit was recorded" in capsys.readouterr().err
+    assert main(["rerun", str(root), "0_0.0-1"]) == 2
+    assert "no job '0_0.0-1'" in capsys.readouterr().err
+
+
+def test_rerun_says_clearly_when_the_metrics_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The job reads a file outside its code, which changed after the run."""
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "--quiet", "-b", "main", str(repo))
+    outside = tmp_path / "offset.txt"
+    outside.write_text("0.5")
+    job = JOB.replace("import helper\n", "").replace(
+        "helper.OFFSET", f"float(open({str(outside)!r}).read())"
+    )
+    commit_file(repo, "job.py", job, "job")
+    work = tmp_path / "work"
+    work.mkdir()
+    _config(work, run_in_working_dir=False, git_params={"url": str(repo)})
+    monkeypatch.chdir(work)
+    assert main(["config.json", "-q"]) == 0
+    outside.write_text("0.75")
+    capsys.readouterr()
+    assert main(["rerun", str(work / "results" / "t"), "0_0.0-0"]) == 1
+    err = capsys.readouterr().err
+    assert "hpoptim: error: metrics differ: loss: " in err
+    assert "in the rerun" in err

@@ -134,12 +134,13 @@ class Provenance:
                     "was recorded, so their code cannot be rebuilt"
                 )
             return f"no commit was recorded for {self.root}, so the jobs' code cannot be rebuilt"
-        if not self.dirty:
-            return ""
         patch = self.patch
-        if patch is None or patch.path is None:
-            why = f" ({patch.note})" if patch is not None and patch.note else ""
-            return f"the working tree had uncommitted changes and no patch of them was stored{why}"
+        if patch is None:
+            if self.dirty:
+                return "the tree had uncommitted changes and no patch of them was stored"
+            return ""
+        if patch.path is None:
+            return f"no patch of the uncommitted changes was stored: {patch.note}"
         if patch.left_out:
             return (
                 f"the patch of the uncommitted changes leaves out {len(patch.left_out)} "
@@ -150,21 +151,23 @@ class Provenance:
         return ""
 
     def code_line(self) -> str:
-        """One line saying which code the jobs ran."""
+        """One line saying which code the jobs ran, and whether it can be rebuilt."""
         if self.commit is None:
             return f"code: {self.root}, outside any git repository (no commit recorded)"
         where = self.repository or self.root
         if self.subdir:
             where = f"{where} (in {self.subdir})"
-        if not self.dirty:
-            return f"code: commit {self.commit} of {where}, clean"
-        text = f"code: commit {self.commit} of {where} plus uncommitted changes: "
-        text += self.changes.describe()
         problem = self.rebuild_problem()
+        text = f"code: commit {self.commit} of {where}"
+        if self.dirty:
+            text += f" plus uncommitted changes: {self.changes.describe()}"
+        elif not problem:
+            text += ", clean"
         if problem:
             return f"{text}; NOT reproducible: {problem}"
-        assert self.patch is not None
-        return f"{text}; patch {self.patch.path}"
+        if self.patch is not None:
+            text += f"; patch {self.patch.path}"
+        return text
 
     def lines(self) -> list[str]:
         """What ``hpoptim status`` and the reports show: the code, image and versions."""
@@ -257,15 +260,20 @@ class Provenance:
         else:
             source = SourceKind.CLONE if checkout.get("cloned") else SourceKind.WORKING_DIR
         dirty = bool(checkout.get("dirty"))
+        patch = None
+        if source is SourceKind.WORKING_DIR:
+            patch = Patch(
+                None,
+                note="recorded by an earlier hpoptim version, which did not look at untracked "
+                "files and stored no patch",
+            )
         return cls(
             source=source,
             root=str(checkout.get("root") or ""),
             repository=checkout.get("url"),
             commit=commit,
             changes=WorktreeChanges(modified=("(not recorded)",) if dirty else ()),
-            patch=Patch(None, note="recorded by an earlier version, which kept no patch")
-            if dirty
-            else None,
+            patch=patch,
             image_sha256=info.get("image_sha256"),
             hpoptim_version=str(info.get("hpoptim_version") or ""),
             driver_python=str(info.get("python") or ""),
