@@ -4,7 +4,8 @@ and the rebuild itself.
 The changes are what ``git status`` reports, untracked files included and ignored
 ones (``.gitignore``) left out. The patch is ``git diff --binary`` of the whole tree
 (modified, staged and untracked files) against the commit, made through a temporary
-copy of the index, so the user's index is never touched. Untracked files over
+copy of the index and a temporary object store, so neither the user's index nor their
+repository's objects are touched. Untracked files over
 :data:`MAX_UNTRACKED_FILE_BYTES` are left out of it, and a patch over
 :data:`MAX_PATCH_BYTES` is not stored; either is noted in the record, and a rerun
 then refuses to rebuild the tree instead of rebuilding another one.
@@ -151,7 +152,14 @@ def _diff_of_tree(top: Path, pathspec: Sequence[str], *, with_untracked: bool) -
         real = top / str(runner.rev_parse("--git-path", "index"))
         if real.is_file():
             shutil.copyfile(real, index)  # its stat data spares git re-reading every file
-        env = {"GIT_INDEX_FILE": str(index)}
+        objects = top / str(runner.rev_parse("--git-path", "objects"))
+        (Path(tmp) / "objects").mkdir()
+        # the blobs of untracked files go to a temporary object store, not the user's
+        env = {
+            "GIT_INDEX_FILE": str(index),
+            "GIT_OBJECT_DIRECTORY": str(Path(tmp) / "objects"),
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects.resolve()),
+        }
         try:
             which = "--all" if with_untracked else "--update"
             runner.execute(["git", "add", which, "--", *pathspec], env=env)

@@ -55,10 +55,11 @@ def test_changes_name_every_kind_and_skip_ignored_and_excluded(dirty_repo: Path)
     assert "results/run/journal.jsonl" in worktree_changes(dirty_repo).untracked
 
 
-def test_patch_rebuilds_the_tree_and_leaves_the_index_alone(
+def test_patch_rebuilds_the_tree_and_leaves_index_and_objects_alone(
     dirty_repo: Path, tmp_path: Path
 ) -> None:
     staged_before = git(dirty_repo, "diff", "--cached", "--name-only")
+    objects_before = git(dirty_repo, "count-objects")
     exclude = [dirty_repo / "results"]
     changes = worktree_changes(dirty_repo, exclude)
     run_dir = tmp_path / "run"
@@ -69,6 +70,7 @@ def test_patch_rebuilds_the_tree_and_leaves_the_index_alone(
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
     assert git(dirty_repo, "diff", "--cached", "--name-only") == staged_before
+    assert git(dirty_repo, "count-objects") == objects_before
     assert "data.bin" not in git(dirty_repo, "ls-files")
 
     rebuilt = tmp_path / "rebuilt"
