@@ -4,6 +4,7 @@ outside git; and how status, the reports and load_run show it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import sys
@@ -15,7 +16,9 @@ import pytest
 import hpoptim
 from hpoptim.cli import main
 from hpoptim.state.storage import read_journal
+from tests.conftest import FakeContainerRuntime
 from tests.test_checkout import commit_file, git
+from tests.test_container_run import _config as container_config
 
 JOB = """\
 import helper
@@ -247,3 +250,38 @@ def test_rerun_says_clearly_when_the_metrics_differ(
     err = capsys.readouterr().err
     assert "hpoptim: error: metrics differ: loss: " in err
     assert "in the rerun" in err
+
+
+def test_rerun_in_the_container_checks_the_image(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fake_container_runtime: FakeContainerRuntime,
+) -> None:
+    """A chained job (iteration 1 reads iteration 0's checkpoint) in the container double,
+    its script untracked: rerun in the image; refused once the image has changed."""
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "--quiet", "-b", "main", str(repo))
+    commit_file(repo, "README", "x\n", "first")
+    image = fake_container_runtime.image
+    config = container_config(repo, image)
+    monkeypatch.chdir(repo)
+    assert main([str(config), "number_of_samples=1", "-q"]) == 0
+    root = repo / "results" / "c"
+    record = _started(root)["provenance"]
+    assert record["image"] == str(image.resolve())
+    assert record["image_sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert record["changes"]["untracked"] == ["config.json", "job.py"]
+
+    assert main(["rerun", str(root), "0_0.1-0", "-q"]) == 0
+    rerun_params = root / "reruns" / "0_0.1-0-1" / "job" / "params.json"
+    last = fake_container_runtime.calls()[-1]["argv"]
+    assert last[:2] == ["apptainer", "exec"]
+    assert str(image) in last
+    assert last[-1] == str(rerun_params)
+
+    image.write_bytes(image.read_bytes() + b"changed")
+    capsys.readouterr()
+    assert main(["rerun", str(root), "0_0.1-0"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot rerun job 0_0.1-0: the image {image.resolve()} has changed" in err
