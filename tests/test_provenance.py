@@ -285,3 +285,28 @@ def test_rerun_in_the_container_checks_the_image(
     assert main(["rerun", str(root), "0_0.1-0"]) == 2
     err = capsys.readouterr().err
     assert f"cannot rerun job 0_0.1-0: the image {image.resolve()} has changed" in err
+
+
+def test_resume_warns_once_when_the_tree_changed_since_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "--quiet", "-b", "main", str(repo))
+    commit_file(repo, "README", "x\n", "first")
+    (repo / "job.py").write_text("raise SystemExit(1)\n")  # untracked, fails: the run stops
+    _config(
+        repo,
+        max_attempts=1,
+        n_settings_before_failure_check=1,
+        n_jobs_per_iteration=1,
+        number_of_samples=3,
+    )
+    monkeypatch.chdir(repo)
+    assert main(["config.json", "-q"]) == 1
+    root = repo / "results" / "t"
+    capsys.readouterr()
+    assert main(["resume", str(root), "-q"]) == 1
+    assert "no longer the tree this run started with" not in capsys.readouterr().err
+    (repo / "job.py").write_text("raise SystemExit(2)\n")
+    assert main(["resume", str(root), "-q"]) == 1
+    assert capsys.readouterr().err.count("no longer the tree this run started with") == 1

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hpoptim import __version__
 from hpoptim.config import RunConfig
 from hpoptim.log import get_logger
 from hpoptim.source.repo import CheckoutInfo
-from hpoptim.source.snapshot import PATCH_DIR_NAME, write_patch
+from hpoptim.source.snapshot import PATCH_DIR_NAME, patch_sha256, write_patch
 from hpoptim.state.provenance import Provenance, SourceKind
 from hpoptim.state.storage import ResultsLayout
 
@@ -71,3 +73,29 @@ def _kind(info: CheckoutInfo) -> SourceKind:
     if info.cloned:
         return SourceKind.CLONE
     return SourceKind.NO_REPOSITORY if info.top is None else SourceKind.WORKING_DIR
+
+
+def warn_if_changed(info: CheckoutInfo, started: Mapping[str, Any], layout: ResultsLayout) -> None:
+    """On resume: warn when the working tree is no longer the one the run started with.
+
+    The record describes the tree at the start; jobs started from now on run the tree
+    as it is, so a change since is said once, at the start of this driver.
+
+    Raises:
+        CheckoutError: git cannot read the tree.
+    """
+    recorded = Provenance.from_run_info(started)
+    if recorded is None or info.cloned or info.top is None:
+        return  # a clone is pinned to the recorded commit; outside git nothing can be told
+    same = info.commit == recorded.commit and info.changes == recorded.changes
+    if same and info.dirty and recorded.patch is not None and recorded.patch.sha256:
+        now = patch_sha256(info.top, info.changes, excluded_paths(layout))
+        same = now == recorded.patch.sha256
+    if not same:
+        logger.warning(
+            "%s is no longer the tree this run started with (now: commit %s%s); jobs started "
+            "from now on run it as it is, while the run's provenance records its start",
+            info.root,
+            info.commit,
+            f" plus {info.changes.describe()}" if info.dirty else ", clean",
+        )

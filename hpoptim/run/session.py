@@ -258,7 +258,7 @@ class Session:
         return failed_run_reason(history)
 
     def _prepare(self, started: dict[str, Any] | None) -> tuple[CheckoutInfo, int]:
-        from hpoptim.run.provenance import excluded_paths
+        from hpoptim.run.provenance import excluded_paths, warn_if_changed
         from hpoptim.source.checkout import prepare_checkout
 
         cfg = self.cfg
@@ -272,15 +272,8 @@ class Session:
             pinned_commit=pinned if cfg.git_params is not None else None,
             exclude=excluded_paths(self.layout),
         )
-        if info.dirty and started is not None:
-            logger.warning(
-                "%s differs from its commit %s (%s); the run's record of its code is of its "
-                "start, and jobs started from now on run the tree as it is now",
-                info.root,
-                info.commit,
-                info.changes.describe(),
-            )
         if started is not None:
+            warn_if_changed(info, started, self.layout)
             seed = int(started["seed"])
         else:
             seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_PATCH_BYTES",
     "MAX_UNTRACKED_FILE_BYTES",
     "PATCH_DIR_NAME",
+    "patch_sha256",
     "rebuild_tree",
     "worktree_changes",
     "write_patch",
@@ -103,11 +104,7 @@ def write_patch(top: Path, changes: WorktreeChanges, exclude: Sequence[Path], de
     Raises:
         CheckoutError: git cannot make the patch.
     """
-    too_big = tuple(
-        name for name in changes.untracked if _size(top / name) > MAX_UNTRACKED_FILE_BYTES
-    )
-    spec = _pathspec(top, exclude) + [f":(exclude,literal){name}" for name in too_big]
-    data = _diff_of_tree(top, spec, with_untracked=bool(changes.untracked))
+    data, too_big = _patch_of(top, changes, exclude)
     if len(data) > MAX_PATCH_BYTES:
         note = (
             f"the changes make a patch of {len(data)} bytes, over the "
@@ -135,6 +132,26 @@ def write_patch(top: Path, changes: WorktreeChanges, exclude: Sequence[Path], de
         left_out=too_big,
         note=note,
     )
+
+
+def patch_sha256(top: Path, changes: WorktreeChanges, exclude: Sequence[Path]) -> str:
+    """The sha256 :func:`write_patch` would record for the tree as it is now.
+
+    Raises:
+        CheckoutError: git cannot make the patch.
+    """
+    return hashlib.sha256(_patch_of(top, changes, exclude)[0]).hexdigest()
+
+
+def _patch_of(
+    top: Path, changes: WorktreeChanges, exclude: Sequence[Path]
+) -> tuple[bytes, tuple[str, ...]]:
+    """The patch of the tree's changes, and the untracked files left out of it."""
+    too_big = tuple(
+        name for name in changes.untracked if _size(top / name) > MAX_UNTRACKED_FILE_BYTES
+    )
+    spec = _pathspec(top, exclude) + [f":(exclude,literal){name}" for name in too_big]
+    return _diff_of_tree(top, spec, with_untracked=bool(changes.untracked)), too_big
 
 
 def _size(path: Path) -> int:
