@@ -21,10 +21,13 @@ from tests.test_checkout import commit_file, git
 from tests.test_container_run import _config as container_config
 
 JOB = """\
+import os, random
 import helper
-from hpoptim.job import get_params, report
+from hpoptim.job import get_context, get_params, report
 x = get_params()["x"]
-report({"loss": (x - 0.3) ** 2 + helper.OFFSET})
+seed = get_context()["seed"]
+noise = random.Random(seed).random() + random.Random(os.environ["HPOPTIM_SEED"]).random()
+report({"loss": (x - 0.3) ** 2 + helper.OFFSET + noise / 1000})
 """
 
 

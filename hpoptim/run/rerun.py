@@ -99,9 +99,59 @@ def rerun_job(
         StorageError: The run's config or journal cannot be read.
         RunStoppedError: ``stop`` was set while the job ran.
     """
+    layout = ResultsLayout(Path(root).resolve())
+    job = _checked_job(layout, job_id)
+    directory = _new_directory(layout, job_id)
+    tree = directory / TREE_DIR_NAME
+    try:
+        _rebuild(job.provenance, job.patch, tree)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    source = job.provenance.source
+    cwd = tree / job.provenance.subdir if source is SourceKind.WORKING_DIR else tree
+    spec = _spec(job, cwd, directory)
+    status = _run_locally(spec, stop)
+    output = read_metrics(spec.paths)
+    state = status.state.value
+    if status.state is JobState.COMPLETED and output.problem:
+        state = JobState.FAILED.value
+    outcome = RerunOutcome(
+        job_id=job_id,
+        directory=directory,
+        provenance=job.provenance,
+        original_state=job.rec.state,
+        state=state,
+        reason=output.problem or status.reason,
+        original=dict(job.rec.metrics),
+        metrics=output.metrics,
+        differences=compare_metrics(job.rec.metrics, output.metrics, tolerance),
+        notes=_notes(job.provenance, Path(job.rec.run_dir), spec.paths.run_dir),
+    )
+    _write_outcome(outcome)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A job of the run with what reruns it: its config, record, provenance, patch and
+    parameters file."""
+
+    cfg: RunConfig
+    rec: JobRecord
+    provenance: Provenance
+    patch: Path | None
+    document: dict[str, Any]
+
+
+def _checked_job(layout: ResultsLayout, job_id: str) -> _Job:
+    """Everything the rerun needs, checked before anything is written.
+
+    Raises:
+        RerunRefusedError: The job is unknown, or its provenance cannot rebuild it.
+    """
     from hpoptim.run.session import Session
 
-    layout = ResultsLayout(Path(root).resolve())
     cfg = _saved_config(layout)
     history = Session(cfg, layout, [], None, read_only=True).history()
     rec = history.jobs.get(job_id)
@@ -112,35 +162,7 @@ def rerun_job(
         raise RerunRefusedError(f"{layout.root} records no start of the run", job_id)
     patch = _checked_patch(layout, provenance, job_id)
     _check_image(provenance, job_id)
-    document = _original_params(rec, job_id)
-    directory = _new_directory(layout, job_id)
-    tree = directory / TREE_DIR_NAME
-    try:
-        _rebuild(provenance, patch, tree)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-    cwd = tree / provenance.subdir if provenance.source is SourceKind.WORKING_DIR else tree
-    spec = _spec(cfg, rec, document, cwd, directory)
-    status = _run_locally(spec, stop)
-    output = read_metrics(spec.paths)
-    state = status.state.value
-    if status.state is JobState.COMPLETED and output.problem:
-        state = JobState.FAILED.value
-    outcome = RerunOutcome(
-        job_id=job_id,
-        directory=directory,
-        provenance=provenance,
-        original_state=rec.state,
-        state=state,
-        reason=output.problem or status.reason,
-        original=dict(rec.metrics),
-        metrics=output.metrics,
-        differences=compare_metrics(rec.metrics, output.metrics, tolerance),
-        notes=_notes(provenance, Path(rec.run_dir), spec.paths.run_dir),
-    )
-    _write_outcome(outcome)
-    return outcome
+    return _Job(cfg, rec, provenance, patch, _original_params(rec, job_id))
 
 
 def compare_metrics(
@@ -261,21 +283,20 @@ def _rebuild(provenance: Provenance, patch: Path | None, tree: Path) -> None:
     rebuild_tree(provenance.repository or provenance.root, provenance.commit, patch, tree)
 
 
-def _spec(
-    cfg: RunConfig, rec: JobRecord, document: dict[str, Any], cwd: Path, directory: Path
-) -> JobSpec:
+def _spec(job: _Job, cwd: Path, directory: Path) -> JobSpec:
     """The original job's spec, with its code in ``cwd`` and its files in ``directory/job``."""
     from hpoptim.run.assembly import script_command
 
     paths = JobPaths(directory / "job")
     paths.run_dir.mkdir()
-    context = dict(document["job"])
+    cfg, rec = job.cfg, job.rec
+    context = dict(job.document["job"])
     context.update(
         run_dir=str(paths.run_dir),
         setting_dir=str(directory),  # cluster_utils jobs write their working_dir here
         metrics_file=str(paths.metrics_file),
     )
-    write_json_atomic(paths.params_file, {**document, "job": context})
+    write_json_atomic(paths.params_file, {**job.document, "job": context})
     env = {
         **cfg.environment,
         ENV_PARAMS_FILE: str(paths.params_file),
