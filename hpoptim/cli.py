@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     rerun.add_argument("job", help="the job's id, as in jobs.csv (e.g. 3_0.0-0)")
     rerun.add_argument(
         "--tolerance",
-        type=float,
+        type=_tolerance,
         default=1e-9,
         help="largest relative or absolute difference of a metric that still matches "
         "(default: 1e-9)",
@@ -119,6 +119,16 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-q", "--quiet", action="count", default=0, help="less output")
         p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
 
 
 def _normalise_argv(argv: Sequence[str]) -> list[str]:

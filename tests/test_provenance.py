@@ -228,6 +228,10 @@ def test_rerun_refuses_what_cannot_be_rebuilt_or_does_not_exist(
     assert "outside any git repository: no commit was recorded" in capsys.readouterr().err
     assert main(["rerun", str(root), "0_0.0-1"]) == 2
     assert "no job '0_0.0-1'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["rerun", str(root), "0_0.0-0", "--tolerance", "-1"])
+    assert usage.value.code == 2
+    assert "--tolerance: must be a number >= 0, got '-1'" in capsys.readouterr().err
 
 
 def test_rerun_says_clearly_when_the_metrics_differ(

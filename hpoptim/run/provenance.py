@@ -64,8 +64,8 @@ def record_provenance(info: CheckoutInfo, cfg: RunConfig, layout: ResultsLayout)
     )
     if provenance.dirty:
         logger.warning("%s differs from its commit; %s", info.root, provenance.code_line())
-    elif provenance.commit is None:
-        logger.info("%s", provenance.code_line())
+    elif provenance.commit is None:  # shown by status and the reports; the console stays calm
+        logger.debug("%s", provenance.code_line())
     return provenance
 
 
