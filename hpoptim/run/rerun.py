@@ -104,7 +104,7 @@ def rerun_job(
     directory = _new_directory(layout, job_id)
     tree = directory / TREE_DIR_NAME
     try:
-        _rebuild(job.provenance, job.patch, tree)
+        _rebuild(job, tree)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -276,11 +276,16 @@ def _new_directory(layout: ResultsLayout, job_id: str) -> Path:
         return directory
 
 
-def _rebuild(provenance: Provenance, patch: Path | None, tree: Path) -> None:
+def _rebuild(job: _Job, tree: Path) -> None:
     from hpoptim.source.snapshot import rebuild_tree
 
+    provenance, source = job.provenance, job.cfg.git_params
     assert provenance.commit is not None  # checked by rebuild_problem()
-    rebuild_tree(provenance.repository or provenance.root, provenance.commit, patch, tree)
+    submodules = provenance.source is SourceKind.WORKING_DIR or (
+        source is not None and source.submodules
+    )
+    repository = provenance.repository or provenance.root
+    rebuild_tree(repository, provenance.commit, job.patch, tree, submodules=submodules)
 
 
 def _spec(job: _Job, cwd: Path, directory: Path) -> JobSpec:

@@ -195,8 +195,13 @@ def _diff_of_tree(top: Path, pathspec: Sequence[str], *, with_untracked: bool) -
     return out
 
 
-def rebuild_tree(repository: str, commit: str, patch: Path | None, target: Path) -> None:
+def rebuild_tree(
+    repository: str, commit: str, patch: Path | None, target: Path, *, submodules: bool = False
+) -> None:
     """Clone ``repository`` into ``target`` at ``commit`` and apply ``patch``.
+
+    With ``submodules``, the submodules are checked out at the commits ``commit`` names
+    (changes inside a submodule are not part of a patch).
 
     Raises:
         CheckoutError: The repository or commit is gone, or the patch does not apply.
@@ -215,6 +220,8 @@ def rebuild_tree(repository: str, commit: str, patch: Path | None, target: Path)
         raise CheckoutError(
             f"commit {commit} is no longer in {repository}: {_last_line(exc)}", repository, commit
         ) from None
+    if submodules and (target / ".gitmodules").is_file():
+        _update_submodules(runner, repository)
     if patch is None:
         return
     try:
@@ -223,4 +230,15 @@ def rebuild_tree(repository: str, commit: str, patch: Path | None, target: Path)
         raise CheckoutError(
             f"the recorded patch {patch} does not apply to commit {commit}: {_last_line(exc)}",
             str(patch),
+        ) from None
+
+
+def _update_submodules(runner: git.Git, repository: str) -> None:
+    # local submodule URLs (the user's own repositories) need file transport allowed
+    argv = ["git", "-c", "protocol.file.allow=always", "submodule", "update", "--init"]
+    try:
+        runner.execute([*argv, "--recursive", "--quiet"])
+    except git.GitCommandError as exc:
+        raise CheckoutError(
+            f"cannot check out the submodules of {repository}: {_last_line(exc)}", repository
         ) from None

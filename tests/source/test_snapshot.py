@@ -109,3 +109,18 @@ def test_rebuild_refuses_a_patch_that_does_not_apply(dirty_repo: Path, tmp_path:
     bad.write_text("--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-NOT THERE\n+x\n")
     with pytest.raises(CheckoutError, match="does not apply to commit"):
         rebuild_tree(str(dirty_repo), git(dirty_repo, "rev-parse", "HEAD"), bad, tmp_path / "t")
+
+
+@pytest.mark.parametrize("submodules", [True, False])
+def test_rebuild_checks_out_submodules_when_asked(tmp_path: Path, submodules: bool) -> None:
+    lib = tmp_path / "lib"
+    git(tmp_path, "init", "--quiet", "-b", "main", str(lib))
+    commit_file(lib, "lib.py", "LIB = 1\n", "lib")
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "--quiet", "-b", "main", str(repo))
+    commit_file(repo, "train.py", "VERSION = 1\n", "first")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "--quiet", "add", str(lib), "lib")
+    git(repo, "commit", "--quiet", "-m", "add submodule")
+    target = tmp_path / "rebuilt"
+    rebuild_tree(str(repo), git(repo, "rev-parse", "HEAD"), None, target, submodules=submodules)
+    assert (target / "lib" / "lib.py").exists() == submodules
