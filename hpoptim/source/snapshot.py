@@ -104,14 +104,15 @@ def write_patch(top: Path, changes: WorktreeChanges, exclude: Sequence[Path], de
     Raises:
         CheckoutError: git cannot make the patch.
     """
-    data, too_big = _patch_of(top, changes, exclude)
+    fix = "commit them (or ignore large files) to make the run reproducible"
+    try:
+        data, too_big = _patch_of(top, changes, exclude)
+    except _TooBig as big:
+        note = f"the untracked files hold {big.n_bytes} bytes, over the {MAX_PATCH_BYTES}-byte "
+        return Patch(None, n_bytes=big.n_bytes, left_out=big.left_out, note=f"{note}cap; {fix}")
     if len(data) > MAX_PATCH_BYTES:
-        note = (
-            f"the changes make a patch of {len(data)} bytes, over the "
-            f"{MAX_PATCH_BYTES}-byte cap; commit them (or ignore large files) to make "
-            "the run reproducible"
-        )
-        return Patch(None, n_bytes=len(data), left_out=too_big, note=note)
+        note = f"the changes make a patch of {len(data)} bytes, over the {MAX_PATCH_BYTES}-byte "
+        return Patch(None, n_bytes=len(data), left_out=too_big, note=f"{note}cap; {fix}")
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     dest.chmod(0o700)
     target = dest / PATCH_FILE_NAME
@@ -135,21 +136,44 @@ def write_patch(top: Path, changes: WorktreeChanges, exclude: Sequence[Path], de
 
 
 def patch_sha256(top: Path, changes: WorktreeChanges, exclude: Sequence[Path]) -> str:
-    """The sha256 :func:`write_patch` would record for the tree as it is now.
+    """The sha256 :func:`write_patch` would record for the tree as it is now (``""``
+    for a patch too large to be stored).
 
     Raises:
         CheckoutError: git cannot make the patch.
     """
-    return hashlib.sha256(_patch_of(top, changes, exclude)[0]).hexdigest()
+    try:
+        data = _patch_of(top, changes, exclude)[0]
+    except _TooBig:
+        return ""
+    return hashlib.sha256(data).hexdigest() if len(data) <= MAX_PATCH_BYTES else ""
+
+
+class _TooBig(Exception):
+    """The untracked files alone exceed the patch's cap: it is not worth making."""
+
+    def __init__(self, n_bytes: int, left_out: tuple[str, ...]) -> None:
+        super().__init__(n_bytes)
+        self.n_bytes = n_bytes
+        self.left_out = left_out
 
 
 def _patch_of(
     top: Path, changes: WorktreeChanges, exclude: Sequence[Path]
 ) -> tuple[bytes, tuple[str, ...]]:
-    """The patch of the tree's changes, and the untracked files left out of it."""
-    too_big = tuple(
-        name for name in changes.untracked if _size(top / name) > MAX_UNTRACKED_FILE_BYTES
-    )
+    """The patch of the tree's changes, and the untracked files left out of it.
+
+    Raises:
+        _TooBig: The untracked files to store already hold more than
+            :data:`MAX_PATCH_BYTES`: git is not asked to read them all (a new text
+            file's diff is larger than the file; a binary one's is compressed, so a
+            run of very compressible files errs on the side of storing nothing).
+    """
+    sizes = {name: _size(top / name) for name in changes.untracked}
+    too_big = tuple(name for name, size in sizes.items() if size > MAX_UNTRACKED_FILE_BYTES)
+    n_bytes = sum(size for size in sizes.values() if size <= MAX_UNTRACKED_FILE_BYTES)
+    if n_bytes > MAX_PATCH_BYTES:
+        raise _TooBig(n_bytes, too_big)
     spec = _pathspec(top, exclude) + [f":(exclude,literal){name}" for name in too_big]
     return _diff_of_tree(top, spec, with_untracked=bool(changes.untracked)), too_big
 

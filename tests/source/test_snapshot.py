@@ -92,15 +92,27 @@ def test_untracked_files_over_the_cap_are_left_out_and_noted(
     assert b"data.bin" not in (tmp_path / "p" / "worktree.patch").read_bytes()
 
 
+@pytest.mark.parametrize(
+    ("untracked", "why"),
+    [
+        pytest.param(True, "the untracked files hold 1037 bytes", id="untracked-files-too-large"),
+        pytest.param(False, "the changes make a patch of", id="patch-too-large"),
+    ],
+)
 def test_a_patch_over_the_cap_is_not_stored(
-    dirty_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dirty_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, untracked: bool, why: str
 ) -> None:
-    monkeypatch.setattr(snapshot, "MAX_PATCH_BYTES", 100)
+    monkeypatch.setattr(snapshot, "MAX_PATCH_BYTES", 100 if untracked else 300)
+    if not untracked:
+        (dirty_repo / "data.bin").unlink()
+        (dirty_repo / "new job.py").unlink()
+        (dirty_repo / "train.py").write_text("VERSION = 3\n" * 40)
     changes = worktree_changes(dirty_repo, [dirty_repo / "results"])
     patch = write_patch(dirty_repo, changes, [dirty_repo / "results"], tmp_path / "p")
     assert patch.path is None
-    assert patch.n_bytes > 100
-    assert "over the 100-byte cap" in patch.note
+    assert patch.n_bytes > snapshot.MAX_PATCH_BYTES
+    assert why in patch.note
+    assert f"over the {snapshot.MAX_PATCH_BYTES}-byte cap" in patch.note
     assert not (tmp_path / "p").exists()
 
 
