@@ -1,5 +1,5 @@
 """Command line: ``hpoptim [run] CONFIG [OVERRIDE ...]``, ``resume``, ``report``, ``check``,
-``status``, ``ls``, ``schema``.
+``status``, ``ls``, ``rerun``, ``schema``.
 
 The only module that prints, exits, handles signals or configures logging, and
 the only one that picks concrete samplers and launchers.
@@ -27,6 +27,7 @@ from hpoptim.errors import (
     ConfigError,
     HpoptimError,
     OverrideError,
+    RerunRefusedError,
     RunFailedError,
     RunStoppedError,
     StorageError,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from hpoptim.run.session import Session
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
-COMMANDS = ("run", "resume", "report", "check", "migrate", "status", "ls", "schema")
+COMMANDS = ("run", "resume", "report", "check", "migrate", "status", "ls", "schema", "rerun")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,15 +97,39 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument(
         "results_dir", type=Path, nargs="?", default=Path("results"), help="default: results"
     )
+    rerun = sub.add_parser(
+        "rerun",
+        help="run one job again from its recorded provenance (commit + patch, image, "
+        "params, seed) into RUN/reruns/, locally, and compare its metrics",
+    )
+    rerun.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
+    rerun.add_argument("job", help="the job's id, as in jobs.csv (e.g. 3_0.0-0)")
+    rerun.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        default=1e-9,
+        help="largest relative or absolute difference of a metric that still matches "
+        "(default: 1e-9)",
+    )
     schema = sub.add_parser(
         "schema",
         help="print the config's JSON Schema (for editors: VS Code YAML, PyCharm)",
     )
-    for p in (run, check, resume, report, migrate, status, ls, schema):
+    for p in (run, check, resume, report, migrate, status, ls, rerun, schema):
         p.add_argument("-v", "--verbose", action="count", default=0, help="more output")
         p.add_argument("-q", "--quiet", action="count", default=0, help="less output")
         p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
 
 
 def _normalise_argv(argv: Sequence[str]) -> list[str]:
@@ -124,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _signals_to_stop() as stop:
             return _dispatch(args, stop)
-    except (ConfigError, OverrideError, CheckoutError) as exc:
+    except (ConfigError, OverrideError, CheckoutError, RerunRefusedError) as exc:
         return _fail(exc, EXIT_USAGE, debug)
     except RunStoppedError as exc:
         return _fail(exc, _stop_code(exc), debug)
@@ -235,7 +260,8 @@ def _signals_to_stop() -> Iterator[_Stop]:
             signal.signal(s, h)
 
 
-def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
+def _without_session(args: argparse.Namespace, stop: _Stop) -> int | None:
+    """Run the commands that open no session; ``None`` for the others."""
     if args.command == "migrate":
         from hpoptim.config.migrate import migrate_text
 
@@ -243,6 +269,14 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         return EXIT_OK
     if args.command in ("status", "ls"):
         return _show_status(args)
+    if args.command == "rerun":
+        return _rerun(args, stop)
+    return None
+
+
+def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
+    if (code := _without_session(args, stop)) is not None:
+        return code
     if args.command == "report" and args.html_only:
         from hpoptim.results.html import write_html_report
 
@@ -298,6 +332,35 @@ def _show_status(args: argparse.Namespace) -> int:
         raise StorageError(f"{args.results_dir} is not a directory", args.results_dir)
     print(render_runs(list_runs(args.results_dir)))
     return EXIT_OK
+
+
+def _rerun(args: argparse.Namespace, stop: _Stop) -> int:
+    from hpoptim.run.rerun import rerun_job
+
+    outcome = rerun_job(args.results, args.job, tolerance=args.tolerance, stop=stop)
+    print(f"rerun of job {outcome.job_id} in {outcome.directory}")
+    print(f"  {outcome.provenance.code_line()}")
+    names = sorted(set(outcome.original) | set(outcome.metrics))
+    width = max([len(n) for n in names] + [6])
+    print(f"  {'metric'.ljust(width)}  {'original':>24}  {'rerun':>24}")
+    for name in names:
+        a, b = outcome.original.get(name), outcome.metrics.get(name)
+        print(f"  {name.ljust(width)}  {a!r:>24}  {b!r:>24}")
+    for note in outcome.notes:
+        print(f"  note: {note}")
+    if outcome.matched:
+        print(f"the rerun reproduces job {outcome.job_id} (metrics within {args.tolerance:g})")
+        return EXIT_OK
+    if outcome.state != outcome.original_state:
+        why = f": {outcome.reason}" if outcome.reason else ""
+        print(
+            f"hpoptim: error: the rerun of job {outcome.job_id} ended {outcome.state}{why}, "
+            f"the original {outcome.original_state}; see {outcome.directory / 'job'}",
+            file=sys.stderr,
+        )
+    for line in outcome.differences:
+        print(f"hpoptim: error: metrics differ: {line}", file=sys.stderr)
+    return EXIT_RUNTIME
 
 
 def _progress(session: Session, verbosity: int) -> Progress | None:

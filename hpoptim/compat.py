@@ -48,9 +48,11 @@ from typing import Any, Dict, NoReturn  # noqa: UP035 - see AttributeDict
 
 from hpoptim.contract import (
     ENV_METRICS_FILE,
+    JOB_ENV_FILE_NAME,
     METRICS_FILE_NAME,
     RESUME_EXIT_CODE,
     JobContractError,
+    job_environment,
     load_params,
     params_file_path,
     write_json_atomic,
@@ -77,6 +79,7 @@ RESERVED_PARAMS = ("working_dir", "id")
 _start_time: float | None = None
 _metrics_file: Path | None = None
 _reported: dict[str, float] = {}
+_env_written: set[Path] = set()  # directories holding this process's job_env.json
 
 
 class AttributeDict(Dict[str, Any]):  # noqa: UP006 - images may run Python 3.8
@@ -246,6 +249,9 @@ def _report(metrics: Mapping[str, float]) -> None:
         raise JobContractError("call initialize_job() before reporting metrics")
     _reported.update(metrics)
     write_json_atomic(_metrics_file, _reported)
+    if _metrics_file.parent not in _env_written:  # as hpoptim.job does, for the provenance
+        _env_written.add(_metrics_file.parent)
+        write_json_atomic(_metrics_file.with_name(JOB_ENV_FILE_NAME), job_environment())
 
 
 def _without_reserved(params: Mapping[str, Any]) -> dict[str, Any]:

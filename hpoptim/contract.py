@@ -38,6 +38,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 
 TYPE_CHECKING = False  # typing and pathlib cost the job side start-up time
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ EXIT_STATUS_FILE_NAME = "slurm_exit_status"
 ``N``) and ``1`` if the time-limit signal had been sent; written by every launcher."""
 PROCESS_FILE_NAME = "job_process"
 """Local jobs: ``"<job pid> <job start> <supervisor pid> <supervisor start> <boot id>"``."""
+JOB_ENV_FILE_NAME = "job_env.json"
+"""The job's Python as the job sees it, written once per run directory by the job API
+(``hpoptim.job.report`` and ``hpoptim.compat``), read for the run's provenance."""
 
 # -- the params file ------------------------------------------------------------------
 PARAMS_SECTIONS = ("params", "flat_params", "job")
@@ -122,6 +126,16 @@ MAX_METRICS_KEYS = 1000
 
 class JobContractError(RuntimeError):
     """The job was not started by hpoptim, or its params file is unreadable."""
+
+
+def job_environment() -> dict[str, str]:
+    """What :data:`JOB_ENV_FILE_NAME` records: this process's Python."""
+    return {
+        "python": sys.version.split()[0],
+        "python_full": sys.version,
+        "executable": sys.executable,
+        "implementation": sys.implementation.name,
+    }
 
 
 def params_file_path(argv: Sequence[str], environ: Mapping[str, str]) -> str:

@@ -166,3 +166,16 @@ class RunFailedError(HpoptimError):
         self.reason = reason
         self.summary = summary
         super().__init__(reason)
+
+
+class RerunRefusedError(HpoptimError):
+    """``hpoptim rerun`` cannot run a job again as it ran: the job is unknown, or its
+    recorded provenance cannot rebuild its code or environment.
+
+    Attributes:
+        job_id: The job asked for.
+    """
+
+    def __init__(self, message: str, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(message)

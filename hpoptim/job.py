@@ -17,6 +17,9 @@ implements is file-based and can be followed by any program:
 * The job reports metrics by writing a JSON object of numbers to ``metrics.json``
   in its run directory, atomically (write a temporary file, then rename it).
   It may do so several times; the last complete file counts.
+* :func:`report` also writes ``job_env.json`` beside it once per process: the Python
+  version and interpreter the job ran with, as the job sees them (inside its venv or
+  image), which the run's provenance shows.
 * Exit code 0 means finished, 3 (:data:`RESUME_EXIT_CODE`) means "to be resumed"
   (the driver starts the next training iteration), 78 (:data:`SETUP_ERROR_EXIT_CODE`)
   means the job could not set itself up (the run stops), anything else means failed.
@@ -37,11 +40,13 @@ from hpoptim.contract import (
     ENV_METRICS_FILE,
     ENV_PREVIOUS_RUN_DIR,
     ENV_RUN_DIR,
+    JOB_ENV_FILE_NAME,
     METRICS_FILE_NAME,
     RESUME_EXIT_CODE,
     SETUP_ERROR_EXIT_CODE,
     JobContractError,
     check_metrics,
+    job_environment,
     load_params,
     params_file_path,
     write_json_atomic,
@@ -65,6 +70,7 @@ __all__ = [
 ]
 
 _reported: dict[str, float] = {}
+_env_written: set[Path] = set()  # directories holding this process's job_env.json
 
 
 def params_file(argv: list[str] | None = None) -> Path:
@@ -128,6 +134,9 @@ def report(metrics: Mapping[str, float], path: Path | None = None) -> Path:
     _reported.update(check_metrics(metrics))
     target = _metrics_path() if path is None else path
     write_json_atomic(target, _reported)
+    if target.parent not in _env_written:
+        _env_written.add(target.parent)
+        write_json_atomic(target.with_name(JOB_ENV_FILE_NAME), job_environment())
     return target
 
 

@@ -23,6 +23,7 @@ from hpoptim.source.checkout import (
     files_at_commit,
     prepare_checkout,
 )
+from hpoptim.state.provenance import WorktreeChanges
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GIT_ENV = {
@@ -363,14 +364,19 @@ def _working_dir_case(tmp_path: Path, state: str) -> Path:
     if state == "no-commits":
         return repo
     commit_file(repo, "train.py", "VERSION = 1\n", "first")
+    commit_file(repo, ".gitignore", "*.ckpt\n", "ignore checkpoints")
     if state == "modified":
         (repo / "train.py").write_text("VERSION = 99\n")
     elif state == "staged":
         (repo / "other.py").write_text("x = 1\n")
         git(repo, "add", "other.py")
-    elif state == "untracked-only":
-        (repo / "results").mkdir()
-        (repo / "results" / "journal.jsonl").write_text("{}\n")
+    elif state == "untracked":
+        (repo / "new job.py").write_text("print('not committed')\n")
+    elif state == "ignored":
+        (repo / "model.ckpt").write_bytes(b"\0" * 10)
+    elif state == "results-inside":  # the run's results directory, untracked in the tree
+        (repo / "results" / "run").mkdir(parents=True)
+        (repo / "results" / "run" / "journal.jsonl").write_text("{}\n")
     elif state == "subdirectory":
         (repo / "sub").mkdir()
         return repo / "sub"
@@ -378,30 +384,40 @@ def _working_dir_case(tmp_path: Path, state: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("state", "has_commit", "dirty"),
+    ("state", "has_commit", "changes"),
     [
-        pytest.param("clean", True, False, id="clean"),
-        pytest.param("modified", True, True, id="modified-tracked-file"),
-        pytest.param("staged", True, True, id="staged-new-file"),
-        pytest.param("untracked-only", True, False, id="untracked-files-ignored"),
-        pytest.param("subdirectory", True, False, id="subdirectory-of-repo"),
-        pytest.param("no-commits", False, False, id="repo-without-commits"),
-        pytest.param("not-a-repo", False, False, id="not-a-repo"),
+        pytest.param("clean", True, WorktreeChanges(), id="clean"),
+        pytest.param(
+            "modified", True, WorktreeChanges(modified=("train.py",)), id="modified-tracked-file"
+        ),
+        pytest.param("staged", True, WorktreeChanges(staged=("other.py",)), id="staged-new-file"),
+        pytest.param(
+            "untracked", True, WorktreeChanges(untracked=("new job.py",)), id="untracked-script"
+        ),
+        pytest.param("ignored", True, WorktreeChanges(), id="ignored-file-is-not-a-change"),
+        pytest.param("results-inside", True, WorktreeChanges(), id="results-dir-not-counted"),
+        pytest.param("subdirectory", True, WorktreeChanges(), id="subdirectory-of-repo"),
+        pytest.param("no-commits", False, WorktreeChanges(), id="repo-without-commits"),
+        pytest.param("not-a-repo", False, WorktreeChanges(), id="not-a-repo"),
     ],
 )
-def test_run_in_working_dir_records_commit_and_dirty(
-    tmp_path: Path, state: str, has_commit: bool, dirty: bool
+def test_run_in_working_dir_records_commit_and_changes(
+    tmp_path: Path, state: str, has_commit: bool, changes: WorktreeChanges
 ) -> None:
     work = _working_dir_case(tmp_path, state)
     clone_root = tmp_path / "results" / "checkout"
-    info = prepare(
+    info = prepare_checkout(
         GitSource("/ignored/when/running/in/working/dir"),
-        clone_root,
         work_dir=work,
+        clone_root=clone_root,
         run_in_working_dir=True,
+        script_relative_path="train.py",
+        pinned_commit=None,
+        exclude=[tmp_path / "work tree" / "results"],
     )
     expected = git(work, "rev-parse", "HEAD") if has_commit else None
-    assert (info.root, info.commit, info.dirty) == (work, expected, dirty)
+    assert (info.root, info.commit, info.changes) == (work, expected, changes)
+    assert info.dirty == changes.dirty
     assert not info.cloned
     assert not clone_root.exists()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,6 @@ def test_reported_metrics_follow_the_umask(tmp_path: Path, monkeypatch: pytest.M
         os.umask(old)
     assert json.loads(metrics.read_text())["loss"] == 0.5
     assert metrics.stat().st_mode & 0o777 == 0o640  # as hpoptim.job writes it
+    recorded = json.loads((path.parent / "job_env.json").read_text())  # for the provenance
+    assert recorded["python"] == sys.version.split()[0]
+    assert recorded["executable"] == sys.executable

@@ -76,3 +76,6 @@ def test_report_adds_to_what_was_reported_before_and_overwrites_repeated_names(
     assert json.loads(proc.stdout) == expected
     assert json.loads(metrics.read_text()) == expected
     assert metrics.stat().st_mode & 0o777 == 0o640  # as any new file under the job's umask
+    recorded = json.loads((tmp_path / "job_env.json").read_text())  # for the provenance
+    assert recorded["python"] == sys.version.split()[0]
+    assert recorded["executable"] == sys.executable

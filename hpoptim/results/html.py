@@ -87,6 +87,9 @@ def render(run: RunData, images: dict[str, tuple[str, bytes]]) -> str:
         f"({'minimised' if run.minimize else 'maximised'}). ",
         f"Written {e(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}.</p>",
     ]
+    if run.provenance is not None:
+        items = "".join(f"<li>{e(line)}</li>" for line in run.provenance.lines())
+        parts.append(f'<ul class="provenance">{items}</ul>')
     parts += _best_table(run)
     for stem, (title, data) in images.items():
         encoded = base64.b64encode(data).decode("ascii")

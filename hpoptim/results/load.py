@@ -14,9 +14,11 @@ from typing import Any
 import pandas as pd
 
 from hpoptim.jobspec import JobState
+from hpoptim.results.provenance import run_provenance
 from hpoptim.results.report import job_rows, ranked, setting_rows
 from hpoptim.results.saved import fold_journal, read_saved_config
 from hpoptim.state.history import RunHistory
+from hpoptim.state.provenance import Provenance
 from hpoptim.state.storage import ResultsLayout
 
 JOB_INTS = ("setting_id", "rerun", "iteration", "attempt", "exit_code", "signal")
@@ -53,6 +55,8 @@ class RunData:
         metric: The optimised metric.
         minimize: Whether lower values are better.
         history: The run state folded from the journal.
+        provenance: What the jobs ran: commit, uncommitted changes and their patch,
+            image, versions (``None`` if the run has not started).
     """
 
     root: Path
@@ -63,6 +67,7 @@ class RunData:
     metric: str
     minimize: bool
     history: RunHistory
+    provenance: Provenance | None = None
 
     @property
     def best(self) -> pd.Series | None:
@@ -100,6 +105,7 @@ def load_run(root: str | Path) -> RunData:
         metric=metric,
         minimize=bool(config.get("minimize", True)),
         history=history,
+        provenance=run_provenance(history),
     )
 
 

@@ -15,11 +15,14 @@ import stat
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hpoptim.contract import MAX_METRICS_BYTES as MAX_METRICS_BYTES
 from hpoptim.contract import MAX_METRICS_KEYS as MAX_METRICS_KEYS
 from hpoptim.contract import METRICS_FILE_NAME
-from hpoptim.jobspec import JobPaths
+
+if TYPE_CHECKING:  # the results side reads files without the config models
+    from hpoptim.jobspec import JobPaths
 
 STDERR_TAIL_LINES = 20
 

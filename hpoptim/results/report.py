@@ -20,7 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hpoptim.results.provenance import run_provenance
 from hpoptim.state.history import JobRecord, RunHistory, SettingRecord
+from hpoptim.state.provenance import Provenance
 from hpoptim.state.setting import SettingState
 from hpoptim.state.storage import ResultsLayout, write_json_atomic, write_text_atomic
 
@@ -70,11 +72,13 @@ def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]], first: Sequence[st
 
 
 def _checkout_fields(history: RunHistory) -> dict[str, Any]:
-    checkout = history.run_info.get("checkout") or {}
+    provenance = Provenance.from_run_info(history.run_info)
+    if provenance is None:
+        return {"commit": "", "dirty": "", "image_sha256": ""}
     return {
-        "commit": checkout.get("commit") or "",
-        "dirty": checkout.get("dirty", ""),
-        "image_sha256": history.run_info.get("image_sha256") or "",
+        "commit": provenance.commit or "",
+        "dirty": provenance.dirty,
+        "image_sha256": provenance.image_sha256 or "",
     }
 
 
@@ -298,9 +302,8 @@ def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -
         f"- metric: `{reporter.metric}` ({'minimised' if reporter.minimize else 'maximised'})",
         "- plots, best settings and failures: [report.html](report.html)",
     ]
-    commit = _checkout_fields(history)["commit"]
-    if commit:
-        lines.append(f"- commit: `{commit}`")
+    if (provenance := run_provenance(history)) is not None:
+        lines += [f"- {line}" for line in provenance.lines()]
     if order:
         names = list(order[0].params)
         lines += [

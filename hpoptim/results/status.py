@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim.jobstate import JobState
+from hpoptim.results.provenance import run_provenance
 from hpoptim.results.report import ranked
 from hpoptim.results.saved import lifecycle_of, read_saved_config
 from hpoptim.state.history import RunHistory, load_history
+from hpoptim.state.provenance import Provenance
 from hpoptim.state.storage import LockHolder, ResultsLayout, probe_lock
 
 N_FAILURES_SHOWN = 5
@@ -75,6 +77,7 @@ class RunStatus:
     last_driver: LockHolder | None
     stop_reason: str
     n_stopped: int = 0  # stopped early; neither complete nor failed
+    provenance: Provenance | None = None  # what the jobs run (None: not started)
 
     @property
     def n_finished(self) -> int:
@@ -123,6 +126,7 @@ def run_status(root: Path, now: float | None = None) -> RunStatus:
         driver=driver,
         last_driver=_last_driver(events),
         stop_reason=reason,
+        provenance=run_provenance(history),
     )
 
 
@@ -202,6 +206,8 @@ def render_status(status: RunStatus, now: float | None = None) -> str:
         f"{s.n_queued} queued; {s.n_finished} of {s.n_samples} finished",
         f"best {s.metric}: {s.best_text()}",
     ]
+    if s.provenance is not None:
+        lines += s.provenance.lines()
     if s.active:
         title = "running jobs" if s.driver is not None else "jobs in flight when the driver stopped"
         lines.append(f"{title}:")

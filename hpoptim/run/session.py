@@ -57,6 +57,7 @@ from hpoptim.state.storage import Journal, ResultsLayout, RunLock, write_json_at
 
 if TYPE_CHECKING:
     from hpoptim.source.git_source import GitSource
+    from hpoptim.source.repo import CheckoutInfo
 
 logger = get_logger(__name__)
 
@@ -205,7 +206,8 @@ class Session:
         cfg, layout = self.cfg, self.layout
         add_log_file(layout.log_file)
         started = next((e for e in self.events if e["e"] == "run_started"), None)
-        checkout, seed = self._prepare(started)
+        info, seed = self._prepare(started)
+        checkout = info.to_dict()
         plan = self.plan(checkout, seed)
         sampler = make_sampler_for(cfg, seed)
         reporter = self.reporter
@@ -220,7 +222,7 @@ class Session:
             loop = Optimization(plan, sampler, launcher, layout, on_setting_finished, on_event)
             loop.resume_from(self.events)
             if started is None:
-                loop.history.apply(self._journal_start(checkout, seed))
+                loop.history.apply(self._journal_start(info, seed))
             else:
                 _append(layout, "driver_started", pid=_pid(), host=_host(), t=time.time())
             try:
@@ -250,7 +252,8 @@ class Session:
         history.replay(self.events)
         return failed_run_reason(history)
 
-    def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
+    def _prepare(self, started: dict[str, Any] | None) -> tuple[CheckoutInfo, int]:
+        from hpoptim.run.provenance import excluded_paths, warn_if_changed
         from hpoptim.source.checkout import prepare_checkout
 
         cfg = self.cfg
@@ -262,33 +265,28 @@ class Session:
             run_in_working_dir=cfg.run_in_working_dir,
             script_relative_path=cfg.script_relative_path,
             pinned_commit=pinned if cfg.git_params is not None else None,
+            exclude=excluded_paths(self.layout),
         )
-        if info.dirty:
-            logger.warning(
-                "%s has uncommitted changes; results record commit %s plus a dirty flag",
-                info.root,
-                info.commit,
-            )
         if started is not None:
+            warn_if_changed(info, started, self.layout)
             seed = int(started["seed"])
         else:
             seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
-        return info.to_dict(), seed
+        return info, seed
 
-    def _journal_start(self, checkout: dict[str, Any], seed: int) -> dict[str, Any]:
-        from hpoptim.launchers.container import configured_image, image_sha256
+    def _journal_start(self, info: CheckoutInfo, seed: int) -> dict[str, Any]:
+        from hpoptim.run.provenance import record_provenance
 
-        section = self.cfg.singularity
-        path = configured_image(section.image if section else None, self.cfg.fixed_params)
-        image = image_sha256(path) if path is not None else None
+        provenance = record_provenance(info, self.cfg, self.layout)
         return _append(
             self.layout,
             "run_started",
             seed=seed,
-            checkout=checkout,
-            image_sha256=image,
+            checkout=info.to_dict(),
+            provenance=provenance.to_dict(),
+            image_sha256=provenance.image_sha256,
             hpoptim_version=__version__,
-            python=sys.version.split()[0],
+            python=provenance.driver_python,
             pid=_pid(),
             host=_host(),
             t=time.time(),

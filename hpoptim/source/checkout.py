@@ -10,10 +10,10 @@ leftovers. A resumed run passes the commit recorded when it started, so it keeps
 running that commit even if the branch has moved since.
 
 Without ``git_params`` (or with ``run_in_working_dir``) jobs run in the working
-directory, and the commit and dirty flag of the git repository around it, if any,
-are recorded. Dirty means uncommitted changes to tracked files; untracked files
-are ignored, since results directories and logs usually live untracked inside the
-working tree.
+directory, and the commit of the git repository around it, if any, is recorded with
+the tree's changes: modified, staged and untracked files (ignored ones, and the
+results directory, left out), so that a commit is never claimed for code it does not
+hold (see :mod:`hpoptim.source.snapshot` for the patch that rebuilds such a tree).
 
 All git work goes through GitPython with argument lists; no shell is involved.
 """
@@ -50,6 +50,8 @@ from hpoptim.source.repo import (
     _remove_leftovers,
     _rev_parse,
 )
+from hpoptim.source.snapshot import worktree_changes
+from hpoptim.state.provenance import WorktreeChanges
 
 __all__ = [
     "CACHE_ENV",
@@ -74,6 +76,7 @@ def prepare_checkout(
     run_in_working_dir: bool,
     script_relative_path: str,
     pinned_commit: str | None,
+    exclude: Sequence[Path] = (),
 ) -> CheckoutInfo:
     """Make the training code ready before any job starts.
 
@@ -86,6 +89,8 @@ def prepare_checkout(
         script_relative_path: The job script, checked to exist in the clone.
         pinned_commit: The commit recorded when this run started (on resume): it is
             checked out instead of what the ref resolves to now.
+        exclude: Paths inside the working tree that are not the jobs' code (the
+            results directory): not counted as changes.
 
     Returns:
         Where jobs run and which commit that is.
@@ -95,7 +100,7 @@ def prepare_checkout(
             script does not exist at that ref.
     """
     if run_in_working_dir or source is None:
-        return working_dir_info(work_dir)
+        return working_dir_info(work_dir, exclude)
     return _Cloner(source, clone_root, script_relative_path, pinned_commit).run()
 
 
@@ -169,24 +174,32 @@ def _write_tree(repo_dir: Path, sha: str, root: Path) -> None:
 _SYMLINK_MODE = 0o120000
 
 
-def working_dir_info(work_dir: Path) -> CheckoutInfo:
-    """Commit and dirty flag of the git repository around ``work_dir``, if any."""
+def working_dir_info(work_dir: Path, exclude: Sequence[Path] = ()) -> CheckoutInfo:
+    """Commit and changes of the git repository around ``work_dir``, if any.
+
+    Args:
+        work_dir: Where jobs run.
+        exclude: Paths not counted as changes (the results directory).
+    """
     try:
         repo = git.Repo(work_dir, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return CheckoutInfo(root=work_dir, commit=None, dirty=False, is_local=True, url=None)
     with repo:
         commit = _head_sha(repo)
-        dirty = commit is not None and repo.is_dirty(untracked_files=False)
+        top = Path(str(repo.working_tree_dir))
+        changes = WorktreeChanges() if commit is None else worktree_changes(top, exclude)
         branch = None if repo.head.is_detached or commit is None else repo.active_branch.name
         return CheckoutInfo(
             root=work_dir,
             commit=commit,
-            dirty=dirty,
+            dirty=changes.dirty,
             is_local=True,
-            url=str(repo.working_tree_dir),
+            url=str(top),
             ref=branch,
             ref_kind=None if branch is None else "branch",
+            top=top,
+            changes=changes,
         )
 
 
@@ -310,17 +323,22 @@ class _Cloner:
         with repo:
             if sha is None or _head_sha(repo) != sha:
                 return None
-            dirty = repo.is_dirty(untracked_files=False)
+        found = worktree_changes(target)
+        # untracked files in a clone hpoptim made are the jobs' outputs, not code
+        changes = WorktreeChanges(modified=found.modified, staged=found.staged)
         self._check_script(target, sha)
         logger.info("using the existing checkout of %s at %s in %s", self.url, sha[:12], target)
-        return self._info(target, sha, dirty)
+        return self._info(target, sha, changes)
 
-    def _info(self, root: Path, sha: str, dirty: bool) -> CheckoutInfo:
+    def _info(self, root: Path, sha: str, changes: WorktreeChanges | None = None) -> CheckoutInfo:
         s = self.source
+        changes = changes or WorktreeChanges()
         return CheckoutInfo(
             root=root,
             commit=sha,
-            dirty=dirty,
+            dirty=changes.dirty,
+            top=root,
+            changes=changes,
             is_local=self.local is not None,
             url=self.url,
             ref=s.ref,
@@ -352,7 +370,7 @@ class _Cloner:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         logger.info("checked out %s at %s (%s) in %s", self.url, sha[:12], self._what(), target)
-        return self._info(target, sha, dirty=False)
+        return self._info(target, sha)
 
     def _what(self) -> str:
         if self.pinned is not None:

@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import git
 
 from hpoptim.errors import CheckoutError
 from hpoptim.log import get_logger
+from hpoptim.state.provenance import WorktreeChanges
 
 logger = get_logger(__name__)
 
@@ -39,12 +40,16 @@ class CheckoutInfo:
     Attributes:
         root: Directory jobs run in; ``script_relative_path`` is relative to it.
         commit: Full SHA of the checked-out commit (``None`` outside a git repository).
-        dirty: Tracked files differ from ``commit`` (untracked files are ignored).
+        dirty: The files jobs run differ from ``commit`` (see ``changes``).
         is_local: The code comes from a local directory rather than a remote URL.
         url: Repository URL or absolute path (``None`` outside a git repository).
         ref: The ref asked for (branch, tag or commit), or ``None``.
         ref_kind: ``"branch"``, ``"tag"``, ``"commit"`` or ``None``.
         cloned: Jobs run in a clone made by hpoptim (not in the working directory).
+        top: The repository's top directory (``None`` outside a git repository).
+        changes: Modified, staged and untracked files (ignored ones excluded); for a
+            clone made by hpoptim, only tracked files are looked at (jobs may write
+            their outputs into it).
     """
 
     root: Path
@@ -55,10 +60,13 @@ class CheckoutInfo:
     ref: str | None = None
     ref_kind: str | None = None
     cloned: bool = False
+    top: Path | None = None
+    changes: WorktreeChanges = field(default_factory=WorktreeChanges)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of every field (``root`` as a string)."""
+        """A JSON-able dict of the fields the journal's ``checkout`` holds."""
         data = asdict(self)
+        del data["changes"], data["top"]
         data["root"] = str(self.root)
         return data
 

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ def test_every_plot_is_embedded_and_saved(run_root: Path) -> None:
     assert "MemoryError: width 3 does not fit" in page  # the failures table
     assert "[report.html](report.html)" in (run_root / "report.md").read_text()
     assert f"12 of 12 settings finished ({_n_width_3(run_root)} failed)" in page
+    assert "outside any git repository (no commit recorded)</li>" in page  # the provenance
+    assert f", job Python {sys.version.split()[0]}</li>" in page
 
 
 def test_self_contained(run_root: Path) -> None:
