@@ -109,6 +109,26 @@ JOB_CONTEXT_KEYS = (
 )
 """Keys of the params file's ``job`` section."""
 
+
+def job_env(context: Mapping[str, Any], params_file: str) -> dict[str, str]:
+    """The ``HPOPTIM_*`` environment of a job whose params file's ``job`` section is
+    ``context`` (see :data:`JOB_CONTEXT_KEYS`): the same facts, for jobs that read the
+    environment rather than the file."""
+    return {
+        ENV_PARAMS_FILE: params_file,
+        ENV_RUN_DIR: str(context["run_dir"]),
+        ENV_JOB_ID: str(context["job_id"]),
+        ENV_SETTING_ID: str(context["setting_id"]),
+        ENV_RERUN: str(context["rerun"]),
+        ENV_ITERATION: str(context["iteration"]),
+        ENV_ATTEMPT: str(context["attempt"]),
+        ENV_N_ITERATIONS: str(context["n_iterations"]),
+        ENV_SEED: str(context["seed"]),
+        ENV_PREVIOUS_RUN_DIR: str(context.get("previous_run_dir") or ""),
+        ENV_METRICS_FILE: str(context["metrics_file"]),
+    }
+
+
 # -- exit codes -----------------------------------------------------------------------
 COMPLETED_EXIT_CODE = 0
 RESUME_EXIT_CODE = 3

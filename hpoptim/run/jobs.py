@@ -38,30 +38,16 @@ class JobFactory:
         """The spec of attempt ``attempt`` of rerun ``rerun_idx`` at its current iteration."""
         rerun = setting.reruns[rerun_idx]
         name = f"run_{rerun_idx}.{rerun.iteration}-{attempt}"
-        run_dir = self.layout.setting_dir(setting.setting_id) / name
+        paths = JobPaths(self.layout.setting_dir(setting.setting_id) / name)
         job_id = f"{setting.setting_id}_{rerun_idx}.{rerun.iteration}-{attempt}"
         t = self.template
-        paths = JobPaths(run_dir)
-        env = {
-            **t.env,
-            contract.ENV_PARAMS_FILE: str(paths.params_file),
-            contract.ENV_RUN_DIR: str(run_dir),
-            contract.ENV_JOB_ID: job_id,
-            contract.ENV_SETTING_ID: str(setting.setting_id),
-            contract.ENV_RERUN: str(rerun_idx),
-            contract.ENV_ITERATION: str(rerun.iteration),
-            contract.ENV_ATTEMPT: str(attempt),
-            contract.ENV_N_ITERATIONS: str(self.lifecycle.training_iterations),
-            contract.ENV_SEED: str(self.seed(setting.setting_id, rerun_idx)),
-            contract.ENV_PREVIOUS_RUN_DIR: rerun.previous_run_dir or "",
-            contract.ENV_METRICS_FILE: str(paths.metrics_file),
-        }
+        context = self.context(job_id, paths, setting, rerun_idx, attempt)
         return JobSpec(
             job_id=job_id,
             argv=(*t.command, str(paths.params_file)),
             cwd=t.cwd,
             paths=paths,
-            env=env,
+            env={**t.env, **contract.job_env(context, str(paths.params_file))},
             resources=t.resources,
             container=t.container,
             binds=(*t.binds, self.layout.root),
@@ -90,7 +76,7 @@ class JobFactory:
         document = {
             "params": deep_merge(self.template.fixed_params, nest(setting.params)),
             "flat_params": {**flatten(self.template.fixed_params), **setting.params},
-            "job": self._context(spec, setting, rerun_idx, attempt),
+            "job": self.context(spec.job_id, spec.paths, setting, rerun_idx, attempt),
         }
         spec.paths.run_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -103,12 +89,13 @@ class JobFactory:
             ) from None
         write_text_atomic(spec.paths.params_file, json.dumps(document, indent=1))
 
-    def _context(
-        self, spec: JobSpec, setting: SettingRecord, rerun_idx: int, attempt: int
+    def context(
+        self, job_id: str, paths: JobPaths, setting: SettingRecord, rerun_idx: int, attempt: int
     ) -> dict[str, Any]:
+        """The params file's ``job`` section, from which the job's environment is made too."""
         rerun = setting.reruns[rerun_idx]
         return {
-            "job_id": spec.job_id,
+            "job_id": job_id,
             "setting_id": setting.setting_id,
             "rerun": rerun_idx,
             "iteration": rerun.iteration,
@@ -117,10 +104,10 @@ class JobFactory:
             "n_reruns": self.lifecycle.n_reruns,
             "metric": self.lifecycle.metric,
             "seed": self.seed(setting.setting_id, rerun_idx),
-            "run_dir": str(spec.paths.run_dir),
-            "setting_dir": str(spec.paths.run_dir.parent),
+            "run_dir": str(paths.run_dir),
+            "setting_dir": str(paths.run_dir.parent),
             "previous_run_dir": rerun.previous_run_dir,
-            "metrics_file": str(spec.paths.metrics_file),
+            "metrics_file": str(paths.metrics_file),
         }
 
 

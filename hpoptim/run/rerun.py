@@ -25,19 +25,7 @@ from typing import Any
 
 from hpoptim import __version__
 from hpoptim.config import RunConfig, load_config_dict
-from hpoptim.contract import (
-    ENV_ATTEMPT,
-    ENV_ITERATION,
-    ENV_JOB_ID,
-    ENV_METRICS_FILE,
-    ENV_N_ITERATIONS,
-    ENV_PARAMS_FILE,
-    ENV_PREVIOUS_RUN_DIR,
-    ENV_RERUN,
-    ENV_RUN_DIR,
-    ENV_SEED,
-    ENV_SETTING_ID,
-)
+from hpoptim.contract import job_env
 from hpoptim.errors import LaunchError, RerunRefusedError, RunStoppedError, StorageError
 from hpoptim.jobspec import JobPaths, JobSpec, JobState, JobStatus
 from hpoptim.messages import did_you_mean
@@ -294,7 +282,7 @@ def _spec(job: _Job, cwd: Path, directory: Path) -> JobSpec:
 
     paths = JobPaths(directory / "job")
     paths.run_dir.mkdir()
-    cfg, rec = job.cfg, job.rec
+    cfg = job.cfg
     context = dict(job.document["job"])
     context.update(
         run_dir=str(paths.run_dir),
@@ -302,20 +290,7 @@ def _spec(job: _Job, cwd: Path, directory: Path) -> JobSpec:
         metrics_file=str(paths.metrics_file),
     )
     write_json_atomic(paths.params_file, {**job.document, "job": context})
-    env = {
-        **cfg.environment,
-        ENV_PARAMS_FILE: str(paths.params_file),
-        ENV_RUN_DIR: str(paths.run_dir),
-        ENV_JOB_ID: rec.job_id,
-        ENV_SETTING_ID: str(rec.setting_id),
-        ENV_RERUN: str(rec.rerun),
-        ENV_ITERATION: str(rec.iteration),
-        ENV_ATTEMPT: str(rec.attempt),
-        ENV_N_ITERATIONS: str(context.get("n_iterations", cfg.training_iterations)),
-        ENV_SEED: str(context.get("seed", "")),
-        ENV_PREVIOUS_RUN_DIR: str(context.get("previous_run_dir") or ""),
-        ENV_METRICS_FILE: str(paths.metrics_file),
-    }
+    env = {**cfg.environment, **job_env(context, str(paths.params_file))}
     return JobSpec(
         job_id=f"rerun-{directory.name}",
         argv=(*script_command(cfg, cwd), str(paths.params_file)),

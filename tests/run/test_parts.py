@@ -381,3 +381,32 @@ def test_loop_settings_follow_the_config(tmp_path: Path) -> None:
         assert (settings.n_samples, settings.n_in_flight, settings.minimize) == (7, 3, False)
         assert settings.seed == 11
         assert settings.deterministic_order is deterministic
+
+
+def test_a_jobs_environment_says_what_its_params_file_says(
+    make_parts: Callable[..., Parts],
+) -> None:
+    from hpoptim import contract
+
+    parts = make_parts(_settings(seed=5), Lifecycle("loss", n_reruns=2, training_iterations=4))
+    parts.ask(4)
+    setting = parts.history.settings[3]
+    spec = parts.jobs.spec(setting, 1, 2)
+    parts.jobs.write_params(spec, setting, 1, 2)
+    context = json.loads(spec.paths.params_file.read_text())["job"]
+    expected = {
+        contract.ENV_PARAMS_FILE: str(spec.paths.params_file),
+        contract.ENV_RUN_DIR: str(spec.paths.run_dir),
+        contract.ENV_JOB_ID: "3_1.0-2",
+        contract.ENV_SETTING_ID: "3",
+        contract.ENV_RERUN: "1",
+        contract.ENV_ITERATION: "0",
+        contract.ENV_ATTEMPT: "2",
+        contract.ENV_N_ITERATIONS: "4",
+        contract.ENV_SEED: str(parts.jobs.seed(3, 1)),
+        contract.ENV_PREVIOUS_RUN_DIR: "",
+        contract.ENV_METRICS_FILE: str(spec.paths.metrics_file),
+    }
+    assert {k: v for k, v in spec.env.items() if k.startswith(contract.ENV_PREFIX)} == expected
+    assert contract.job_env(context, str(spec.paths.params_file)) == expected
+    assert context["seed"] == parts.jobs.seed(3, 1) != parts.jobs.seed(3, 0)
