@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +24,27 @@ def templates_dir() -> Path:
 def wrapper_path(name: str) -> Path:
     """Path of an installed wrapper script, e.g. ``wrapper_path("run_learning.py")``."""
     return wrappers_dir() / name
+
+
+def load_wrapper(name: str) -> ModuleType:
+    """The shipped wrapper ``name`` (e.g. ``"run_learning"``) imported from its file.
+
+    Loaded by path, not as ``hpoptim._wrappers.<name>``: run from a source tree (``python -m
+    hpoptim`` in the repository root, with hpoptim installed), ``hpoptim`` is the source
+    tree's package, which has no ``_wrappers`` sub-package; the wrappers are ``wrappers/``
+    beside it.
+    """
+    module_name = f"hpoptim_wrapper_{name}"
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(module_name, wrapper_path(f"{name}.py"))
+    if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has one
+        raise ImportError(f"cannot load the shipped wrapper {name}.py from {wrappers_dir()}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    return module
 
 
 def find_script(root: Path, relative: str) -> Path | None:
