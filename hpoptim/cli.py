@@ -84,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
         help="only redraw report.html and plots/ (safe while a driver runs the run)",
     )
     report.add_argument(
+        "--metric",
+        metavar="NAME",
+        help="rank the settings by this metric (any the jobs reported) instead of the "
+        "config's metric_to_optimize, e.g. for a grid search that named none",
+    )
+    report.add_argument(
+        "--maximize", action="store_true", help="with --metric: higher values are better"
+    )
+    report.add_argument(
         "--repair",
         action="store_true",
         help="if a journal line is damaged, keep the events before it (the damaged journal "
@@ -257,7 +266,8 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         try:
             if args.repair:
                 print(session.repair_summary())
-            print(session.write_reports())
+            ranking = None if args.metric is None else (args.metric, not args.maximize)
+            print(session.write_reports(ranking=ranking))
         finally:
             session.close()
         return EXIT_OK
@@ -307,7 +317,7 @@ def _progress(session: Session, verbosity: int) -> Progress | None:
     options = ProgressOptions(
         n_samples=cfg.number_of_samples,
         metric=cfg.metric_to_optimize,
-        minimize=cfg.minimize,
+        minimize=cfg.lower_is_better,
         live=sys.stderr.isatty(),
     )
     return Progress(options, sys.stderr)

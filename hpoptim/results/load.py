@@ -16,7 +16,8 @@ import pandas as pd
 
 from hpoptim.errors import StorageError
 from hpoptim.jobspec import JobState
-from hpoptim.results.report import job_rows, ranked, setting_rows
+from hpoptim.results.ranking import ranked
+from hpoptim.results.report import job_rows, setting_rows
 from hpoptim.state.history import Lifecycle, RunHistory, load_history
 from hpoptim.state.storage import ResultsLayout
 
@@ -51,7 +52,8 @@ class RunData:
         iterations: The metrics each rerun reported at the end of each training
             iteration (one row per successful job): ``setting_id``, ``rerun``,
             ``iteration``, ``end_time`` and the metrics.
-        metric: The optimised metric.
+        metric: The optimised metric (None: the run only collected metrics), or the
+            metric ``hpoptim report --metric`` ranks by.
         minimize: Whether lower values are better.
         history: The run state folded from the journal.
     """
@@ -61,25 +63,27 @@ class RunData:
     settings: pd.DataFrame
     jobs: pd.DataFrame
     iterations: pd.DataFrame
-    metric: str
+    metric: str | None
     minimize: bool
     history: RunHistory
 
     @property
     def best(self) -> pd.Series | None:
         """The best completed setting's row of :attr:`settings` (None if none completed)."""
-        order = ranked(self.history, minimize=self.minimize)
+        order = ranked(self.history, self.metric, minimize=self.minimize)
         if not order:
             return None
         rows = self.settings[self.settings["setting_id"] == order[0].setting_id]
         return rows.iloc[0]
 
 
-def load_run(root: str | Path) -> RunData:
+def load_run(root: str | Path, ranking: tuple[str, bool] | None = None) -> RunData:
     """Read a run's results directory into DataFrames, without locking or writing.
 
     Args:
         root: ``RESULTS_DIR/optimization_procedure_name`` of a run.
+        ranking: ``(metric, minimize)`` to rank settings by instead of the run's
+            ``metric_to_optimize`` and ``minimize``.
 
     Raises:
         StorageError: The directory holds no run, or its config or journal is unreadable.
@@ -91,7 +95,10 @@ def load_run(root: str | Path) -> RunData:
     layout = ResultsLayout(Path(root).resolve())
     config = read_saved_config(layout)
     history = fold_journal(layout, config)
-    metric = str(config["metric_to_optimize"])
+    metric, minimize = ranking or (
+        config["metric_to_optimize"],
+        config.get("minimize") is not False,
+    )
     return RunData(
         root=layout.root,
         config=config,
@@ -99,7 +106,7 @@ def load_run(root: str | Path) -> RunData:
         jobs=jobs_frame(job_rows(history)),
         iterations=iterations_frame(history),
         metric=metric,
-        minimize=bool(config.get("minimize", True)),
+        minimize=minimize,
         history=history,
     )
 
@@ -125,7 +132,7 @@ def read_saved_config(layout: ResultsLayout) -> dict[str, Any]:
 def lifecycle_of(config: Mapping[str, Any]) -> Lifecycle:
     """The lifecycle rules recorded in a saved config."""
     return Lifecycle(
-        metric=str(config["metric_to_optimize"]),
+        metric=config["metric_to_optimize"],
         n_reruns=int(config.get("n_reruns", 1)),
         max_attempts=int(config.get("max_attempts", 3)),
         training_iterations=int(config.get("training_iterations", 1)),

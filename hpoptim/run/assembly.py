@@ -63,7 +63,7 @@ def make_sampler_for(cfg: RunConfig, seed: int) -> BaseSampler:
     return make_sampler(
         cfg.optimizer_str,
         cfg.search_space(),
-        minimize=cfg.minimize,
+        minimize=cfg.lower_is_better,
         seed=seed,
         settings=cfg.optimizer_settings,
     )

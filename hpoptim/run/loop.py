@@ -42,7 +42,7 @@ from hpoptim.run.early_stopping import EarlyStopper
 from hpoptim.samplers.base import BaseSampler, SamplerHistory
 from hpoptim.space import flatten, nest
 from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
-from hpoptim.state.setting import SettingResult, is_better
+from hpoptim.state.setting import SettingResult, SettingState, is_better
 from hpoptim.state.storage import Journal, ResultsLayout, write_text_atomic
 
 logger = get_logger(__name__)
@@ -477,8 +477,18 @@ class Optimization:
     def _log_finished(self, setting: SettingRecord, result: SettingResult) -> None:
         """One DEBUG line per finished setting: shown with ``-v`` and in the log file."""
         done = f"[{self.history.n_finished}/{self.settings.n_samples}]"
-        if result.value is None:
+        if result.state is SettingState.FAILED:
             logger.debug("%s setting %d failed: %s", done, setting.setting_id, result.reason)
+            return
+        if result.value is None:  # a run that only collects metrics
+            metrics = format_params(dict(result.metrics))
+            logger.debug(
+                "%s setting %d: %s %s",
+                done,
+                setting.setting_id,
+                metrics,
+                format_params(setting.params),
+            )
             return
         best = self._best
         logger.debug(

@@ -31,7 +31,9 @@ from hpoptim.errors import (
 )
 from hpoptim.log import add_log_file, get_logger, remove_log_file
 from hpoptim.results.drawing import HTML_NAME, HtmlReporter
-from hpoptim.results.report import Reporter, summary
+from hpoptim.results.markdown import summary
+from hpoptim.results.ranking import reported_metrics
+from hpoptim.results.report import Reporter
 from hpoptim.run.assembly import (
     config_checks,
     make_launcher,
@@ -93,7 +95,10 @@ class Session:
     def reporter(self) -> Reporter:
         c = self.cfg
         return Reporter(
-            self.layout, c.metric_to_optimize, minimize=c.minimize, n_best=c.n_best_jobs_to_keep
+            self.layout,
+            c.metric_to_optimize,
+            minimize=c.lower_is_better,
+            n_best=c.n_best_jobs_to_keep,
         )
 
     def repair_summary(self) -> str:
@@ -164,14 +169,28 @@ class Session:
             raise ConfigError(problems)
         return sha
 
-    def write_reports(self, quiet: bool = False) -> str:
+    def write_reports(self, quiet: bool = False, ranking: tuple[str, bool] | None = None) -> str:
         """Rewrite the CSVs, best params, best jobs and report; return the summary.
 
         A read-only session (a driver is running) writes nothing: the driver keeps
         those files up to date.
+
+        Args:
+            quiet: Return "" instead of the summary.
+            ranking: ``(metric, minimize)`` to rank the settings by instead of the
+                config's ``metric_to_optimize`` and ``minimize`` (``hpoptim report
+                --metric``, e.g. for a grid search that named no metric).
+
+        Raises:
+            ConfigError: No setting reported the ``ranking`` metric.
         """
         history = self.history()
         reporter = self.reporter
+        if ranking is not None:
+            _check_ranking(history, ranking[0])
+            reporter = Reporter(
+                self.layout, ranking[0], minimize=ranking[1], n_best=self.cfg.n_best_jobs_to_keep
+            )
         if self.read_only:
             return (
                 f"{summary(history, reporter)}\n(a driver is running this run and keeps its "
@@ -180,7 +199,7 @@ class Session:
         reporter.write_all(history)
         from hpoptim.results.html import write_html_report  # pandas, matplotlib: only here
 
-        write_html_report(self.layout.root)
+        write_html_report(self.layout.root, ranking)
         return "" if quiet else summary(history, reporter)
 
     def run(self, stop: threading.Event, on_event: EventHook | None = None) -> str:
@@ -323,7 +342,7 @@ class Session:
             n_samples=cfg.number_of_samples,
             n_in_flight=cfg.n_jobs_per_iteration,
             n_completed_before_resubmit=cfg.n_completed_jobs_before_resubmit,
-            minimize=cfg.minimize,
+            minimize=cfg.lower_is_better,
             max_failed_fraction=cfg.max_failed_fraction,
             n_settings_before_failure_check=cfg.n_settings_before_failure_check,
             seed=seed,
@@ -332,6 +351,14 @@ class Session:
             ),
         )
         return RunPlan(settings, self.lifecycle(), template, cfg.early_stopping)
+
+
+def _check_ranking(history: RunHistory, metric: str) -> None:
+    reported = reported_metrics(history)
+    if metric not in reported:
+        names = ", ".join(reported) or "none yet"
+        why = f"no completed setting reported {metric!r} (metrics reported: {names})"
+        raise ConfigError([ConfigProblem("--metric", why)])
 
 
 def unchecked_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:

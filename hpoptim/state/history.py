@@ -60,7 +60,7 @@ finished (with its metrics), as at the last of the configured training iteration
 class Lifecycle:
     """The rules that turn job endings into retries, iterations and outcomes."""
 
-    metric: str
+    metric: str | None  # None: the run only collects metrics (grid search)
     n_reruns: int = 1
     max_attempts: int = 3
     training_iterations: int = 1
@@ -320,7 +320,8 @@ class RunHistory:
         rerun.active_job = None
         if rec.metrics:
             rerun.metrics = rec.metrics
-            value = rec.metrics.get(self.lifecycle.metric)
+            metric = self.lifecycle.metric
+            value = None if metric is None else rec.metrics.get(metric)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 rerun.values[rec.iteration] = float(value)
         self._advance(rec, rerun, JobState(ev["state"]), ev.get("problem", ""))
@@ -384,7 +385,7 @@ class RunHistory:
         setting = self.settings[int(ev["sid"])]
         setting.result = SettingResult.from_dict(ev["result"])
         self.finished_order.append(setting.setting_id)
-        if setting.result.value is None:
+        if setting.result.state is SettingState.FAILED:
             self.n_failed_settings += 1
         elif setting.result.stopped_at is not None:
             self.n_stopped_settings += 1

@@ -317,10 +317,14 @@ class Translation:
         if "local_run" in self.out:
             self.put("local_run", "launcher", "local" if self.out.pop("local_run") else "slurm")
         if "metric_to_optimize" not in self.out:
-            self.ignore(
-                "hyperparam_list",
-                "cluster_utils' grid_search has no metric; hpoptim needs metric_to_optimize "
-                "and minimize (add them with +metric_to_optimize=NAME +minimize=True)",
+            self.notes.append(
+                Note(
+                    "hyperparam_list",
+                    "translated",
+                    "a grid search without metric_to_optimize: every metric the jobs report "
+                    "is collected, and no setting is best (`hpoptim report --metric NAME` "
+                    "ranks by one afterwards)",
+                )
             )
 
     def _grid_entry(self, i: int, item: Any) -> dict[str, Any] | None:
