@@ -115,12 +115,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options that take a value as the next argument (``--launcher slurm``).
+_VALUED = ("--launcher", "--show", "--metric")
+
+
 def _normalise_argv(argv: Sequence[str]) -> list[str]:
+    """``hpoptim [OPTIONS] CONFIG ...`` as ``hpoptim run [OPTIONS] CONFIG ...``, and
+    options written before a sub-command after it (``hpoptim -q report RUN``)."""
     args = list(argv)
-    first = next((a for a in args if not a.startswith("-")), None)
-    if first is not None and first not in COMMANDS:
-        args.insert(args.index(first), "run")
-    return args
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        i += 2 if args[i] in _VALUED else 1
+    if (
+        i >= len(args)
+        or args[i] == "--"
+        or any(a in ("-h", "--help", "--version") for a in args[:i])
+    ):
+        return args
+    if args[i] not in COMMANDS:
+        return ["run", *args]
+    return [args[i], *args[:i], *args[i + 1 :]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -344,10 +358,11 @@ def _run(session: Session, stop: _Stop, verbosity: int = 0) -> int:
     except RunStoppedError as stopped:
         exc = RunStoppedError(f"interrupted by {stop.signame}") if stop.is_set() else stopped
         session.write_reports(quiet=True)
+        # the one line saying why (main would print the reason again)
         print(
             f"hpoptim: stopped ({exc.reason}); continue with: hpoptim resume {session.layout.root}",
             file=sys.stderr,
         )
-        raise exc from None
+        return _stop_code(exc)
     print(text)
     return EXIT_OK

@@ -102,7 +102,7 @@ def load_run(root: str | Path, ranking: tuple[str, bool] | None = None) -> RunDa
     return RunData(
         root=layout.root,
         config=config,
-        settings=settings_frame(setting_rows(history, metric)),
+        settings=settings_frame(setting_rows(history, metric), metric),
         jobs=jobs_frame(job_rows(history)),
         iterations=iterations_frame(history),
         metric=metric,
@@ -191,9 +191,11 @@ def jobs_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return _typed(_frame(rows, ("job_id", *JOB_INTS, "status")), JOB_INTS)
 
 
-def settings_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """:attr:`RunData.settings` from :func:`hpoptim.results.report.setting_rows`."""
-    return _typed(_frame(rows, ("setting_id", "status")), SETTING_INTS)
+def settings_frame(rows: Sequence[Mapping[str, Any]], metric: str | None = None) -> pd.DataFrame:
+    """:attr:`RunData.settings` from :func:`hpoptim.results.report.setting_rows`; the
+    ``metric`` columns are there even before any setting is (a run stopped at once)."""
+    first = ("setting_id", "status") + (() if metric is None else (metric, f"{metric}_std"))
+    return _typed(_frame(rows, first), SETTING_INTS)
 
 
 def iterations_frame(history: RunHistory) -> pd.DataFrame:

@@ -203,7 +203,8 @@ class Optimization:
             if self.launcher.reattach(spec, rec.native_id):
                 self._specs[rec.job_id] = spec
                 self._reattached.add(rec.job_id)
-                logger.info("re-attached to job %s (%s)", rec.job_id, rec.native_id)
+                if not rec.cancel_requested:  # a cancelled one: its end says what follows
+                    logger.info("re-attached to job %s (%s)", rec.job_id, rec.native_id)
                 continue
             self._journal("abandoned", job=rec.job_id)
             logger.info("job %s was in flight when the driver stopped; restarting it", rec.job_id)
