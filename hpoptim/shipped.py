@@ -47,6 +47,38 @@ def load_wrapper(name: str) -> ModuleType:
     return module
 
 
+JOB_SIDE_DIR_NAME = "job_side"
+
+
+def job_side_dir(root: Path) -> Path:
+    """The directory under a run's results directory ``root`` that, on a job's
+    ``PYTHONPATH``, makes ``hpoptim`` importable and nothing else of the driver's
+    environment (see :func:`link_job_side`)."""
+    return root / JOB_SIDE_DIR_NAME
+
+
+def link_job_side(root: Path) -> Path:
+    """Make :func:`job_side_dir` hold ``hpoptim``: a link to this package.
+
+    A job importing ``hpoptim.job`` or ``hpoptim.compat`` (standard library only) then
+    needs no hpoptim installed where it runs (a virtualenv, a conda environment, another
+    Python), as the container route binds the package into the image; the driver's
+    other packages stay out of the job's way. Made again on every start, so a resumed
+    run follows the hpoptim that resumes it.
+    """
+    target = job_side_dir(root)
+    target.mkdir(exist_ok=True)
+    link = target / "hpoptim"
+    package = Path(__file__).resolve().parent
+    if link.is_symlink() and link.resolve() == package:
+        return target
+    tmp = target / ".hpoptim.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(package, target_is_directory=True)
+    tmp.replace(link)
+    return target
+
+
 def find_script(root: Path, relative: str) -> Path | None:
     """The job script ``relative`` to ``root``, else the shipped wrapper it names, else None.
 

@@ -24,8 +24,9 @@ logger = get_logger(__name__)
 
 
 def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
-    """Problems the config layer cannot see: the container binary."""
-    problems: list[ConfigProblem] = []
+    """Problems the config layer cannot see: the container binary, the image that
+    ``fixed_params`` names for ``wrappers/run_singularity.py``."""
+    problems = _fixed_params_image(cfg)
     opts = cfg.singularity
     if opts is not None:
         from hpoptim.errors import LaunchError
@@ -36,6 +37,24 @@ def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
         except LaunchError as exc:
             problems.append(ConfigProblem("singularity.executable", str(exc)))
     return problems
+
+
+def _fixed_params_image(cfg: RunConfig) -> list[ConfigProblem]:
+    """``fixed_params.singularity.image`` must exist, as the ``singularity`` section's
+    image must: absolute (or ``~``), or relative to the working directory jobs run in."""
+    from hpoptim.launchers.container import configured_image
+
+    if cfg.singularity is not None:
+        return []
+    image = configured_image(None, cfg.fixed_params)
+    if image is None:
+        return []
+    path = image.expanduser()
+    if not path.is_absolute() and not cfg.run_in_working_dir:
+        return []  # relative to the checkout, which the run makes
+    if path.exists():
+        return []
+    return [ConfigProblem("fixed_params.singularity.image", f"image {str(image)!r} does not exist")]
 
 
 def start_checks(cfg: RunConfig) -> list[ConfigProblem]:

@@ -50,6 +50,7 @@ from hpoptim.run.loop import (
     RunPlan,
     failed_run_reason,
 )
+from hpoptim.shipped import job_side_dir, link_job_side
 from hpoptim.state.history import (
     JournalRepair,
     Lifecycle,
@@ -231,6 +232,7 @@ class Session:
         started = next((e for e in self.events if e["e"] == "run_started"), None)
         checkout, seed = self._prepare(started)
         plan = self.plan(checkout, seed)
+        link_job_side(layout.root)  # what plan put on the jobs' PYTHONPATH
         sampler = make_sampler_for(cfg, seed)
         reporter = self.reporter
         html = HtmlReporter(layout.root)
@@ -333,7 +335,7 @@ class Session:
             command=command,
             cwd=root,
             fixed_params=cfg.fixed_params,
-            env=dict(cfg.environment),
+            env=_job_env(cfg, self.layout.root),
             resources=cfg.resources,
             container=cfg.singularity,
             binds=(root,),
@@ -351,6 +353,16 @@ class Session:
             ),
         )
         return RunPlan(settings, self.lifecycle(), template, cfg.early_stopping)
+
+
+def _job_env(cfg: RunConfig, root: Path) -> dict[str, str]:
+    """The config's ``environment`` with :func:`job_side_dir` first on ``PYTHONPATH``
+    (before the config's ``PYTHONPATH``, else the driver's): ``hpoptim.job`` and
+    ``hpoptim.compat`` import in any job environment."""
+    env = dict(cfg.environment)
+    rest = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(job_side_dir(root)), rest) if p)
+    return env
 
 
 def _check_ranking(history: RunHistory, metric: str) -> None:
