@@ -153,3 +153,19 @@ def test_a_missing_metric_is_refused_where_it_is_needed(
     path.write_text(json.dumps({**data, **extra}))
     assert main(["check", str(path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_samples_runs_a_random_subset_of_the_grid_each_point_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = _grid_search(tmp_path, samples=3, restarts=1)
+    assert main(["run", str(path), "-q"]) == 0
+    settings = pd.read_csv(tmp_path / "results" / "gs" / "settings.csv")
+    columns = (settings["fn_args.u"], settings["fn_args.w"], settings["tag"])
+    points = set(zip(*columns, strict=True))
+    assert len(settings) == 3
+    assert len(points) == 3  # no grid point twice
+    grid = {(u, w, t) for u in (-0.5, 0.5) for w, t in ((1, "a"), (2, "b"))}
+    assert points <= grid
+    assert set(settings["status"]) == {"complete"}
