@@ -11,6 +11,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _signals_to_stop() as stop:
             return _dispatch(args, stop)
     except (ConfigError, OverrideError, CheckoutError) as exc:
-        return _fail(exc, EXIT_USAGE, debug)
+        return _fail(exc, EXIT_USAGE, debug, _naming_the_file(exc, args))
     except RunStoppedError as exc:
         return _fail(exc, _stop_code(exc), debug)
     except StorageError as exc:
@@ -169,6 +170,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 def main_entry() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+_KEY_FIRST = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
+
+
+def _naming_the_file(exc: HpoptimError, args: argparse.Namespace) -> str:
+    """The message of a config error found after loading (at the checkout, at the commit)
+    with the config file it is about; "" to keep the message as it is."""
+    config = getattr(args, "config", None)
+    results = getattr(args, "results", None)
+    path = config if config is not None else (results / "config.json" if results else None)
+    if path is None:
+        return ""
+    if isinstance(exc, ConfigError) and exc.source is None:
+        if any(p.path.startswith("-") for p in exc.problems):  # about an option, not the file
+            return ""
+        return str(ConfigError(exc.problems, source=path))
+    if isinstance(exc, CheckoutError) and _KEY_FIRST.match(str(exc)):
+        return f"{path}: {exc}"
+    return ""
 
 
 def _fail(exc: BaseException, code: int, debug: bool, message: str = "") -> int:

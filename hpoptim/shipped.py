@@ -88,6 +88,11 @@ def find_script(root: Path, relative: str) -> Path | None:
     script = root / relative
     if script.exists():
         return script
+    return shipped_stand_in(relative)
+
+
+def shipped_stand_in(relative: str) -> Path | None:
+    """The shipped wrapper ``wrappers/NAME`` names, if hpoptim ships one."""
     parts = Path(relative).parts
     if len(parts) == 2 and parts[0] == "wrappers" and wrapper_path(parts[1]).exists():
         return wrapper_path(parts[1])

@@ -155,3 +155,31 @@ def test_resume_says_once_what_becomes_of_a_cancelled_job(
         about = [line for line in lines if f"job {job} " in line]
         restarted = f"[hpoptim] job {job} was cancelled when the driver stopped; restarting it"
         assert about == [restarted]
+
+
+@pytest.fixture
+def repo_without_script(in_tmp: Path) -> Path:
+    repo = in_tmp / "repo"
+    repo.mkdir()
+    (repo / "README").write_text("no job script here\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    return repo
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_script_missing_at_the_commit_is_refused_naming_the_config_file(
+    command: str, repo_without_script: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _config(
+        repo_without_script.parent, run_in_working_dir=False, git_params={"url": "repo"}
+    )
+    assert main([command, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"hpoptim: error: {path}: script_relative_path: 'job.py' does not exist at the "
+        f"default HEAD (commit "
+    ), err
+    assert not (repo_without_script.parent / "results" / "t").exists()

@@ -142,9 +142,11 @@ class Session:
         if source is None:
             return text
         from hpoptim.run.learning import uses_templates
-        from hpoptim.source.checkout import resolve_ref
+        from hpoptim.source.checkout import missing_script, resolve_ref
 
         sha = resolve_ref(source)
+        if why := missing_script(source, sha, c.script_relative_path):
+            raise CheckoutError(why, source.url, source.ref)
         if uses_templates(c.script_relative_path, c.fixed_params):
             sha = self._check_templates_at(source, sha)
         found = f"commit {sha}" if sha else "resolved when cloned"
