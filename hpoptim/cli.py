@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("overrides", nargs="*", help="key=value as the file writes its keys")
     resume = sub.add_parser("resume", help="continue a run from its results directory")
     resume.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
+    resume.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="after fixing their cause, run the failed settings' failed jobs again "
+        "(journaled; nothing else is repeated)",
+    )
     report = sub.add_parser("report", help="rewrite CSVs, best params and report from the journal")
     report.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
     report.add_argument(
@@ -297,17 +303,11 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
     if args.command == "report":
-        session = open_session(results=args.results, for_report=True, repair=args.repair)
-        try:
-            if args.repair:
-                print(session.repair_summary())
-            ranking = None if args.metric is None else (args.metric, not args.maximize)
-            print(session.write_reports(ranking=ranking))
-        finally:
-            session.close()
-        return EXIT_OK
+        return _report(args)
     if args.command == "resume":
         session = open_session(results=args.results)
+        if args.retry_failed:
+            _retry_failed(session)
     else:
         overrides = list(args.overrides)
         if args.launcher:
@@ -328,6 +328,31 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
             print(preview(session, args.show))
         return EXIT_OK
     return _run(session, stop, args.verbose - args.quiet)
+
+
+def _report(args: argparse.Namespace) -> int:
+    session = open_session(results=args.results, for_report=True, repair=args.repair)
+    try:
+        if args.repair:
+            print(session.repair_summary())
+        ranking = None if args.metric is None else (args.metric, not args.maximize)
+        print(session.write_reports(ranking=ranking))
+    finally:
+        session.close()
+    return EXIT_OK
+
+
+def _retry_failed(session: Session) -> None:
+    try:
+        retried = session.retry_failed()
+    except BaseException:
+        session.close()
+        raise
+    if retried:
+        ids = ", ".join(map(str, retried))
+        print(f"hpoptim: retrying the failed jobs of setting(s) {ids}", file=sys.stderr)
+    else:
+        print("hpoptim: no setting failed; nothing to retry", file=sys.stderr)
 
 
 def _show_status(args: argparse.Namespace) -> int:

@@ -60,6 +60,7 @@ from hpoptim.state.history import (
     load_history,
     repair_journal,
 )
+from hpoptim.state.setting import SettingState
 from hpoptim.state.storage import Journal, ResultsLayout, RunLock, write_json_atomic
 
 if TYPE_CHECKING:
@@ -85,7 +86,22 @@ class Session:
 
     @property
     def already_finished(self) -> bool:
-        return any(e["e"] == "finished" for e in self.events)
+        ends = [e["e"] for e in self.events if e["e"] in ("finished", "retry_failed")]
+        return bool(ends) and ends[-1] == "finished"
+
+    def retry_failed(self) -> list[int]:
+        """Journal that the failed settings run their failed reruns again (``hpoptim
+        resume --retry-failed``, after fixing their cause); return their ids.
+
+        Only the failed reruns run again, in new attempts, from the iteration they
+        failed in; nothing else is repeated, and the sampler is not asked again.
+        """
+        history = RunHistory(self.lifecycle())
+        history.replay(self.events)
+        failed = [s.setting_id for s in history.settings.values() if s.state is SettingState.FAILED]
+        if failed:
+            self.events.append(_append(self.layout, "retry_failed", sids=failed, t=time.time()))
+        return failed
 
     def close(self) -> None:
         """Release the results directory's lock (also done at the end of :meth:`run`)."""

@@ -253,6 +253,9 @@ class RunHistory:
             if not 0 <= ev["rerun"] < len(setting.reruns):
                 return f"setting {sid} has no rerun {ev['rerun']}"
             return f"job {ev['job']!r} was submitted before" if ev["job"] in self.jobs else ""
+        if kind == "retry_failed":
+            unknown = [s for s in ev["sids"] if not isinstance(s, int) or s not in self.settings]
+            return f"retry of settings never asked: {unknown}" if unknown else ""
         if kind in ("ended", "abandoned") and ev["job"] not in self.jobs:
             return f"job {ev['job']!r} was never submitted"
         if kind == "ended" and ev["state"] not in JOB_STATES:
@@ -380,6 +383,22 @@ class RunHistory:
         rerun.next_attempt = 0
         rerun.failures = 0
         self.ready.append((sid, rerun.rerun))
+
+    def _on_retry_failed(self, ev: Mapping[str, Any]) -> None:
+        """``hpoptim resume --retry-failed``: each failed setting runs its failed reruns
+        again from the iteration they failed in, in new attempts (new directories); its
+        successful reruns are kept, and the setting is finished again when they end."""
+        for sid in ev["sids"]:
+            setting = self.settings[sid]
+            if setting.result is None or setting.result.state is not SettingState.FAILED:
+                continue
+            setting.result = None
+            self.finished_order.remove(sid)
+            self.n_failed_settings -= 1
+            for rerun in setting.reruns:
+                if rerun.done and rerun.reason:
+                    rerun.done, rerun.failures, rerun.reason = False, 0, ""
+                    self.ready.append((sid, rerun.rerun))
 
     def _on_setting_finished(self, ev: Mapping[str, Any]) -> None:
         setting = self.settings[int(ev["sid"])]
