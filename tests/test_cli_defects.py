@@ -173,9 +173,7 @@ def repo_without_script(in_tmp: Path) -> Path:
 def test_a_script_missing_at_the_commit_is_refused_naming_the_config_file(
     command: str, repo_without_script: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = _config(
-        repo_without_script.parent, run_in_working_dir=False, git_params={"url": "repo"}
-    )
+    path = _config(repo_without_script.parent, run_in_working_dir=False, git_params={"url": "repo"})
     assert main([command, str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.state.history import RunHistory, SettingRecord
 from hpoptim.state.setting import SettingState
 from hpoptim.state.storage import ResultsLayout
@@ -81,3 +82,16 @@ def best_params(
         "params": best.params,
         "setting_dir": str(layout.setting_dir(best.setting_id)),
     }
+
+
+def check_ranking(history: RunHistory, metric: str) -> None:
+    """Refuse ranking by a metric no completed setting reported (``--metric``).
+
+    Raises:
+        ConfigError: Naming the metrics that were reported.
+    """
+    reported = reported_metrics(history)
+    if metric not in reported:
+        names = ", ".join(reported) or "none yet"
+        why = f"no completed setting reported {metric!r} (metrics reported: {names})"
+        raise ConfigError([ConfigProblem("--metric", why)])

@@ -17,7 +17,7 @@ from hpoptim.launchers import load
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
 from hpoptim.samplers.base import BaseSampler
-from hpoptim.shipped import find_script
+from hpoptim.shipped import find_script, job_side_dir
 from hpoptim.state.storage import ResultsLayout
 
 logger = get_logger(__name__)
@@ -152,3 +152,13 @@ def resolve_script(root: Path, relative: str) -> Path:
     raise ConfigError.single(
         "script_relative_path", f"script {relative!r} does not exist under {root}"
     )
+
+
+def job_env(cfg: RunConfig, root: Path) -> dict[str, str]:
+    """The config's ``environment`` with :func:`job_side_dir` first on ``PYTHONPATH``
+    (before the config's ``PYTHONPATH``, else the driver's): ``hpoptim.job`` and
+    ``hpoptim.compat`` import in any job environment."""
+    env = dict(cfg.environment)
+    rest = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(job_side_dir(root)), rest) if p)
+    return env

@@ -32,10 +32,11 @@ from hpoptim.errors import (
 from hpoptim.log import add_log_file, get_logger, remove_log_file
 from hpoptim.results.drawing import HTML_NAME, HtmlReporter
 from hpoptim.results.markdown import summary
-from hpoptim.results.ranking import reported_metrics
+from hpoptim.results.ranking import check_ranking
 from hpoptim.results.report import Reporter
 from hpoptim.run.assembly import (
     config_checks,
+    job_env,
     make_launcher,
     make_sampler_for,
     script_command,
@@ -50,7 +51,7 @@ from hpoptim.run.loop import (
     RunPlan,
     failed_run_reason,
 )
-from hpoptim.shipped import job_side_dir, link_job_side
+from hpoptim.shipped import link_job_side
 from hpoptim.state.history import (
     JournalRepair,
     Lifecycle,
@@ -206,7 +207,7 @@ class Session:
         history = self.history()
         reporter = self.reporter
         if ranking is not None:
-            _check_ranking(history, ranking[0])
+            check_ranking(history, ranking[0])
             reporter = Reporter(
                 self.layout, ranking[0], minimize=ranking[1], n_best=self.cfg.n_best_jobs_to_keep
             )
@@ -353,7 +354,7 @@ class Session:
             command=command,
             cwd=root,
             fixed_params=cfg.fixed_params,
-            env=_job_env(cfg, self.layout.root),
+            env=job_env(cfg, self.layout.root),
             resources=cfg.resources,
             container=cfg.singularity,
             binds=(root,),
@@ -371,24 +372,6 @@ class Session:
             ),
         )
         return RunPlan(settings, self.lifecycle(), template, cfg.early_stopping)
-
-
-def _job_env(cfg: RunConfig, root: Path) -> dict[str, str]:
-    """The config's ``environment`` with :func:`job_side_dir` first on ``PYTHONPATH``
-    (before the config's ``PYTHONPATH``, else the driver's): ``hpoptim.job`` and
-    ``hpoptim.compat`` import in any job environment."""
-    env = dict(cfg.environment)
-    rest = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(job_side_dir(root)), rest) if p)
-    return env
-
-
-def _check_ranking(history: RunHistory, metric: str) -> None:
-    reported = reported_metrics(history)
-    if metric not in reported:
-        names = ", ".join(reported) or "none yet"
-        why = f"no completed setting reported {metric!r} (metrics reported: {names})"
-        raise ConfigError([ConfigProblem("--metric", why)])
 
 
 def unchecked_command(cfg: RunConfig, root: Path) -> tuple[str, ...]:
