@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
         "command, working directory and container argv",
     )
     run.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="write every setting's job directories (params, patched config files) and "
+        "RESULTS/NAME/generated/jobs.jsonl with each job's command, without running anything",
+    )
+    run.add_argument(
         "--overwrite",
         action="store_true",
         help="start afresh even if the results directory holds a run (the old one is "
@@ -292,11 +298,6 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         return EXIT_OK
     if args.command in ("status", "ls"):
         return _show_status(args)
-    if args.command == "report" and args.html_only:
-        from hpoptim.results.html import write_html_report
-
-        print(write_html_report(args.results))
-        return EXIT_OK
     if args.command == "schema":
         from hpoptim.config import json_schema
 
@@ -320,6 +321,8 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         )
     for note in session.cfg.notes:
         print(f"hpoptim: note: {note}", file=sys.stderr)
+    if getattr(args, "generate_only", False):
+        return _generate(session)
     if args.command == "check":
         print(session.describe())
         if args.show > 0:
@@ -330,7 +333,22 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
     return _run(session, stop, args.verbose - args.quiet)
 
 
+def _generate(session: Session) -> int:
+    from hpoptim.run.generate import generate
+
+    try:
+        print(generate(session))
+    finally:
+        session.close()
+    return EXIT_OK
+
+
 def _report(args: argparse.Namespace) -> int:
+    if args.html_only:
+        from hpoptim.results.html import write_html_report
+
+        print(write_html_report(args.results))
+        return EXIT_OK
     session = open_session(results=args.results, for_report=True, repair=args.repair)
     try:
         if args.repair:

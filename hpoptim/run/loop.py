@@ -562,6 +562,18 @@ class Optimization:
         scratch.apply({"e": "asked", "sid": 0, "params": dict(params)})
         return self._build_spec(scratch.settings[0], 0, 0)
 
+    def generate(self, params: Mapping[str, Any]) -> list[JobSpec]:
+        """Write the run directories (params file included) of the first job of each
+        rerun of a new setting, without journaling or running anything
+        (``--generate-only``); their specs."""
+        sid = self.history.n_asked
+        self.history.apply({"e": "asked", "sid": sid, "params": dict(params)})
+        setting = self.history.settings[sid]
+        specs = [self._build_spec(setting, rerun, 0) for rerun in range(len(setting.reruns))]
+        for rerun, spec in enumerate(specs):
+            self._write_params(spec, setting, rerun, 0)
+        return specs
+
     def job_seed(self, setting_id: int, rerun: int) -> int:
         """Seed of a rerun: fixed by the run seed, the setting and the rerun index."""
         key = f"{self.settings.seed}:{setting_id}:{rerun}".encode()

@@ -295,6 +295,11 @@ class Session:
         history.replay(self.events)
         return failed_run_reason(history)
 
+    def prepare(self) -> tuple[dict[str, Any], int]:
+        """The checkout (cloned if the config names a repository) and the seed a fresh
+        run starts with, without journaling anything (``--generate-only``)."""
+        return self._prepare(None)
+
     def _prepare(self, started: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
         from hpoptim.source.checkout import prepare_checkout
 
