@@ -11,6 +11,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -66,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "command, working directory and container argv",
     )
     run.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="write every setting's job directories (params, patched config files) and "
+        "RESULTS/NAME/generated/jobs.jsonl with each job's command, without running anything",
+    )
+    run.add_argument(
         "--overwrite",
         action="store_true",
         help="start afresh even if the results directory holds a run (the old one is "
@@ -78,12 +85,27 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("overrides", nargs="*", help="key=value as the file writes its keys")
     resume = sub.add_parser("resume", help="continue a run from its results directory")
     resume.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
+    resume.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="after fixing their cause, run the failed settings' failed jobs again "
+        "(journaled; nothing else is repeated)",
+    )
     report = sub.add_parser("report", help="rewrite CSVs, best params and report from the journal")
     report.add_argument("results", type=Path, help="RESULTS_DIR/optimization_procedure_name")
     report.add_argument(
         "--html-only",
         action="store_true",
         help="only redraw report.html and plots/ (safe while a driver runs the run)",
+    )
+    report.add_argument(
+        "--metric",
+        metavar="NAME",
+        help="rank the settings by this metric (any the jobs reported) instead of the "
+        "config's metric_to_optimize, e.g. for a grid search that named none",
+    )
+    report.add_argument(
+        "--maximize", action="store_true", help="with --metric: higher values are better"
     )
     report.add_argument(
         "--repair",
@@ -132,12 +154,26 @@ def _tolerance(text: str) -> float:
     return value
 
 
+#: Options that take a value as the next argument (``--launcher slurm``).
+_VALUED = ("--launcher", "--show", "--metric")
+
+
 def _normalise_argv(argv: Sequence[str]) -> list[str]:
+    """``hpoptim [OPTIONS] CONFIG ...`` as ``hpoptim run [OPTIONS] CONFIG ...``, and
+    options written before a sub-command after it (``hpoptim -q report RUN``)."""
     args = list(argv)
-    first = next((a for a in args if not a.startswith("-")), None)
-    if first is not None and first not in COMMANDS:
-        args.insert(args.index(first), "run")
-    return args
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        i += 2 if args[i] in _VALUED else 1
+    if (
+        i >= len(args)
+        or args[i] == "--"
+        or any(a in ("-h", "--help", "--version") for a in args[:i])
+    ):
+        return args
+    if args[i] not in COMMANDS:
+        return ["run", *args]
+    return [args[i], *args[:i], *args[i + 1 :]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _signals_to_stop() as stop:
             return _dispatch(args, stop)
     except (ConfigError, OverrideError, CheckoutError, RerunRefusedError) as exc:
-        return _fail(exc, EXIT_USAGE, debug)
+        return _fail(exc, EXIT_USAGE, debug, _naming_the_file(exc, args))
     except RunStoppedError as exc:
         return _fail(exc, _stop_code(exc), debug)
     except StorageError as exc:
@@ -172,6 +208,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 def main_entry() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+_KEY_FIRST = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
+
+
+def _naming_the_file(exc: HpoptimError, args: argparse.Namespace) -> str:
+    """The message of a config error found after loading (at the checkout, at the commit)
+    with the config file it is about; "" to keep the message as it is."""
+    config = getattr(args, "config", None)
+    results = getattr(args, "results", None)
+    path = config if config is not None else (results / "config.json" if results else None)
+    if path is None:
+        return ""
+    if isinstance(exc, ConfigError) and exc.source is None:
+        if any(p.path.startswith("-") for p in exc.problems):  # about an option, not the file
+            return ""
+        return str(ConfigError(exc.problems, source=path))
+    if isinstance(exc, CheckoutError) and _KEY_FIRST.match(str(exc)):
+        return f"{path}: {exc}"
+    return ""
 
 
 def _fail(exc: BaseException, code: int, debug: bool, message: str = "") -> int:
@@ -277,11 +333,6 @@ def _without_session(args: argparse.Namespace, stop: _Stop) -> int | None:
 def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
     if (code := _without_session(args, stop)) is not None:
         return code
-    if args.command == "report" and args.html_only:
-        from hpoptim.results.html import write_html_report
-
-        print(write_html_report(args.results))
-        return EXIT_OK
     if args.command == "schema":
         from hpoptim.config import json_schema
 
@@ -290,16 +341,11 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
     from hpoptim.run.session import open_session
 
     if args.command == "report":
-        session = open_session(results=args.results, for_report=True, repair=args.repair)
-        try:
-            if args.repair:
-                print(session.repair_summary())
-            print(session.write_reports())
-        finally:
-            session.close()
-        return EXIT_OK
+        return _report(args)
     if args.command == "resume":
         session = open_session(results=args.results)
+        if args.retry_failed:
+            _retry_failed(session)
     else:
         overrides = list(args.overrides)
         if args.launcher:
@@ -312,6 +358,8 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
         )
     for note in session.cfg.notes:
         print(f"hpoptim: note: {note}", file=sys.stderr)
+    if getattr(args, "generate_only", False):
+        return _generate(session)
     if args.command == "check":
         print(session.describe())
         if args.show > 0:
@@ -320,6 +368,48 @@ def _dispatch(args: argparse.Namespace, stop: _Stop) -> int:
             print(preview(session, args.show))
         return EXIT_OK
     return _run(session, stop, args.verbose - args.quiet)
+
+
+def _generate(session: Session) -> int:
+    from hpoptim.run.generate import generate
+
+    try:
+        print(generate(session))
+    finally:
+        session.close()
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    if args.html_only:
+        from hpoptim.results.html import write_html_report
+
+        print(write_html_report(args.results))
+        return EXIT_OK
+    from hpoptim.run.session import open_session
+
+    session = open_session(results=args.results, for_report=True, repair=args.repair)
+    try:
+        if args.repair:
+            print(session.repair_summary())
+        ranking = None if args.metric is None else (args.metric, not args.maximize)
+        print(session.write_reports(ranking=ranking))
+    finally:
+        session.close()
+    return EXIT_OK
+
+
+def _retry_failed(session: Session) -> None:
+    try:
+        retried = session.retry_failed()
+    except BaseException:
+        session.close()
+        raise
+    if retried:
+        ids = ", ".join(map(str, retried))
+        print(f"hpoptim: retrying the failed jobs of setting(s) {ids}", file=sys.stderr)
+    else:
+        print("hpoptim: no setting failed; nothing to retry", file=sys.stderr)
 
 
 def _show_status(args: argparse.Namespace) -> int:
@@ -373,7 +463,7 @@ def _progress(session: Session, verbosity: int) -> Progress | None:
     options = ProgressOptions(
         n_samples=cfg.number_of_samples,
         metric=cfg.metric_to_optimize,
-        minimize=cfg.minimize,
+        minimize=cfg.lower_is_better,
         live=sys.stderr.isatty(),
     )
     return Progress(options, sys.stderr)
@@ -400,10 +490,11 @@ def _run(session: Session, stop: _Stop, verbosity: int = 0) -> int:
     except RunStoppedError as stopped:
         exc = RunStoppedError(f"interrupted by {stop.signame}") if stop.is_set() else stopped
         session.write_reports(quiet=True)
+        # the one line saying why (main would print the reason again)
         print(
             f"hpoptim: stopped ({exc.reason}); continue with: hpoptim resume {session.layout.root}",
             file=sys.stderr,
         )
-        raise exc from None
+        return _stop_code(exc)
     print(text)
     return EXIT_OK

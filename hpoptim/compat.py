@@ -30,6 +30,13 @@ What it gives, as cluster_utils does:
   accepted and ignored; :func:`cluster_main` is the decorator.
 * The old names :func:`read_params_from_cmdline` and :func:`save_metrics_params`
   work and warn (``FutureWarning``) as in cluster_utils.
+* smart_settings' job side, as cluster_utils' :func:`initialize_job` loads the
+  parameters: ``__import__`` (the config's ``fixed_params.__import_promise__``) merges
+  the named JSON files (YAML too where PyYAML is installed; paths relative to the
+  directory the job runs in) under the parameters, and with ``dynamic`` (the default)
+  each ``"{...}"`` string is evaluated as an f-string over the parameters and the
+  environment (``{fn_args.u < 0.2}``, ``{$USER}``), its result read as a Python literal
+  where it is one.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -127,16 +135,17 @@ def initialize_job(
         cmd_line: The job's argv (default ``sys.argv``); its last element, or the
             ``HPOPTIM_PARAMS_FILE`` variable, names the params file.
         verbose: Print the parameters, as cluster_utils does.
-        dynamic: Accepted for compatibility (cluster_utils' smart_settings option).
+        dynamic: Evaluate smart_settings' ``"{...}"`` expressions in the parameters.
 
     Raises:
         JobContractError: Not started by hpoptim, or the params file is unreadable.
         ValueError: The parameters use a name cluster_utils reserves (``working_dir``, ``id``).
     """
     global _start_time, _metrics_file
-    del dynamic
     data = _load_params(sys.argv if cmd_line is None else cmd_line)
-    params = dict(data["params"])
+    params = _unpack_imports(dict(data["params"]), [])
+    if dynamic:
+        params = _evaluated(params, _namespace(params))
     reserved = [name for name in RESERVED_PARAMS if name in params]
     if reserved:
         raise ValueError(
@@ -241,6 +250,69 @@ def cluster_main(
 
 def _load_params(argv: list[str]) -> dict[str, Any]:
     return load_params(params_file_path(argv[1:], os.environ))
+
+
+def _unpack_imports(params: dict[str, Any], seen: list[Path]) -> dict[str, Any]:
+    """smart_settings' ``__import__``: the named files' settings under ``params``."""
+    names = params.pop("__import__", None)
+    if names is None:
+        return params
+    merged: dict[str, Any] = {}
+    for name in [names] if isinstance(names, str) else list(names):
+        path = Path(str(name)).expanduser().resolve()
+        if path in seen:
+            raise ValueError(f"__import__ of {path} is cyclic")
+        merged = _merge(merged, _unpack_imports(_read_settings(path), [*seen, path]))
+    return _merge(merged, params)
+
+
+def _read_settings(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml  # type: ignore[import-untyped,unused-ignore]  # only where PyYAML is
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a mapping of settings")
+    return data
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _namespace(params: Mapping[str, Any]) -> dict[str, Any]:
+    env: dict[str, Any] = {f"ENV_{k}": v for k, v in os.environ.items()}
+    return {**env, **AttributeDict(params)}
+
+
+def _evaluated(value: Any, namespace: Mapping[str, Any]) -> Any:
+    """smart_settings' dynamic evaluation of every string in ``value``."""
+    if isinstance(value, Mapping):
+        return {k: _evaluated(v, namespace) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_evaluated(v, namespace) for v in value]
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    replaced = re.sub(r"\{[^{}]*\}", lambda m: m.group(0).replace("$", "ENV_"), value)
+    try:
+        formatted = eval('f"' + replaced + '"', dict(namespace))  # smart_settings' rule
+    except Exception:  # as smart_settings: an expression that fails is kept as written
+        return value
+    if formatted == value:
+        return value
+    try:
+        return eval(formatted, {"__builtins__": None})
+    except Exception:  # not a literal: the string as formatted
+        return formatted
 
 
 def _report(metrics: Mapping[str, float]) -> None:

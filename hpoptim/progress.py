@@ -40,14 +40,14 @@ class ProgressOptions:
 
     Attributes:
         n_samples: The run's budget of settings.
-        metric: The optimised metric.
+        metric: The optimised metric (None: the run only collects metrics).
         minimize: Whether lower is better.
         live: Redraw one status area in place (a terminal) instead of printing lines.
         line_interval_s: Without a terminal, at most one status line this often.
     """
 
     n_samples: int
-    metric: str
+    metric: str | None
     minimize: bool
     live: bool
     line_interval_s: float = LINE_INTERVAL_S
@@ -227,6 +227,8 @@ class Progress:
         return elapsed / self._finished_here * remaining
 
     def _best_text(self) -> str:
+        if self.options.metric is None:
+            return "no metric to optimise"
         if self._best is None:
             return f"best {self.options.metric}: none yet"
         return f"best {self.options.metric}={self._best[0]:.6g} (setting {self._best[1]})"

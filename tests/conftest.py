@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,26 @@ import pytest
 pytest.register_assert_rewrite("tests.contracts")
 
 FAKES_DIR = Path(__file__).resolve().parent / "fakes"
+REQUIRE_TOOLS_VAR = "HPOPTIM_REQUIRE_TOOLS"
+
+
+def require_tool(*names: str, package: str, purpose: str) -> str:
+    """The path of the first of ``names`` on PATH; else skip the test, saying why.
+
+    With ``HPOPTIM_REQUIRE_TOOLS=1`` (CI, which installs every tool) a missing tool is a
+    failure instead of a skip, as ``HPOPTIM_REQUIRE_SLURM=1`` is for the Slurm tests.
+    """
+    for name in names:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    problem = (
+        f"{' or '.join(names)} is not on PATH ({purpose}; install it with "
+        f"`apt-get install {package}`, as .ci/run does)"
+    )
+    if os.environ.get(REQUIRE_TOOLS_VAR) == "1":
+        pytest.fail(f"{REQUIRE_TOOLS_VAR}=1 but {problem}")
+    pytest.skip(problem)
 
 
 @dataclass(frozen=True)
@@ -42,7 +63,14 @@ class FakeContainerRuntime:
 def fake_container_runtime(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> FakeContainerRuntime:
-    """Put the container double first on PATH and log its invocations (FAKE_APPTAINER_LOG)."""
+    """Put the container double first on PATH and log its invocations (FAKE_APPTAINER_LOG).
+
+    The double isolates jobs with bubblewrap: without ``bwrap`` the test is skipped (see
+    :func:`require_tool`).
+    """
+    require_tool(
+        "bwrap", package="bubblewrap", purpose="the Apptainer double isolates jobs with bubblewrap"
+    )
     root = tmp_path_factory.mktemp("container")
     image = root / "image.sif"
     image.write_bytes(b"SIF image stand-in\n" * 64)

@@ -66,6 +66,7 @@ def _config(tmp_path: Path, url: str, param: str = "config.rl_config.lr") -> Pat
         "metric_to_optimize": "mean_eprewmean",
         "minimize": False,
     }
+    (tmp_path / "lttfs.sif").write_bytes(b"SIF stand-in")  # check refuses a missing image
     path = tmp_path / "config.json"
     _write(path, config)
     return path

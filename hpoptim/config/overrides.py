@@ -256,16 +256,25 @@ class _Applier:
                 node[name] = {}
             node, i = node[name], i + max(n, 1)
 
+    def _delete(self, container: dict[str, Any] | list[Any], k: str | int, exists: bool) -> None:
+        """Delete ``k``; a section written as flat dotted keys (``"singularity.image"``
+        for ``~fixed_params.singularity``) goes with all its keys."""
+        if exists:
+            del container[k]  # type: ignore[arg-type]
+            return
+        mapping = container if isinstance(container, dict) else {}
+        flat = [name for name in mapping if name.startswith(f"{k}.")]
+        if not flat:
+            raise self.missing(len(self.key) - 1, mapping)
+        for name in flat:
+            del mapping[name]
+
     def apply(self, root: dict[str, Any]) -> None:
         container, k = self.locate(root)
         exists = k in container if isinstance(container, dict) else k < len(container)  # type: ignore[operator]
         shown = format_key(self.key)
         if self.o.kind is OverrideKind.DELETE:
-            if not exists:
-                raise self.missing(
-                    len(self.key) - 1, container if isinstance(container, dict) else {}
-                )
-            del container[k]  # type: ignore[arg-type]
+            self._delete(container, k, exists)
         elif self.o.kind is OverrideKind.ADD and exists:
             raise self.o.fail(f"key {shown} already exists; to change it use {shown}={self._raw()}")
         elif not exists and not self.create:

@@ -190,6 +190,13 @@ def _overlap_problems(fixed: Mapping[str, Any], entries: tuple[Any, ...]) -> lis
     return problems
 
 
+def _stopping_enabled(stopping: Any) -> bool:
+    """Whether the section (or the mapping it is built from) stops settings early."""
+    if isinstance(stopping, Mapping):
+        return bool(stopping.get("method", "none") != "none")
+    return bool(stopping.enabled)
+
+
 def _launcher_name(value: str) -> str:
     from hpoptim.launchers import LAUNCHERS, available
 
@@ -256,8 +263,17 @@ class RunConfig(_Section):
     n_completed_jobs_before_resubmit: int = Field(
         1, ge=1, description="Settings to finish before new ones are sampled."
     )
-    metric_to_optimize: str = Field(min_length=1, description="Key of metrics.json to optimise.")
-    minimize: bool = Field(description="Minimise (true) or maximise (false) the metric.")
+    metric_to_optimize: str | None = Field(
+        None,
+        min_length=1,
+        description="Key of metrics.json to optimise; null: none, every metric reported is "
+        "collected and no setting is best (gridsearch, random and quasirandom only).",
+    )
+    minimize: bool | None = Field(
+        None,
+        description="Minimise (true) or maximise (false) the metric; required with "
+        "metric_to_optimize.",
+    )
     n_best_jobs_to_keep: int = Field(
         3, ge=0, description="Best settings whose job dirs are copied to best_jobs/."
     )
@@ -334,11 +350,41 @@ class RunConfig(_Section):
             raise rule_error(problems=problems)
         return self
 
+    @cross_rule("optimizer_str", "metric_to_optimize")
+    def _metric_needed(self) -> RunConfig:
+        from hpoptim.samplers import metric_problems
+
+        if problems := metric_problems(self.optimizer_str, self.metric_to_optimize):
+            raise rule_error(problems=problems)
+        return self
+
+    @cross_rule("metric_to_optimize", "minimize")
+    def _direction_needed(self) -> RunConfig:
+        if self.metric_to_optimize is not None and self.minimize is None:
+            why = f"required with metric_to_optimize ({self.metric_to_optimize!r}): true or false"
+            raise rule_error(problems=[ConfigProblem("minimize", why)])
+        return self
+
+    @cross_rule("metric_to_optimize", "early_stopping")
+    def _stopping_needs_metric(self) -> RunConfig:
+        if self.metric_to_optimize is None and _stopping_enabled(self.early_stopping):
+            why = (
+                "needs metric_to_optimize: the rule judges its values; set "
+                "metric_to_optimize or method: none"
+            )
+            raise rule_error(problems=[ConfigProblem("early_stopping.method", why)])
+        return self
+
     @cross_rule("early_stopping", "training_iterations")
     def _stopping_needs_iterations(self) -> RunConfig:
         if problems := stopping_problems(self.early_stopping, self.training_iterations):
             raise rule_error(problems=problems)
         return self
+
+    @property
+    def lower_is_better(self) -> bool:
+        """``minimize``, true when no metric is named (nothing is ranked then)."""
+        return self.minimize is not False
 
     def launcher_settings(self) -> Section:
         """The section of :attr:`launcher` (an instance of its ``settings_model``)."""

@@ -286,7 +286,8 @@ class LocalLauncher(BaseLauncher):
             with self._cond:
                 self._report(_final_status(job, record, native))
                 self._cond.notify_all()
-            logger.info("adopting the result of job %s, which ended meanwhile", spec.job_id)
+            # the loop says what becomes of it (kept, or restarted if it was cancelled)
+            logger.debug("adopting the result of job %s, which ended meanwhile", spec.job_id)
             return True
         kill_leftovers(spec, native_id)
         return False

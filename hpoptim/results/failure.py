@@ -24,6 +24,7 @@ _TRAILERS = re.compile(
       | make(?:\[\d+\])?:\ \*\*\*.*Error\ \d+.*
       | \[\d+\]\s+\d+\ (?:Killed|Aborted).*
       | Error\ in\ atexit\._run_exitfuncs:.*
+      | run_learning\.py:\ error:\ learner\ .*\ exited\ with\ code\ -?\d+
     )$""",
     re.VERBOSE,
 )

@@ -34,9 +34,10 @@ pre { background: #f7f7f7; padding: 4px 8px; margin: 0; white-space: pre-wrap; }
 """
 
 
-def write_html_report(root: Path) -> Path:
-    """Read the run in ``root`` (read-only) and write ``report.html`` and ``plots/*.png``."""
-    run = load_run(root)
+def write_html_report(root: Path, ranking: tuple[str, bool] | None = None) -> Path:
+    """Read the run in ``root`` (read-only) and write ``report.html`` and ``plots/*.png``
+    (ranked by ``ranking``, ``(metric, minimize)``, if given; see :func:`load_run`)."""
+    run = load_run(root, ranking)
     images = _draw(run, root / PLOTS_DIR)
     path = root / HTML_NAME
     write_text_atomic(path, render(run, images))
@@ -52,7 +53,7 @@ def _draw(run: RunData, plots_dir: Path) -> dict[str, tuple[str, bytes]]:
     images: dict[str, tuple[str, bytes]] = {}
     plots_dir.mkdir(parents=True, exist_ok=True)
     for stem, (title, draw) in PLOTS.items():
-        fig = draw(run)
+        fig = None if run.metric is None else draw(run)  # each plots the metric
         target = plots_dir / f"{stem}.png"
         if fig is None:
             target.unlink(missing_ok=True)
@@ -83,8 +84,7 @@ def render(run: RunData, images: dict[str, tuple[str, bytes]]) -> str:
         f"<h1>{e(run.root.name)}</h1>",
         "<p>",
         f"{n_done} of {run.config.get('number_of_samples', len(settings))} settings finished "
-        f"({n_failed} failed{stopped}), {len(run.jobs)} jobs; metric <code>{e(run.metric)}</code> "
-        f"({'minimised' if run.minimize else 'maximised'}). ",
+        f"({n_failed} failed{stopped}), {len(run.jobs)} jobs; {_metric_text(run)}. ",
         f"Written {e(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}.</p>",
     ]
     if run.provenance is not None:
@@ -112,10 +112,20 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _metric_text(run: RunData) -> str:
+    if run.metric is None:
+        return (
+            "no metric to optimise, so no setting is best (<code>hpoptim report --metric "
+            "NAME</code> ranks by one)"
+        )
+    direction = "minimised" if run.minimize else "maximised"
+    return f"metric <code>{html.escape(run.metric)}</code> ({direction})"
+
+
 def _stopped_table(run: RunData) -> list[str]:
     """The settings early stopping stopped: how far each got and its value there."""
     settings = run.settings
-    if "stopped_at_iteration" not in settings.columns:
+    if "stopped_at_iteration" not in settings.columns or run.metric is None:
         return []
     stopped = settings[settings["status"] == "stopped"]
     if stopped.empty:
@@ -144,15 +154,36 @@ def _best_table(run: RunData) -> list[str]:
         return ["<p>No setting has completed yet.</p>"]
     from hpoptim.results.plots import param_names
 
-    best = done.sort_values(run.metric, ascending=run.minimize).head(N_ROWS)
     names = param_names(run)
+    if run.metric is None:  # every metric collected, settings in order
+        known = {"setting_id", "status", "n_ok", *names}
+        metrics = [c for c in run.settings.columns if c not in known and c not in _NOT_METRICS]
+        return _table("Settings", done.head(N_ROWS), ["setting_id", "n_ok", *metrics, *names])
+    best = done[done[run.metric].notna()].sort_values(run.metric, ascending=run.minimize)
     cols = ["setting_id", run.metric, f"{run.metric}_std", "n_ok", *names]
+    return _table("Best settings", best.head(N_ROWS), cols)
+
+
+#: settings.csv columns that are not metrics (see hpoptim.results.report.setting_rows).
+_NOT_METRICS = {
+    "n_failed",
+    "n_iterations",
+    "stopped_at_iteration",
+    "n_attempts",
+    "reason",
+    "commit",
+    "dirty",
+    "image_sha256",
+}
+
+
+def _table(title: str, best: pd.DataFrame, cols: list[str]) -> list[str]:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["rank", *cols])
     rows = []
     for rank, (_, row) in enumerate(best.iterrows(), start=1):
         cells = "".join(f'<td class="num">{html.escape(_fmt(row[c]))}</td>' for c in cols)
         rows.append(f'<tr><td class="num">{rank}</td>{cells}</tr>')
-    return ["<h2>Best settings</h2>", f"<table><tr>{head}</tr>", *rows, "</table>"]
+    return [f"<h2>{title}</h2>", f"<table><tr>{head}</tr>", *rows, "</table>"]
 
 
 def _failures_table(run: RunData) -> list[str]:

@@ -15,7 +15,8 @@ import pandas as pd
 
 from hpoptim.jobspec import JobState
 from hpoptim.results.provenance import run_provenance
-from hpoptim.results.report import job_rows, ranked, setting_rows
+from hpoptim.results.ranking import ranked
+from hpoptim.results.report import job_rows, setting_rows
 from hpoptim.results.saved import fold_journal, read_saved_config
 from hpoptim.state.history import RunHistory
 from hpoptim.state.provenance import Provenance
@@ -52,7 +53,8 @@ class RunData:
         iterations: The metrics each rerun reported at the end of each training
             iteration (one row per successful job): ``setting_id``, ``rerun``,
             ``iteration``, ``end_time`` and the metrics.
-        metric: The optimised metric.
+        metric: The optimised metric (None: the run only collected metrics), or the
+            metric ``hpoptim report --metric`` ranks by.
         minimize: Whether lower values are better.
         history: The run state folded from the journal.
         provenance: What the jobs ran: commit, uncommitted changes and their patch,
@@ -64,7 +66,7 @@ class RunData:
     settings: pd.DataFrame
     jobs: pd.DataFrame
     iterations: pd.DataFrame
-    metric: str
+    metric: str | None
     minimize: bool
     history: RunHistory
     provenance: Provenance | None = None
@@ -72,18 +74,20 @@ class RunData:
     @property
     def best(self) -> pd.Series | None:
         """The best completed setting's row of :attr:`settings` (None if none completed)."""
-        order = ranked(self.history, minimize=self.minimize)
+        order = ranked(self.history, self.metric, minimize=self.minimize)
         if not order:
             return None
         rows = self.settings[self.settings["setting_id"] == order[0].setting_id]
         return rows.iloc[0]
 
 
-def load_run(root: str | Path) -> RunData:
+def load_run(root: str | Path, ranking: tuple[str, bool] | None = None) -> RunData:
     """Read a run's results directory into DataFrames, without locking or writing.
 
     Args:
         root: ``RESULTS_DIR/optimization_procedure_name`` of a run.
+        ranking: ``(metric, minimize)`` to rank settings by instead of the run's
+            ``metric_to_optimize`` and ``minimize``.
 
     Raises:
         StorageError: The directory holds no run, or its config or journal is unreadable.
@@ -95,15 +99,18 @@ def load_run(root: str | Path) -> RunData:
     layout = ResultsLayout(Path(root).resolve())
     config = read_saved_config(layout)
     history = fold_journal(layout, config)
-    metric = str(config["metric_to_optimize"])
+    metric, minimize = ranking or (
+        config["metric_to_optimize"],
+        config.get("minimize") is not False,
+    )
     return RunData(
         root=layout.root,
         config=config,
-        settings=settings_frame(setting_rows(history, metric)),
+        settings=settings_frame(setting_rows(history, metric), metric),
         jobs=jobs_frame(job_rows(history)),
         iterations=iterations_frame(history),
         metric=metric,
-        minimize=bool(config.get("minimize", True)),
+        minimize=minimize,
         history=history,
         provenance=run_provenance(history),
     )
@@ -146,9 +153,11 @@ def jobs_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return _typed(_frame(rows, ("job_id", *JOB_INTS, "status")), JOB_INTS)
 
 
-def settings_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """:attr:`RunData.settings` from :func:`hpoptim.results.report.setting_rows`."""
-    return _typed(_frame(rows, ("setting_id", "status")), SETTING_INTS)
+def settings_frame(rows: Sequence[Mapping[str, Any]], metric: str | None = None) -> pd.DataFrame:
+    """:attr:`RunData.settings` from :func:`hpoptim.results.report.setting_rows`; the
+    ``metric`` columns are there even before any setting is (a run stopped at once)."""
+    first = ("setting_id", "status") + (() if metric is None else (metric, f"{metric}_std"))
+    return _typed(_frame(rows, first), SETTING_INTS)
 
 
 def iterations_frame(history: RunHistory) -> pd.DataFrame:

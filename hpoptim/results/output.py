@@ -149,10 +149,13 @@ def _finite_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def metric_problem(output: RunOutput, metric: str) -> str:
-    """Why ``output`` has no usable value of ``metric`` ("" if it has one)."""
+def metric_problem(output: RunOutput, metric: str | None) -> str:
+    """Why ``output`` has no usable value of ``metric`` ("" if it has one); without a
+    metric to optimise, why it has no metric at all."""
     if output.problem:
         return output.problem
+    if metric is None:
+        return "" if output.metrics else "metrics.json holds no metric"
     if metric not in output.metrics:
         names = ", ".join(sorted(output.metrics)) or "none"
         return f"metric {metric!r} missing from {METRICS_FILE_NAME} (reported: {names})"

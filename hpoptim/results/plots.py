@@ -46,9 +46,15 @@ def _metric_scale(ax: Any, values: Any) -> None:
         ax.set_yscale("log")
 
 
+def _metric(run: RunData) -> str:
+    """The metric every plot shows (a run without one draws no plots)."""
+    assert run.metric is not None
+    return run.metric
+
+
 def _complete(run: RunData) -> pd.DataFrame:
     done = run.settings[run.settings["status"] == "complete"]
-    return done[done[run.metric].notna()]
+    return done[done[_metric(run)].notna()]
 
 
 def _finish_order(run: RunData) -> pd.DataFrame:
@@ -69,7 +75,7 @@ def best_over_time(run: RunData) -> Figure | None:
     done = _finish_order(run)
     if done.empty:
         return None
-    values = done[run.metric].to_numpy(dtype=float)
+    values = done[_metric(run)].to_numpy(dtype=float)
     best = np.minimum.accumulate(values) if run.minimize else np.maximum.accumulate(values)
     t_s = done["t_s"].to_numpy(dtype=float)
     minutes = np.nanmax(t_s) > 120
@@ -82,10 +88,10 @@ def best_over_time(run: RunData) -> Figure | None:
         ax.scatter(x, values, s=8, alpha=0.4, color="tab:gray", label="setting")
         ax.step(x, best, where="post", color="tab:blue", label="best so far")
         ax.set_xlabel(label)
-        ax.set_ylabel(run.metric)
+        ax.set_ylabel(_metric(run))
         _metric_scale(ax, values)
     left.legend(loc="best", fontsize="small")
-    fig.suptitle(f"best {run.metric} so far")
+    fig.suptitle(f"best {_metric(run)} so far")
     fig.tight_layout()
     return fig
 
@@ -102,12 +108,12 @@ def params_vs_metric(run: RunData) -> Figure | None:
     fig = Figure(figsize=(WIDTH_IN / 2 * cols + 1, HEIGHT_IN * rows * 0.9))
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax, name in zip(axes, names, strict=False):
-        ax.scatter(done[name].astype(float), done[run.metric], s=10, alpha=0.6)
+        ax.scatter(done[name].astype(float), done[_metric(run)], s=10, alpha=0.6)
         if name in logs:
             ax.set_xscale("log")
         ax.set_xlabel(name)
-        ax.set_ylabel(run.metric)
-        _metric_scale(ax, done[run.metric])
+        ax.set_ylabel(_metric(run))
+        _metric_scale(ax, done[_metric(run)])
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -115,7 +121,7 @@ def params_vs_metric(run: RunData) -> Figure | None:
 
 
 def _best(run: RunData, n: int = N_BEST) -> pd.DataFrame:
-    return _complete(run).sort_values(run.metric, ascending=run.minimize).head(n)
+    return _complete(run).sort_values(_metric(run), ascending=run.minimize).head(n)
 
 
 def parallel_coordinates(run: RunData) -> Figure | None:
@@ -125,7 +131,7 @@ def parallel_coordinates(run: RunData) -> Figure | None:
     if len(best) < 2 or not names:
         return None
     logs = log_params(run.config)
-    axes_names = [*names, run.metric]
+    axes_names = [*names, _metric(run)]
     scaled = []
     for name in axes_names:
         col = best[name].astype(float).to_numpy()
@@ -154,10 +160,10 @@ def parallel_coordinates(run: RunData) -> Figure | None:
 def _rerun_values(run: RunData) -> pd.DataFrame:
     """The metric of each rerun: its last iteration's value."""
     it = run.iterations
-    if it.empty or run.metric not in it.columns:
+    if it.empty or _metric(run) not in it.columns:
         return it
     last = it.sort_values("iteration").groupby(["setting_id", "rerun"]).tail(1)
-    return last[["setting_id", "rerun", run.metric]]
+    return last[["setting_id", "rerun", _metric(run)]]
 
 
 def rerun_spread(run: RunData) -> Figure | None:
@@ -169,13 +175,13 @@ def rerun_spread(run: RunData) -> Figure | None:
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN))
     ax = fig.subplots()
     ids = [int(s) for s in best["setting_id"]]
-    groups = [values[values["setting_id"] == sid][run.metric].to_numpy(float) for sid in ids]
+    groups = [values[values["setting_id"] == sid][_metric(run)].to_numpy(float) for sid in ids]
     ax.boxplot(groups, showmeans=True)
     for i, g in enumerate(groups, start=1):
         ax.scatter(np.full(len(g), i), g, s=10, color="tab:blue", alpha=0.6)
     ax.set_xticks(range(1, len(ids) + 1), [str(s) for s in ids])
     ax.set_xlabel("setting (best first)")
-    ax.set_ylabel(run.metric)
+    ax.set_ylabel(_metric(run))
     ax.set_title("spread over reruns")
     fig.tight_layout()
     return fig
@@ -184,16 +190,16 @@ def rerun_spread(run: RunData) -> Figure | None:
 def iteration_curves(run: RunData) -> Figure | None:
     """The metric at the end of each chained training iteration, per best setting."""
     it = run.iterations
-    if it.empty or run.metric not in it.columns or int(it["iteration"].max()) < 1:
+    if it.empty or _metric(run) not in it.columns or int(it["iteration"].max()) < 1:
         return None
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN))
     ax = fig.subplots()
     for sid in [int(s) for s in _best(run)["setting_id"]]:
         rows = it[it["setting_id"] == sid]
-        mean = rows.groupby("iteration")[run.metric].mean()
+        mean = rows.groupby("iteration")[_metric(run)].mean()
         ax.plot(mean.index.astype(int), mean.to_numpy(float), marker="o", ms=3, label=str(sid))
     ax.set_xlabel("training iteration")
-    ax.set_ylabel(f"{run.metric} (mean over reruns)")
+    ax.set_ylabel(f"{_metric(run)} (mean over reruns)")
     ax.legend(title="setting", fontsize="small", ncols=2)
     ax.set_title("intermediate values across chained iterations")
     fig.tight_layout()

@@ -20,27 +20,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hpoptim.results.provenance import run_provenance
+from hpoptim.results.markdown import markdown_report
+from hpoptim.results.ranking import (
+    best_params,
+    checkout_fields,
+    rank_key,
+    ranked,
+    value_of,
+)
 from hpoptim.state.history import JobRecord, RunHistory, SettingRecord
-from hpoptim.state.provenance import Provenance
 from hpoptim.state.setting import SettingState
 from hpoptim.state.storage import ResultsLayout, write_json_atomic, write_text_atomic
-
-
-def ranked(history: RunHistory, *, minimize: bool) -> list[SettingRecord]:
-    """Completed settings, best first."""
-    done = [s for s in history.settings.values() if s.state is SettingState.COMPLETE]
-    return sorted(done, key=lambda s: _rank_key(s, minimize))
-
-
-def _rank_key(setting: SettingRecord, minimize: bool) -> tuple[float, int]:
-    return ((1.0 if minimize else -1.0) * _value(setting), setting.setting_id)
-
-
-def _value(setting: SettingRecord) -> float:
-    assert setting.result is not None
-    assert setting.result.value is not None
-    return setting.result.value
 
 
 def _iso(t: float | None) -> str:
@@ -71,17 +61,6 @@ def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]], first: Sequence[st
     write_text_atomic(path, buf.getvalue())
 
 
-def _checkout_fields(history: RunHistory) -> dict[str, Any]:
-    provenance = Provenance.from_run_info(history.run_info)
-    if provenance is None:
-        return {"commit": "", "dirty": "", "image_sha256": ""}
-    return {
-        "commit": provenance.commit or "",
-        "dirty": provenance.dirty,
-        "image_sha256": provenance.image_sha256 or "",
-    }
-
-
 def _add_columns(row: dict[str, Any], values: Mapping[str, Any], prefix: str) -> None:
     """Add ``values`` to ``row``; a name the row already has gets ``prefix`` instead of
     overwriting that column (a parameter called ``status``, a metric called like a
@@ -95,7 +74,7 @@ def _add_columns(row: dict[str, Any], values: Mapping[str, Any], prefix: str) ->
 
 def job_rows(history: RunHistory) -> list[dict[str, Any]]:
     """One row per job (process): params, metrics, state, exit code, times, dir."""
-    extra = _checkout_fields(history)
+    extra = checkout_fields(history)
     rows = []
     for rec in history.jobs.values():
         params = history.settings[rec.setting_id].params
@@ -127,18 +106,21 @@ def _job_row(rec: JobRecord, params: Mapping[str, Any], extra: Mapping[str, Any]
     return row
 
 
-def setting_rows(history: RunHistory, metric: str) -> list[dict[str, Any]]:
-    """One row per setting: params, mean/std/count of the metric, outcome."""
-    extra = _checkout_fields(history)
+def setting_rows(history: RunHistory, metric: str | None) -> list[dict[str, Any]]:
+    """One row per setting: params, mean/std/count of the metric (without a metric to
+    optimise, of none in particular), the mean of every other metric, outcome."""
+    extra = checkout_fields(history)
     rows = []
     for setting in history.settings.values():
         result = setting.result
         iterations = [r.iteration + 1 for r in setting.reruns]
-        row: dict[str, Any] = {
-            "setting_id": setting.setting_id,
-            "status": setting.state.value,
-            metric: None if result is None else result.value,
-            f"{metric}_std": None if result is None else result.std,
+        row: dict[str, Any] = {"setting_id": setting.setting_id, "status": setting.state.value}
+        if metric is not None:
+            row[metric] = None if result is None else result.metrics.get(metric)
+            # the std over reruns is known for the run's optimised metric only
+            known = result is not None and metric == history.lifecycle.metric
+            row[f"{metric}_std"] = result.std if known and result is not None else None
+        row |= {
             "n_ok": None if result is None else result.n_ok,
             "n_failed": None if result is None else result.n_failed,
             "n_iterations": max(iterations),
@@ -155,27 +137,6 @@ def setting_rows(history: RunHistory, metric: str) -> list[dict[str, Any]]:
     return rows
 
 
-def best_params(
-    history: RunHistory, layout: ResultsLayout, metric: str, *, minimize: bool
-) -> dict[str, Any] | None:
-    """The best setting so far as a JSON-able dict (None if nothing completed)."""
-    order = ranked(history, minimize=minimize)
-    if not order:
-        return None
-    best = order[0]
-    assert best.result is not None
-    return {
-        "metric": metric,
-        "minimize": minimize,
-        "value": best.result.value,
-        "std": best.result.std,
-        "n_reruns": best.result.n_ok,
-        "setting_id": best.setting_id,
-        "params": best.params,
-        "setting_dir": str(layout.setting_dir(best.setting_id)),
-    }
-
-
 def _link_or_copy(source: str, dest: str) -> None:
     """Hard-link ``source`` to ``dest``; copy it where the file system cannot link."""
     try:
@@ -185,13 +146,13 @@ def _link_or_copy(source: str, dest: str) -> None:
 
 
 def refresh_best_jobs(
-    history: RunHistory, layout: ResultsLayout, n_best: int, *, minimize: bool
+    history: RunHistory, layout: ResultsLayout, n_best: int, metric: str, *, minimize: bool
 ) -> list[int]:
     """Make ``best_jobs/`` mirror the ``n_best`` best settings' directories.
 
     Files are hard links to the job directories' files (no extra disk space), or
     copies where the file system cannot link (another device, no hard links)."""
-    keep = [s.setting_id for s in ranked(history, minimize=minimize)[:n_best]]
+    keep = [s.setting_id for s in ranked(history, metric, minimize=minimize)[:n_best]]
     target = layout.best_jobs_dir
     target.mkdir(parents=True, exist_ok=True)
     wanted = {f"setting_{sid}" for sid in keep}
@@ -218,7 +179,7 @@ class Reporter:
     def __init__(
         self,
         layout: ResultsLayout,
-        metric: str,
+        metric: str | None,
         *,
         minimize: bool,
         n_best: int,
@@ -256,11 +217,18 @@ class Reporter:
         self, history: RunHistory, setting: SettingRecord
     ) -> list[tuple[tuple[float, int], int]]:
         """The ``n_best`` best completed settings, with ``setting`` just finished."""
+        metric = self.metric
+        if metric is None:  # nothing is ranked
+            return []
         if self._top is None:  # first call of this driver: rank what the journal holds
-            done = ranked(history, minimize=self.minimize)[: self.n_best]
-            self._top = [(_rank_key(s, self.minimize), s.setting_id) for s in done]
-        elif setting.state is SettingState.COMPLETE and self.n_best > 0:
-            bisect.insort(self._top, (_rank_key(setting, self.minimize), setting.setting_id))
+            done = ranked(history, metric, minimize=self.minimize)[: self.n_best]
+            self._top = [(rank_key(s, metric, self.minimize), s.setting_id) for s in done]
+        elif (
+            setting.state is SettingState.COMPLETE
+            and value_of(setting, metric) is not None
+            and self.n_best > 0
+        ):
+            bisect.insort(self._top, (rank_key(setting, metric, self.minimize), setting.setting_id))
             del self._top[self.n_best :]
         return self._top
 
@@ -268,8 +236,10 @@ class Reporter:
         best = best_params(history, self.layout, self.metric, minimize=self.minimize)
         if best is not None:
             write_json_atomic(self.layout.best_params, best)
-        if self.n_best > 0:
-            refresh_best_jobs(history, self.layout, self.n_best, minimize=self.minimize)
+        if self.n_best > 0 and self.metric is not None:
+            refresh_best_jobs(
+                history, self.layout, self.n_best, self.metric, minimize=self.minimize
+            )
 
     def write_csvs(self, history: RunHistory) -> None:
         start = time.monotonic()
@@ -285,101 +255,3 @@ class Reporter:
         self.write_csvs(history)
         self._write_best(history)
         write_text_atomic(self.layout.report_md, markdown_report(history, self))
-
-
-def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -> str:
-    """A short markdown report: counts, the best settings, the failures."""
-    order = ranked(history, minimize=reporter.minimize)
-    n_failed = history.n_failed_settings
-    n_stopped = history.n_stopped_settings
-    stopped_note = f", {n_stopped} stopped early" if n_stopped else ""
-    lines = [
-        f"# {reporter.layout.root.name}",
-        "",
-        f"- settings finished: {history.n_finished} of {history.n_asked} asked "
-        f"({n_failed} failed{stopped_note})",
-        f"- jobs run: {len(history.jobs)}",
-        f"- metric: `{reporter.metric}` ({'minimised' if reporter.minimize else 'maximised'})",
-        "- plots, best settings and failures: [report.html](report.html)",
-    ]
-    if (provenance := run_provenance(history)) is not None:
-        lines += [f"- {line}" for line in provenance.lines()]
-    if order:
-        names = list(order[0].params)
-        lines += [
-            "",
-            "## Best settings",
-            "",
-            "| rank | setting | value | std | n | " + " | ".join(names) + " |",
-        ]
-        lines.append("|" + " --- |" * (5 + len(names)))
-        for rank, s in enumerate(order[:n_rows], start=1):
-            assert s.result is not None
-            cells = [
-                str(rank),
-                str(s.setting_id),
-                f"{s.result.value:.6g}",
-                f"{s.result.std or 0:.3g}",
-                str(s.result.n_ok),
-            ]
-            # JSON escapes line breaks; a "|" would end the table cell
-            cells += [json.dumps(s.params[n]).replace("|", "\\|") for n in names]
-            lines.append("| " + " | ".join(cells) + " |")
-    lines += _stopped_lines(history, reporter.metric, n_rows)
-    failed = [s for s in history.settings.values() if s.state is SettingState.FAILED]
-    if failed:
-        lines += ["", "## Failed settings", ""]
-        lines += [
-            f"- setting {s.setting_id}: {s.result.reason if s.result else ''}"
-            for s in failed[:n_rows]
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _stopped_lines(history: RunHistory, metric: str, n_rows: int) -> list[str]:
-    """The settings stopped early, most recent last: where they stopped and their value."""
-    stopped = [s for s in history.settings.values() if s.state is SettingState.STOPPED]
-    if not stopped:
-        return []
-    n_iterations = history.lifecycle.training_iterations
-    lines = [
-        "",
-        "## Stopped early",
-        "",
-        f"{len(stopped)} setting(s) stopped early; each ran the iterations shown of "
-        f"{n_iterations}, and `{metric}` is its mean over the reruns at the last one.",
-        "",
-        f"| setting | iterations run | {metric} |",
-        "| --- | --- | --- |",
-    ]
-    for s in stopped[-n_rows:]:
-        assert s.result is not None
-        assert s.result.stopped_at is not None
-        value = "" if s.result.value is None else f"{s.result.value:.6g}"
-        lines.append(f"| {s.setting_id} | {s.result.stopped_at + 1} | {value} |")
-    if len(stopped) > n_rows:
-        lines += ["", f"(the last {n_rows}; all are in settings.csv)"]
-    return lines
-
-
-def summary(history: RunHistory, reporter: Reporter) -> str:
-    """The end-of-run summary printed by the CLI."""
-    best = best_params(history, reporter.layout, reporter.metric, minimize=reporter.minimize)
-    n_running = len(history.active_jobs())
-    running = f", {n_running} running" if n_running else ""
-    n_stopped = history.n_stopped_settings
-    stopped = f"{n_stopped} stopped early, " if n_stopped else ""
-    lines = [
-        f"finished {history.n_finished} setting(s), {history.n_failed_settings} failed, "
-        f"{stopped}{len(history.jobs) - n_running} job(s) run{running}",
-    ]
-    if best is None:
-        lines.append("no setting completed")
-    else:
-        lines.append(
-            f"best {reporter.metric} = {best['value']:.6g} (std {best['std'] or 0:.3g}, "
-            f"n={best['n_reruns']}) from setting {best['setting_id']}"
-        )
-        lines += [f"  {k} = {json.dumps(v)}" for k, v in best["params"].items()]
-    lines.append(f"results: {reporter.layout.root}")
-    return "\n".join(lines)

@@ -35,7 +35,7 @@ def read_saved_config(layout: ResultsLayout) -> dict[str, Any]:
 def lifecycle_of(config: Mapping[str, Any]) -> Lifecycle:
     """The lifecycle rules recorded in a saved config."""
     return Lifecycle(
-        metric=str(config["metric_to_optimize"]),
+        metric=config["metric_to_optimize"],
         n_reruns=int(config.get("n_reruns", 1)),
         max_attempts=int(config.get("max_attempts", 3)),
         training_iterations=int(config.get("training_iterations", 1)),

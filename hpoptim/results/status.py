@@ -15,7 +15,7 @@ from typing import Any
 
 from hpoptim.jobstate import JobState
 from hpoptim.results.provenance import run_provenance
-from hpoptim.results.report import ranked
+from hpoptim.results.ranking import ranked
 from hpoptim.results.saved import lifecycle_of, read_saved_config
 from hpoptim.state.history import RunHistory, load_history
 from hpoptim.state.provenance import Provenance
@@ -69,7 +69,7 @@ class RunStatus:
     n_failed: int
     n_running: int
     n_queued: int
-    metric: str
+    metric: str | None  # None: the run only collects metrics
     best: tuple[float, int] | None
     active: tuple[ActiveJob, ...]
     failures: tuple[Failure, ...]
@@ -87,6 +87,8 @@ class RunStatus:
         return f"{self.n_finished}/{self.n_samples}"
 
     def best_text(self) -> str:
+        if self.metric is None:
+            return "- (no metric to optimise)"
         if self.best is None:
             return "-"
         return f"{self.best[0]:.6g} (setting {self.best[1]})"
@@ -102,8 +104,8 @@ def run_status(root: Path, now: float | None = None) -> RunStatus:
     config = read_saved_config(layout)
     history, events = load_history(layout.journal, lifecycle_of(config))
     driver = probe_lock(layout.lock_file)
-    minimize = bool(config.get("minimize", True))
-    order = ranked(history, minimize=minimize)
+    minimize = config.get("minimize") is not False
+    order = ranked(history, config["metric_to_optimize"], minimize=minimize)
     best = None
     if order and order[0].result is not None and order[0].result.value is not None:
         best = (order[0].result.value, order[0].setting_id)
@@ -119,7 +121,7 @@ def run_status(root: Path, now: float | None = None) -> RunStatus:
         n_stopped=history.n_stopped_settings,
         n_running=sum(1 for s in unfinished if s.setting_id in running),
         n_queued=sum(1 for s in unfinished if s.setting_id not in running),
-        metric=str(config["metric_to_optimize"]),
+        metric=config["metric_to_optimize"],
         best=best,
         active=_active(history, time.time() if now is None else now),
         failures=_failures(events),

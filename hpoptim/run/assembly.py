@@ -17,15 +17,16 @@ from hpoptim.launchers import load
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
 from hpoptim.samplers.base import BaseSampler
-from hpoptim.shipped import find_script
+from hpoptim.shipped import find_script, job_side_dir
 from hpoptim.state.storage import ResultsLayout
 
 logger = get_logger(__name__)
 
 
 def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
-    """Problems the config layer cannot see: the container binary."""
-    problems: list[ConfigProblem] = []
+    """Problems the config layer cannot see: the container binary, the image that
+    ``fixed_params`` names for ``wrappers/run_singularity.py``."""
+    problems = _fixed_params_image(cfg)
     opts = cfg.singularity
     if opts is not None:
         from hpoptim.errors import LaunchError
@@ -36,6 +37,24 @@ def config_checks(cfg: RunConfig) -> list[ConfigProblem]:
         except LaunchError as exc:
             problems.append(ConfigProblem("singularity.executable", str(exc)))
     return problems
+
+
+def _fixed_params_image(cfg: RunConfig) -> list[ConfigProblem]:
+    """``fixed_params.singularity.image`` must exist, as the ``singularity`` section's
+    image must: absolute (or ``~``), or relative to the working directory jobs run in."""
+    from hpoptim.launchers.container import configured_image
+
+    if cfg.singularity is not None:
+        return []
+    image = configured_image(None, cfg.fixed_params)
+    if image is None:
+        return []
+    path = image.expanduser()
+    if not path.is_absolute() and not cfg.run_in_working_dir:
+        return []  # relative to the checkout, which the run makes
+    if path.exists():
+        return []
+    return [ConfigProblem("fixed_params.singularity.image", f"image {str(image)!r} does not exist")]
 
 
 def start_checks(cfg: RunConfig) -> list[ConfigProblem]:
@@ -63,7 +82,7 @@ def make_sampler_for(cfg: RunConfig, seed: int) -> BaseSampler:
     return make_sampler(
         cfg.optimizer_str,
         cfg.search_space(),
-        minimize=cfg.minimize,
+        minimize=cfg.lower_is_better,
         seed=seed,
         settings=cfg.optimizer_settings,
     )
@@ -133,3 +152,13 @@ def resolve_script(root: Path, relative: str) -> Path:
     raise ConfigError.single(
         "script_relative_path", f"script {relative!r} does not exist under {root}"
     )
+
+
+def job_env(cfg: RunConfig, root: Path) -> dict[str, str]:
+    """The config's ``environment`` with :func:`job_side_dir` first on ``PYTHONPATH``
+    (before the config's ``PYTHONPATH``, else the driver's): ``hpoptim.job`` and
+    ``hpoptim.compat`` import in any job environment."""
+    env = dict(cfg.environment)
+    rest = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(job_side_dir(root)), rest) if p)
+    return env

@@ -1,14 +1,13 @@
 """Driver-side check of ``config.*`` parameters against run_learning.py's templates.
 
 The patching rules live in the job-side wrapper ``wrappers/run_learning.py`` (shipped as
-``hpoptim._wrappers.run_learning``); this module imports that module and calls its pure
+``hpoptim._wrappers.run_learning``); this module loads that file and calls its pure
 ``find_problems``, so the rules are written once and a typo in a parameter name fails
 the run before any job starts.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -17,6 +16,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import ConfigProblem
+from hpoptim.shipped import load_wrapper
 
 if TYPE_CHECKING:
     from hpoptim.config import RunConfig
@@ -28,8 +28,8 @@ _log = logging.getLogger(__name__)
 
 @cache
 def wrapper_module() -> ModuleType:
-    """The run_learning.py wrapper, shipped as the module ``hpoptim._wrappers.run_learning``."""
-    return importlib.import_module("hpoptim._wrappers.run_learning")
+    """The run_learning.py wrapper shipped with hpoptim, loaded from its file."""
+    return load_wrapper("run_learning")
 
 
 def uses_templates(script_relative_path: str, fixed_params: Mapping[str, Any]) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hpoptim.errors import LaunchError, RunFailedError, RunStoppedError
+from hpoptim.jobspec import JobSpec
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
 from hpoptim.run.dispatch import Dispatcher
@@ -112,7 +113,8 @@ class Optimization:
             if self.launcher.reattach(spec, rec.native_id):
                 self.dispatch.specs[rec.job_id] = spec
                 self.intake.reattached.add(rec.job_id)
-                logger.info("re-attached to job %s (%s)", rec.job_id, rec.native_id)
+                if not rec.cancel_requested:  # a cancelled one: its end says what follows
+                    logger.info("re-attached to job %s (%s)", rec.job_id, rec.native_id)
                 continue
             self.record("abandoned", job=rec.job_id)
             logger.info("job %s was in flight when the driver stopped; restarting it", rec.job_id)
@@ -191,3 +193,15 @@ class Optimization:
                 logger.warning("could not cancel all jobs: %s", err)
         if self.journal.is_open:
             self.record("stopped", reason=reason)
+
+    def generate(self, params: Mapping[str, Any]) -> list[JobSpec]:
+        """Write the run directories (params file included) of the first job of each
+        rerun of a new setting, without journaling or running anything
+        (``--generate-only``); their specs."""
+        sid = self.history.n_asked
+        self.history.apply({"e": "asked", "sid": sid, "params": dict(params)})
+        setting = self.history.settings[sid]
+        specs = [self.jobs.spec(setting, rerun, 0) for rerun in range(len(setting.reruns))]
+        for rerun, spec in enumerate(specs):
+            self.jobs.write_params(spec, setting, rerun, 0)
+        return specs

@@ -17,7 +17,7 @@ from hpoptim.run.feed import SamplerFeed, setting_value
 from hpoptim.run.plan import LoopSettings, ProgressHook
 from hpoptim.run.recorder import Recorder
 from hpoptim.state.history import RunHistory, SettingRecord
-from hpoptim.state.setting import SettingResult, is_better
+from hpoptim.state.setting import SettingResult, SettingState, is_better
 
 logger = get_logger(__name__)
 
@@ -138,8 +138,18 @@ class Outcomes:
     def _log_finished(self, setting: SettingRecord, result: SettingResult) -> None:
         """One DEBUG line per finished setting: shown with ``-v`` and in the log file."""
         done = f"[{self.history.n_finished}/{self.settings.n_samples}]"
-        if result.value is None:
+        if result.state is SettingState.FAILED:
             logger.debug("%s setting %d failed: %s", done, setting.setting_id, result.reason)
+            return
+        if result.value is None:  # a run that only collects metrics
+            metrics = format_params(dict(result.metrics))
+            logger.debug(
+                "%s setting %d: %s %s",
+                done,
+                setting.setting_id,
+                metrics,
+                format_params(setting.params),
+            )
             return
         best = self.best
         logger.debug(

@@ -41,7 +41,7 @@ class LoopSettings:
             n_samples=cfg.number_of_samples,
             n_in_flight=cfg.n_jobs_per_iteration,
             n_completed_before_resubmit=cfg.n_completed_jobs_before_resubmit,
-            minimize=cfg.minimize,
+            minimize=cfg.lower_is_better,
             max_failed_fraction=cfg.max_failed_fraction,
             n_settings_before_failure_check=cfg.n_settings_before_failure_check,
             seed=seed,

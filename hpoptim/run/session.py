@@ -32,9 +32,12 @@ from hpoptim.errors import (
 )
 from hpoptim.log import add_log_file, get_logger, remove_log_file
 from hpoptim.results.drawing import HTML_NAME, HtmlReporter
-from hpoptim.results.report import Reporter, summary
+from hpoptim.results.markdown import summary
+from hpoptim.results.ranking import check_ranking
+from hpoptim.results.report import Reporter
 from hpoptim.run.assembly import (
     config_checks,
+    job_env,
     make_launcher,
     make_sampler_for,
     script_command,
@@ -44,6 +47,7 @@ from hpoptim.run.assembly import (
 from hpoptim.run.loop import Optimization
 from hpoptim.run.outcomes import failed_run_reason
 from hpoptim.run.plan import EventHook, JobTemplate, LoopSettings, RunPlan
+from hpoptim.shipped import link_job_side
 from hpoptim.state.history import (
     JournalRepair,
     Lifecycle,
@@ -53,6 +57,7 @@ from hpoptim.state.history import (
     load_history,
     repair_journal,
 )
+from hpoptim.state.setting import SettingState
 from hpoptim.state.storage import Journal, ResultsLayout, RunLock, write_json_atomic
 
 if TYPE_CHECKING:
@@ -78,7 +83,22 @@ class Session:
 
     @property
     def already_finished(self) -> bool:
-        return any(e["e"] == "finished" for e in self.events)
+        ends = [e["e"] for e in self.events if e["e"] in ("finished", "retry_failed")]
+        return bool(ends) and ends[-1] == "finished"
+
+    def retry_failed(self) -> list[int]:
+        """Journal that the failed settings run their failed reruns again (``hpoptim
+        resume --retry-failed``, after fixing their cause); return their ids.
+
+        Only the failed reruns run again, in new attempts, from the iteration they
+        failed in; nothing else is repeated, and the sampler is not asked again.
+        """
+        history = RunHistory(self.lifecycle())
+        history.replay(self.events)
+        failed = [s.setting_id for s in history.settings.values() if s.state is SettingState.FAILED]
+        if failed:
+            self.events.append(_append(self.layout, "retry_failed", sids=failed, t=time.time()))
+        return failed
 
     def close(self) -> None:
         """Release the results directory's lock (also done at the end of :meth:`run`)."""
@@ -89,7 +109,10 @@ class Session:
     def reporter(self) -> Reporter:
         c = self.cfg
         return Reporter(
-            self.layout, c.metric_to_optimize, minimize=c.minimize, n_best=c.n_best_jobs_to_keep
+            self.layout,
+            c.metric_to_optimize,
+            minimize=c.lower_is_better,
+            n_best=c.n_best_jobs_to_keep,
         )
 
     def repair_summary(self) -> str:
@@ -132,9 +155,11 @@ class Session:
         if source is None:
             return text
         from hpoptim.run.learning import uses_templates
-        from hpoptim.source.checkout import resolve_ref
+        from hpoptim.source.checkout import missing_script, resolve_ref
 
         sha = resolve_ref(source)
+        if why := missing_script(source, sha, c.script_relative_path):
+            raise CheckoutError(why, source.url, source.ref)
         if uses_templates(c.script_relative_path, c.fixed_params):
             sha = self._check_templates_at(source, sha)
         found = f"commit {sha}" if sha else "resolved when cloned"
@@ -160,14 +185,28 @@ class Session:
             raise ConfigError(problems)
         return sha
 
-    def write_reports(self, quiet: bool = False) -> str:
+    def write_reports(self, quiet: bool = False, ranking: tuple[str, bool] | None = None) -> str:
         """Rewrite the CSVs, best params, best jobs and report; return the summary.
 
         A read-only session (a driver is running) writes nothing: the driver keeps
         those files up to date.
+
+        Args:
+            quiet: Return "" instead of the summary.
+            ranking: ``(metric, minimize)`` to rank the settings by instead of the
+                config's ``metric_to_optimize`` and ``minimize`` (``hpoptim report
+                --metric``, e.g. for a grid search that named no metric).
+
+        Raises:
+            ConfigError: No setting reported the ``ranking`` metric.
         """
         history = self.history()
         reporter = self.reporter
+        if ranking is not None:
+            check_ranking(history, ranking[0])
+            reporter = Reporter(
+                self.layout, ranking[0], minimize=ranking[1], n_best=self.cfg.n_best_jobs_to_keep
+            )
         if self.read_only:
             return (
                 f"{summary(history, reporter)}\n(a driver is running this run and keeps its "
@@ -176,7 +215,7 @@ class Session:
         reporter.write_all(history)
         from hpoptim.results.html import write_html_report  # pandas, matplotlib: only here
 
-        write_html_report(self.layout.root)
+        write_html_report(self.layout.root, ranking)
         return "" if quiet else summary(history, reporter)
 
     def run(self, stop: threading.Event, on_event: EventHook | None = None) -> str:
@@ -209,6 +248,7 @@ class Session:
         info, seed = self._prepare(started)
         checkout = info.to_dict()
         plan = self.plan(checkout, seed)
+        link_job_side(layout.root)  # what plan put on the jobs' PYTHONPATH
         sampler = make_sampler_for(cfg, seed)
         reporter = self.reporter
         html = HtmlReporter(layout.root)
@@ -251,6 +291,12 @@ class Session:
         history = RunHistory(self.lifecycle())
         history.replay(self.events)
         return failed_run_reason(history)
+
+    def prepare(self) -> tuple[dict[str, Any], int]:
+        """The checkout (cloned if the config names a repository) and the seed a fresh
+        run starts with, without journaling anything (``--generate-only``)."""
+        info, seed = self._prepare(None)
+        return info.to_dict(), seed
 
     def _prepare(self, started: dict[str, Any] | None) -> tuple[CheckoutInfo, int]:
         from hpoptim.run.provenance import excluded_paths, warn_if_changed
@@ -307,7 +353,7 @@ class Session:
             command=command,
             cwd=root,
             fixed_params=cfg.fixed_params,
-            env=dict(cfg.environment),
+            env=job_env(cfg, self.layout.root),
             resources=cfg.resources,
             container=cfg.singularity,
             binds=(root,),

@@ -61,6 +61,7 @@ __all__ = [
     "available",
     "load",
     "make_sampler",
+    "metric_problems",
     "validate_optimizer",
 ]
 
@@ -108,6 +109,23 @@ def validate_optimizer(
             )
         )
     return problems
+
+
+def metric_problems(name: str, metric: str | None) -> list[ConfigProblem]:
+    """A sampler that learns from values needs ``metric_to_optimize``; one that does not
+    (grid, random, quasi-random) runs without it, collecting every metric the jobs
+    report."""
+    cls = SAMPLERS.get(name)
+    if metric is None and cls is not None and cls.learns:
+        free = ", ".join(n for n, c in SAMPLERS.items() if not c.learns)
+        return [
+            ConfigProblem(
+                "metric_to_optimize",
+                f"required by optimizer {name!r}, which learns from its values (only {free} "
+                "run without one, collecting every metric the jobs report)",
+            )
+        ]
+    return []
 
 
 def make_sampler(

@@ -81,6 +81,9 @@ class BaseSampler(ABC):
     restores_exactly: ClassVar[bool] = False
     #: Whether it proposes zipped parameters (``space.groups``) together, row by row.
     zips: ClassVar[bool] = False
+    #: Whether its proposals depend on the values told; one that does not runs without a
+    #: metric to optimise (a grid search that only collects metrics).
+    learns: ClassVar[bool] = True
     #: Setting name -> (check, rule); every setting is optional.
     checks: ClassVar[Mapping[str, Check]] = {}
     #: Setting name -> default value.

@@ -88,6 +88,7 @@ class GridSampler(BaseSampler):
     name: ClassVar[str] = "gridsearch"
     restores_exactly: ClassVar[bool] = True
     zips: ClassVar[bool] = True
+    learns: ClassVar[bool] = False
 
     def __init__(
         self,

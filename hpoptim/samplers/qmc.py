@@ -51,6 +51,7 @@ class QMCSampler(BaseSampler):
 
     name: ClassVar[str] = "quasirandom"
     restores_exactly: ClassVar[bool] = True
+    learns: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ class RandomSampler(BaseSampler):
 
     name: ClassVar[str] = "random"
     restores_exactly: ClassVar[bool] = True
+    learns: ClassVar[bool] = False
 
     def __init__(
         self,

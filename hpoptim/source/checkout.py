@@ -34,7 +34,7 @@ import git
 from hpoptim.errors import CheckoutError
 from hpoptim.log import get_logger
 from hpoptim.messages import did_you_mean_or_list
-from hpoptim.shipped import find_script
+from hpoptim.shipped import find_script, shipped_stand_in
 from hpoptim.source.git_source import GitSource
 from hpoptim.source.repo import (
     _FULL_SHA,
@@ -115,6 +115,26 @@ def resolve_ref(source: GitSource) -> str | None:
         CheckoutError: The repository cannot be read or holds no such ref.
     """
     return _Cloner(source, Path(os.devnull), "", None).resolve()
+
+
+def missing_script(source: GitSource, sha: str | None, script: str) -> str:
+    """Why ``script`` is not at commit ``sha`` of a local repository ("" if it is, if a
+    shipped wrapper stands in for it, or if only a clone could tell: a remote one)."""
+    local = _local_path(source.url)
+    if local is None or sha is None or shipped_stand_in(script) is not None:
+        return ""
+    path = os.path.normpath(script)
+    if path.startswith(".."):
+        return ""
+    with git.Repo(local) as repo:
+        try:
+            repo.commit(sha).tree[path]
+        except KeyError:
+            return (
+                f"script_relative_path: {script!r} does not exist at {source.describe_ref()} "
+                f"(commit {sha[:12]}) of {local}"
+            )
+    return ""
 
 
 @contextmanager

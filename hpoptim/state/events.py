@@ -39,6 +39,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "abandoned": {"job": _STR},
     "setting_finished": {"sid": _INT, "result": _DICT},
     "judged": {"sid": _INT, "it": _INT, "value": _NUMBER + _NONE, "stop": _BOOL},
+    "retry_failed": {"sids": _LIST, "t": _NUMBER},
 }
 _OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "ended": {

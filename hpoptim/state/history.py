@@ -60,7 +60,7 @@ finished (with its metrics), as at the last of the configured training iteration
 class Lifecycle:
     """The rules that turn job endings into retries, iterations and outcomes."""
 
-    metric: str
+    metric: str | None  # None: the run only collects metrics (grid search)
     n_reruns: int = 1
     max_attempts: int = 3
     training_iterations: int = 1
@@ -251,6 +251,9 @@ class RunHistory:
             if not 0 <= ev["rerun"] < len(setting.reruns):
                 return f"setting {sid} has no rerun {ev['rerun']}"
             return f"job {ev['job']!r} was submitted before" if ev["job"] in self.jobs else ""
+        if kind == "retry_failed":
+            unknown = [s for s in ev["sids"] if not isinstance(s, int) or s not in self.settings]
+            return f"retry of settings never asked: {unknown}" if unknown else ""
         if kind in ("ended", "abandoned") and ev["job"] not in self.jobs:
             return f"job {ev['job']!r} was never submitted"
         if kind == "ended" and ev["state"] not in JOB_STATES:
@@ -315,7 +318,8 @@ class RunHistory:
         rerun = self.settings[rec.setting_id].reruns[rec.rerun]
         if rec.metrics:
             rerun.metrics = rec.metrics
-            value = rec.metrics.get(self.lifecycle.metric)
+            metric = self.lifecycle.metric
+            value = None if metric is None else rec.metrics.get(metric)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 rerun.values[rec.iteration] = float(value)
         self._advance(rec, rerun, JobState(ev["state"]), ev.get("problem", ""))
@@ -373,11 +377,27 @@ class RunHistory:
         rerun.failures = 0
         self.ready.append((sid, rerun.rerun))
 
+    def _on_retry_failed(self, ev: Mapping[str, Any]) -> None:
+        """``hpoptim resume --retry-failed``: each failed setting runs its failed reruns
+        again from the iteration they failed in, in new attempts (new directories); its
+        successful reruns are kept, and the setting is finished again when they end."""
+        for sid in ev["sids"]:
+            setting = self.settings[sid]
+            if setting.result is None or setting.result.state is not SettingState.FAILED:
+                continue
+            setting.result = None
+            self.finished_order.remove(sid)
+            self.n_failed_settings -= 1
+            for rerun in setting.reruns:
+                if rerun.done and rerun.reason:
+                    rerun.done, rerun.failures, rerun.reason = False, 0, ""
+                    self.ready.append((sid, rerun.rerun))
+
     def _on_setting_finished(self, ev: Mapping[str, Any]) -> None:
         setting = self.settings[int(ev["sid"])]
         setting.result = SettingResult.from_dict(ev["result"])
         self.finished_order.append(setting.setting_id)
-        if setting.result.value is None:
+        if setting.result.state is SettingState.FAILED:
             self.n_failed_settings += 1
         elif setting.result.stopped_at is not None:
             self.n_stopped_settings += 1

@@ -28,7 +28,8 @@ class SettingResult:
     """The aggregated outcome of one setting over its reruns.
 
     Attributes:
-        value: Mean of the optimised metric over the successful reruns (None: failed).
+        value: Mean of the optimised metric over the successful reruns (None: failed, or
+            the run names no metric to optimise).
         std: Standard deviation of the metric over those reruns (0.0 for one rerun).
         n_ok: Number of reruns that ended with the metric.
         n_failed: Number of reruns that failed after all their attempts.
@@ -50,19 +51,33 @@ class SettingResult:
     def state(self) -> SettingState:
         if self.stopped_at is not None:
             return SettingState.STOPPED
-        return SettingState.COMPLETE if self.value is not None else SettingState.FAILED
+        return SettingState.COMPLETE if self.n_ok > 0 else SettingState.FAILED
 
     @classmethod
     def aggregate(
-        cls, metric: str, rerun_metrics: Sequence[Mapping[str, float]], n_failed: int, reason: str
+        cls,
+        metric: str | None,
+        rerun_metrics: Sequence[Mapping[str, float]],
+        n_failed: int,
+        reason: str,
     ) -> SettingResult:
-        """Average the reruns that reported ``metric``; the others count as failed."""
-        ok = [m for m in rerun_metrics if _finite(m.get(metric))]
+        """Average the reruns that reported ``metric``; the others count as failed.
+
+        Without a metric (a run that only collects metrics) a rerun that reported any
+        metric counts, and ``value`` and ``std`` are None.
+        """
+        if metric is None:
+            ok = [m for m in rerun_metrics if any(_finite(v) for v in m.values())]
+        else:
+            ok = [m for m in rerun_metrics if _finite(m.get(metric))]
         n_failed += len(rerun_metrics) - len(ok)
         if not ok:
-            return cls(None, None, 0, n_failed, {}, reason or f"no rerun reported {metric!r}")
+            why = f"no rerun reported {metric!r}" if metric else "no rerun reported a metric"
+            return cls(None, None, 0, n_failed, {}, reason or why)
         names = sorted({k for m in ok for k in m if all(_finite(o.get(k)) for o in ok)})
         means = {k: math.fsum(float(m[k]) for m in ok) / len(ok) for k in names}
+        if metric is None:
+            return cls(None, None, len(ok), n_failed, means, reason if n_failed else "")
         values = [float(m[metric]) for m in ok]
         mean = means[metric]
         var = math.fsum((v - mean) ** 2 for v in values) / len(values)

@@ -327,7 +327,7 @@ UNIFORM = {"param": "x", "distribution": "Uniform"}
         ),
         pytest.param(
             {"metric_to_optimize": ""},
-            "metric_to_optimize: must be a non-empty string, got ''",
+            "metric_to_optimize: must be a non-empty string or null, got ''",
             id="empty-metric",
         ),
         pytest.param(

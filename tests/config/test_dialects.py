@@ -336,9 +336,9 @@ def test_overrides_address_keys_as_the_file_writes_them(
             id="bad-time",
         ),
         pytest.param(
-            {"hyperparam_list": [{"param": "w", "values": "{list(range(1, 4))}"}]},
+            {"hyperparam_list": [{"param": "w", "values": "{no_such_list}"}]},
             "hyperparam_list[0].values",
-            "values must be a list, got '{list(range(1, 4))}'",
+            "values must be a list, got '{no_such_list}'",
             id="grid-values-expression",
         ),
         pytest.param(
@@ -424,8 +424,19 @@ def test_smart_settings_references_are_named_not_dropped(tmp_path: Path) -> None
     data["fixed_params"] = {"fn_args.u": "{pairs[0]}", "name": "plain {text"}
     _, notes = translate(data, cwd=tmp_path)
     (note,) = [n for n in notes if n.path.startswith("fixed_params")]
-    assert (note.path, note.kind) == ("fixed_params.fn_args.u", "ignored")
-    assert "smart_settings expression" in note.message
+    assert (note.path, note.kind) == ("fixed_params.fn_args.u", "translated")
+    assert "evaluated in the job over its parameters by hpoptim.compat" in note.message
+
+
+def test_smart_settings_expressions_of_the_config_are_evaluated(tmp_path: Path) -> None:
+    data = _grid_search(tmp_path)
+    data["hyperparam_list"] = [{"param": "w", "values": "{list(range(1, 4))}"}]
+    data["optimization_procedure_name"] = "{results_dir.__class__.__name__}_gs"
+    out, notes = translate(data, cwd=tmp_path)
+    assert out["optimized_params"][0]["options"] == [1, 2, 3]
+    assert out["optimization_procedure_name"] == "str_gs"
+    evaluated = {n.path for n in notes if "evaluated as smart_settings does" in n.message}
+    assert evaluated == {"hyperparam_list[0].values", "optimization_procedure_name"}
 
 
 def test_smart_settings_imports_are_merged_under_the_importing_file(

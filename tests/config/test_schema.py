@@ -68,7 +68,9 @@ RULE_CASES = [
         "must be a number >= 0, got nan",
         id="nan",
     ),
-    pytest.param({"minimize": "yes"}, "minimize", "must be a boolean, got 'yes'", id="bool"),
+    pytest.param(
+        {"minimize": "yes"}, "minimize", "must be a boolean or null, got 'yes'", id="bool"
+    ),
     pytest.param({"seed": "1"}, "seed", "must be an integer >= 0 or null, got '1'", id="seed"),
     pytest.param(
         {"launcher": "condor"},
@@ -77,7 +79,7 @@ RULE_CASES = [
         id="literal",
     ),
     pytest.param(
-        {"metric_to_optimize": 3}, "metric_to_optimize", "must be a string, got 3", id="str"
+        {"metric_to_optimize": 3}, "metric_to_optimize", "must be a string or null, got 3", id="str"
     ),
     pytest.param({"results_dir": ""}, "results_dir", "must be a path, got ''", id="path"),
     pytest.param(
@@ -352,7 +354,7 @@ def test_every_problem_is_reported_at_once() -> None:
         **minimal(),
         "number_of_samples": 0,
         "n_sampels": 3,
-        "minimize": None,
+        "minimize": "yes",
         "slurm": {"mem_gb": 0, "qos": 1},
         "optimized_params": [
             {"param": "x", "distribution": "Uniform", "bounds": [1, 0]},

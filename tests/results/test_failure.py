@@ -51,6 +51,14 @@ second line
         pytest.param(
             "bad input\nSegmentation fault (core dumped)\n", "bad input", id="skips-core-dumped"
         ),
+        pytest.param(
+            "loading hysr config\nhysr_one_ball_rl: pam_config.json: bad key 'robot_x'\n"
+            "run_learning.py: error: learner ['/opt/mpi-is/bin/hysr_one_ball_rl', "
+            "'--long', '/very/long/path/of/the/run/directory/main_config.json'] exited with "
+            "code 2\n",
+            "hysr_one_ball_rl: pam_config.json: bad key 'robot_x'",
+            id="skips-run-learning-trailer",
+        ),
         pytest.param("", "", id="empty"),
         pytest.param("\n\n", "", id="only-blank"),
     ],

@@ -20,6 +20,7 @@ from matplotlib.image import imread
 from hpoptim.cli import main
 from hpoptim.results.drawing import HtmlReporter
 from hpoptim.results.plots import PLOTS
+from tests.conftest import require_tool
 
 # Two reruns, two chained iterations; lr is log-scaled; width == 3 fails.
 JOB = """\
@@ -32,7 +33,6 @@ job.report({"loss": loss})
 if ctx["iteration"] + 1 < ctx["n_iterations"]:
     job.exit_for_resume()
 """
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WINDOW = (1000, 2400)
 
 
@@ -102,13 +102,21 @@ def test_self_contained(run_root: Path) -> None:
     assert re.findall(r"src=\"([^\",]*)", page) == ["data:image/png;base64"] * len(PLOTS)
 
 
-def _open_in_browser(page: Path, tmp_path: Path) -> tuple[list[str], list[str], Path]:
+@pytest.fixture
+def chromium() -> str:
+    return require_tool(
+        "chromium", "chromium-browser", package="chromium", purpose="report.html is opened in it"
+    )
+
+
+def _open_in_browser(
+    chromium: str, page: Path, tmp_path: Path
+) -> tuple[list[str], list[str], Path]:
     """Render ``page`` headless; its console messages, the URLs it requested, a screenshot."""
-    assert CHROMIUM is not None
     shot, netlog = tmp_path / "shot.png", tmp_path / "net.json"
     proc = subprocess.run(
         [
-            CHROMIUM,
+            chromium,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -143,11 +151,10 @@ def _open_in_browser(page: Path, tmp_path: Path) -> tuple[list[str], list[str], 
     return console, requested, shot
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
 def test_renders_in_a_headless_browser_without_errors_or_network(
-    run_root: Path, tmp_path: Path
+    chromium: str, run_root: Path, tmp_path: Path
 ) -> None:
-    console, requested, shot = _open_in_browser(run_root / "report.html", tmp_path)
+    console, requested, shot = _open_in_browser(chromium, run_root / "report.html", tmp_path)
     assert console == []
     assert requested == []
     pixels = imread(shot)
@@ -158,14 +165,13 @@ def test_renders_in_a_headless_browser_without_errors_or_network(
     assert np.unique(rgb.reshape(-1, 3), axis=0).shape[0] > 50  # plots' colours
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
-def test_the_browser_check_sees_errors_and_requests(tmp_path: Path) -> None:
+def test_the_browser_check_sees_errors_and_requests(chromium: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.html"
     bad.write_text(
         '<!DOCTYPE html><html><body><img src="http://203.0.113.9/x.png">'
         '<script>console.error("broken")</script></body></html>'
     )
-    console, requested, _ = _open_in_browser(bad, tmp_path)
+    console, requested, _ = _open_in_browser(chromium, bad, tmp_path)
     assert any('"broken"' in line for line in console)
     assert "http://203.0.113.9/x.png" in requested
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from hpoptim.results import report
-from hpoptim.results.report import Reporter, ranked
+from hpoptim.results.ranking import ranked
+from hpoptim.results.report import Reporter
 from hpoptim.state.history import Lifecycle, RunHistory
 from hpoptim.state.storage import ResultsLayout
 
@@ -41,7 +42,7 @@ def test_best_settings_follow_a_full_ranking_as_settings_finish(
         value = None if rng.random() < 0.2 else float(rng.randint(0, 8))
         _finish(history, sid, value)
         reporter.on_setting_finished(history, history.settings[sid])
-        expected = [s.setting_id for s in ranked(history, minimize=minimize)[:n_best]]
+        expected = [s.setting_id for s in ranked(history, "loss", minimize=minimize)[:n_best]]
         assert reporter._best_ids == expected, sid
     if n_best:
         best = json.loads(layout.best_params.read_text())

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hpoptim.errors import ConfigProblem
+from hpoptim.results.failure import failure_cause
 from hpoptim.run.learning import template_problems, uses_templates
 from hpoptim.space import flatten, nest
 
@@ -46,6 +47,7 @@ if plan.get("wait_for_signal"):
     signal.signal(signal.SIGTERM, on_signal)
     (run_dir / "ready").write_text("", encoding="utf-8")
     time.sleep(60)
+sys.stderr.write(plan.get("stderr", ""))
 sys.exit(plan.get("exit", 0))
 """
 
@@ -395,11 +397,15 @@ def test_exit_codes(
     has_metric: bool,
 ) -> None:
     job = {"iteration": iteration, "n_iterations": n_iterations}
-    proc, run_dir = _run(checkout, _fixed(), plan={"exit": learner_exit}, job=job)
+    own = "learner: config robot_x out of range\n"
+    plan = {"exit": learner_exit, "stderr": own}
+    proc, run_dir = _run(checkout, _fixed(), plan=plan, job=job)
     assert proc.returncode == expected, proc.stderr
     assert (run_dir / "metrics.json").exists() == has_metric
     if expected not in (0, 3):
         assert f"exited with code {learner_exit}" in proc.stderr
+        # the failure's reason is the learner's own line, not the wrapper's
+        assert failure_cause(proc.stderr) == own.strip()
 
 
 def test_learner_exit_for_resume_without_metric_is_not_a_failure(checkout: Path) -> None:

@@ -32,7 +32,7 @@ from hpoptim.config.dialects.cluster_utils import (
 )
 from hpoptim.config.dialects.lttfs import lifecycle, uses_run_learning
 from hpoptim.config.dialects.notes import Note, warnings_of
-from hpoptim.config.dialects.smart_settings import resolve_imports
+from hpoptim.config.dialects.smart_settings import import_promise, resolve_imports
 
 __all__ = [
     "Note",
@@ -67,6 +67,7 @@ def translate(
     notes: list[Note] = []
     if is_cluster_utils(data):
         t = Translation(out, notes)
+        t.dynamic_references(data)
         if is_native is not None:
             t.resembling(is_native)
         t.optimization_setting()
@@ -76,7 +77,8 @@ def translate(
         t.grid_search()
         t.singularity()
         t.git_params(cwd or Path.cwd())
-        t.dynamic_references()
+        in_cwd = out.get("run_in_working_dir") is True
+        notes += import_promise(out, (cwd or Path.cwd()) if in_cwd else None)
     misplaced_memory(out, notes)
     lifecycle(out, notes, lttfs_defaults=is_cluster_utils(data) and uses_run_learning(out))
     if is_cluster_utils(data):

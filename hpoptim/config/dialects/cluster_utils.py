@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpoptim.config.dialects.notes import Note
-from hpoptim.config.dialects.smart_settings import expressions
+from hpoptim.config.dialects.smart_settings import evaluate_expressions
 from hpoptim.space import did_you_mean
 
 CLUSTER_UTILS_KEYS = frozenset(
@@ -317,10 +317,14 @@ class Translation:
         if "local_run" in self.out:
             self.put("local_run", "launcher", "local" if self.out.pop("local_run") else "slurm")
         if "metric_to_optimize" not in self.out:
-            self.ignore(
-                "hyperparam_list",
-                "cluster_utils' grid_search has no metric; hpoptim needs metric_to_optimize "
-                "and minimize (add them with +metric_to_optimize=NAME +minimize=True)",
+            self.notes.append(
+                Note(
+                    "hyperparam_list",
+                    "translated",
+                    "a grid search without metric_to_optimize: every metric the jobs report "
+                    "is collected, and no setting is best (`hpoptim report --metric NAME` "
+                    "ranks by one afterwards)",
+                )
             )
 
     def _grid_entry(self, i: int, item: Any) -> dict[str, Any] | None:
@@ -399,15 +403,10 @@ class Translation:
                 "unpushed commits work)",
             )
 
-    def dynamic_references(self) -> None:
-        """smart_settings evaluates ``"{...}"`` strings (other parameters, ``$VARS``,
-        Python expressions); hpoptim takes them as written, and says so."""
-        for key, value in expressions(self.out):
-            self.ignore(
-                key,
-                f"{value!r} is a smart_settings expression, which hpoptim does not "
-                "evaluate: the value is the string as written",
-            )
+    def dynamic_references(self, config: Mapping[str, Any]) -> None:
+        """smart_settings' ``"{...}"`` expressions, evaluated over ``config`` (the file as
+        read), as when cluster_utils loads it (see :func:`evaluate_expressions`)."""
+        self.notes += evaluate_expressions(self.out, config)
 
     def _unknown(self, section: str, rest: Mapping[str, Any]) -> None:
         valid = KNOWN_SECTIONS[section]
