@@ -318,11 +318,6 @@ class RunConfig(_Section):
     singularity: SingularityConfig | None = Field(
         None, description="Run jobs in a container image."
     )
-    htcondor: Annotated[dict[str, Any], AfterValidator(_json_mapping)] = Field(
-        default_factory=dict,
-        description="HTCondor-only keys of a cluster_utils config (bid, cuda_requirement, "
-        "...), kept as given; the local and Slurm launchers do not use them.",
-    )
 
     @cross_rule("run_in_working_dir", "git_params")
     def _checkout(self) -> RunConfig:
