@@ -69,31 +69,39 @@ def _killpg(proc: subprocess.Popen[bytes], signum: int) -> None:
             os.killpg(proc.pid, signum)
 
 
-def _follow(proc: subprocess.Popen[bytes], task: dict[str, Any]) -> bool:
-    """Wait for the job, enforcing its limit; return whether the limit's signal was sent."""
+def _install_handlers() -> tuple[int, list[int]]:
+    """Route SIGCHLD and the forwarded signals to a wake-up pipe; return its read end and
+    the list the forwarded signals are noted in. Done before the job starts, so that
+    no signal is missed."""
     received: list[int] = []
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
+    os.set_blocking(wake_r, False)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     for forwarded in _FORWARDED:
         signal.signal(forwarded, lambda signum, _: received.append(signum))
-    pidfd = os.pidfd_open(proc.pid)
+    return wake_r, received
+
+
+def _follow(
+    proc: subprocess.Popen[bytes], task: dict[str, Any], wake: int, received: list[int]
+) -> bool:
+    """Wait for the job, enforcing its limit; return whether the limit's signal was sent."""
     limit = task.get("limit_s")
     started = time.monotonic()
     signal_at = None if limit is None else started + max(0.0, limit - float(task["lead_s"]))
     kill_at = None if limit is None else started + limit
     signalled = False
-    while True:
+    while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
         times = [t for t in (signal_at, kill_at) if t is not None]
         timeout = None if not times else max(0.0, min(times) - time.monotonic())
-        ready, _, _ = select.select([pidfd, wake_r], [], [], timeout)
+        select.select([wake], [], [], timeout)
         with contextlib.suppress(BlockingIOError):
-            os.read(wake_r, 4096)
+            os.read(wake, 4096)
         for signum in received:
             _killpg(proc, signum)
         received.clear()
-        if pidfd in ready:
-            break
         now = time.monotonic()
         if kill_at is not None and now >= kill_at:
             signalled = True
@@ -103,7 +111,6 @@ def _follow(proc: subprocess.Popen[bytes], task: dict[str, Any]) -> bool:
             signalled = True
             _killpg(proc, int(task["signal"]))
             signal_at = None
-    os.close(pidfd)
     return signalled
 
 
@@ -116,13 +123,13 @@ def main(argv: list[str]) -> int:
     with contextlib.suppress(FileNotFoundError):  # left by an earlier (evicted) attempt
         os.unlink(exit_name, dir_fd=dir_fd)
     signalled = False
+    wake, received = _install_handlers()
     proc = _start(task)
     if proc is None:
         status = _NO_PROGRAM
     else:
-        signalled = _follow(proc, task)
+        signalled = _follow(proc, task, wake, received)
         # the unreaped leader keeps its group id reserved: kill what it left behind
-        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
         _killpg(proc, signal.SIGKILL)
         code = proc.wait()
         status = 128 - code if code < 0 else code
