@@ -288,12 +288,16 @@ class HTCondorLauncher(BaseLauncher):
             _write_private(tasks / f"{i}.json", records[spec.job_id])
             (spec.paths.run_dir / EXIT_FILE_NAME).unlink(missing_ok=True)
         _write_private(submission.submit_file, text.encode("utf-8"))
-        manifest = {"tag": tag, "jobs": [s.job_id for s in group], "cluster": None}
+        manifest: dict[str, object] = {
+            "tag": tag,
+            "jobs": [s.job_id for s in group],
+            "cluster": None,
+        }
         # durable before condor_submit: after a crash, resume finds the jobs by the tag
         _write_private(submission.manifest, json.dumps(manifest).encode())
         fsync_dir(self.work_dir)
         cluster = self._condor_submit(submission)
-        manifest["cluster"] = cluster
+        manifest["cluster"] = int(cluster)
         _write_private(submission.manifest, json.dumps(manifest).encode())
         natives = {s.job_id: f"{cluster}.{i}" for i, s in enumerate(group)}
         for spec in group:
