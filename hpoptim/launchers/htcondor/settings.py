@@ -66,8 +66,10 @@ def cuda_clause(value: str) -> str:
     if not text or "\n" in text or "\r" in text:
         raise ValueError(f"must be a number, '<x', '<=x' or an expression, got {value!r}")
     for prefix in ("<=", "<", ">=", ">"):
-        rest = text[len(prefix) :].strip()
-        if text.startswith(prefix) and _is_number(rest):
+        if text.startswith(prefix):
+            rest = text[len(prefix) :].strip()
+            if not _is_number(rest):
+                raise ValueError(f"must be {prefix} followed by a number, got {value!r}")
             return f"CUDACapability {prefix} {rest}"
     if _is_number(text):
         return f"CUDACapability >= {text}"
