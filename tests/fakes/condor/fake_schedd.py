@@ -31,7 +31,7 @@ from fakecondor import (
     write_event,
 )
 
-KILL_GRACE_S = 2.0
+KILL_GRACE_S = 1.0
 _FAULTS = ("_remove", "_vanish", "_hold", "_evict")
 _HOST = "<127.0.0.1:9618?addrs=127.0.0.1-9618>"
 
