@@ -346,6 +346,20 @@ class RunConfig(_Section):
             raise rule_error(problems=problems)
         return self
 
+    @cross_rule("launcher", "htcondor")
+    def _any_one_host(self) -> RunConfig:
+        hosts = getattr(getattr(self, "htcondor", None), "hostname_list", ())
+        if self.launcher != "slurm" or not hosts:
+            return self
+        problem = ConfigProblem(
+            "htcondor.hostname_list",
+            f"asks for any one of the hosts {list(hosts)}, which Slurm cannot do "
+            "(--nodelist asks for all of them at once); on Slurm leave it empty and keep "
+            "jobs off other hosts with slurm.extra_sbatch_options ['--exclude=...'], or "
+            "run with --launcher htcondor",
+        )
+        raise rule_error(problems=[problem])
+
     def launcher_settings(self) -> Section:
         """The section of :attr:`launcher` (an instance of its ``settings_model``)."""
         settings: Section = getattr(self, self.launcher)

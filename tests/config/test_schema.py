@@ -71,9 +71,9 @@ RULE_CASES = [
     pytest.param({"minimize": "yes"}, "minimize", "must be a boolean, got 'yes'", id="bool"),
     pytest.param({"seed": "1"}, "seed", "must be an integer >= 0 or null, got '1'", id="seed"),
     pytest.param(
-        {"launcher": "condor"},
+        {"launcher": "pbs"},
         "launcher",
-        "must be 'local' or 'slurm', got 'condor'",
+        "must be 'htcondor', 'local' or 'slurm', got 'pbs'",
         id="literal",
     ),
     pytest.param(

@@ -146,7 +146,9 @@ class HTCondorSettings(Section):
         "expression over CUDACapability.",
     )
     gpu_memory_mb: int | None = Field(
-        None, ge=1, description="Least GPU memory in MB (requirements on GPUs_GlobalMemoryMb)."
+        None,
+        ge=0,
+        description="Least GPU memory in MB (requirements on GPUs_GlobalMemoryMb); 0 or null: any.",
     )
     hostname_list: Annotated[Strings, AfterValidator(_hosts)] = Field(
         (), description="Run on any one of these hosts; empty: any host."
@@ -195,7 +197,7 @@ class HTCondorSettings(Section):
         clauses = []
         if self.cuda_requirement is not None:
             clauses.append(cuda_clause(self.cuda_requirement))
-        if self.gpu_memory_mb is not None:
+        if self.gpu_memory_mb:
             clauses.append(f"GPUs_GlobalMemoryMb >= {self.gpu_memory_mb}")
         if self.hostname_list:
             clauses.append("(" + " || ".join(f'Machine == "{h}"' for h in self.hostname_list) + ")")
