@@ -110,7 +110,8 @@ def test_an_unknown_launcher_is_a_config_error_listing_the_known_ones(
     with pytest.raises(ConfigError) as info:
         load("ssh")
     assert [p.path for p in info.value.problems] == ["launcher"]
-    assert "unknown launcher 'ssh'; valid launchers: htcondor, local, recording, slurm" in str(info.value)
+    known = "htcondor, local, recording, slurm"
+    assert f"unknown launcher 'ssh'; valid launchers: {known}" in str(info.value)
 
 
 # -- LocalLauncher.from_settings -------------------------------------------------------------
