@@ -227,3 +227,54 @@ def test_rosenbrock_example_runs_on_htcondor(tmp_path: Path, condor: FakeCondor)
     assert len(jobs) == 16
     assert set(jobs["status"]) == {"completed"}
     assert len(condor.submit_calls()) < 16  # batches, not one call per job
+
+
+def test_a_cluster_utils_htcondor_config_runs_without_ignored_warnings(
+    tmp_path: Path, condor: FakeCondor, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "main.py").write_text(
+        "import json, os\njson.dump({'loss': 1.0}, open(os.environ['HPOPTIM_METRICS_FILE'], 'w'))\n"
+    )
+    old = {
+        "optimization_procedure_name": "cu",
+        "results_dir": str(tmp_path / "results"),
+        "run_in_working_dir": True,
+        "script_relative_path": "main.py",
+        "cluster_requirements": {
+            "request_cpus": 2,
+            "request_gpus": 1,
+            "memory_in_mb": 4096,
+            "bid": 800,
+            "cuda_requirement": 7.0,
+            "gpu_memory_mb": 10000,
+            "hostname_list": ["g1", "g2"],
+            "concurrency_limit": 4,
+            "extra_submission_options": {"+MaxRunningPrice": 100},
+        },
+        "optimization_setting": {
+            "run_local": False,
+            "metric_to_optimize": "loss",
+            "minimize": True,
+            "number_of_samples": 2,
+            "n_jobs_per_iteration": 2,
+        },
+        "optimized_params": [{"param": "x", "distribution": "TruncatedNormal", "bounds": [0, 1]}],
+        "optimizer_str": "cem_metaoptimizer",
+    }
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert main([str(tmp_path / "old.json"), "-q"]) == 0  # condor_submit on PATH: htcondor
+    assert "ignored" not in capfd.readouterr().err
+    (description,) = (tmp_path / "results" / "cu" / "htcondor").glob("*.sub")
+    text = description.read_text()
+    assert (
+        "requirements = CUDACapability >= 7.0 && GPUs_GlobalMemoryMb >= 10000 && "
+        '(Machine == "g1" || Machine == "g2")'
+    ) in text
+    for line in (
+        "request_gpus = 1",
+        "request_memory = 4096",
+        "concurrency_limits = user.hpoptim:2500",
+    ):
+        assert line in text
+    assert "+MaxRunningPrice = 100" in text
+    assert [c["bid"] for c in condor.submit_calls()] == [800]
