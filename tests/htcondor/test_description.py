@@ -7,12 +7,14 @@ real tools would refuse fails here.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import htcondor2
 import pytest
 
+from hpoptim.cli import main
 from hpoptim.config import load_config_dict
 from hpoptim.errors import ConfigError, LaunchError
 from hpoptim.jobspec import JobPaths, JobResources, JobSpec
@@ -195,3 +197,25 @@ def test_bad_settings_are_refused_with_their_key(section: dict[str, Any], messag
     with pytest.raises(ConfigError) as info:
         load_config_dict({**minimal(), "launcher": "htcondor", "htcondor": section})
     assert message in str(info.value)
+
+
+def test_check_show_prints_the_submit_description(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text("")
+    config = {
+        **minimal(),
+        "results_dir": str(tmp_path / "results"),
+        "script_relative_path": "job.py",
+        "launcher": "htcondor",
+        "htcondor": {"bid": 7, "hostname_list": ["g1", "g2"]},
+    }
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    assert main(["check", str(tmp_path / "c.json"), "--show", "1"]) == 0
+    out = capsys.readouterr().out
+    head, _, shown = out.partition("  htcondor submission:\n")
+    text = "".join(line.removeprefix("    ") + "\n" for line in shown.splitlines())
+    assert htcondor2.Submit(text).getQArgs() == "1"
+    assert 'requirements = (Machine == "g1" || Machine == "g2")' in text
+    assert not (tmp_path / "results").exists()  # nothing written

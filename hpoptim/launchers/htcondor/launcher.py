@@ -276,6 +276,18 @@ class HTCondorLauncher(BaseLauncher):
         submission = Submission(self.work_dir, tag, specs)
         return render(submission, self.settings, run_name=self.run_name, run_key="RUNKEY")
 
+    def preview(self, spec: JobSpec) -> str:
+        """The submit description of ``spec`` alone, checked by ``htcondor2.Submit`` when
+        the bindings are installed (``RUNKEY`` stands for the run's key)."""
+        text = self.description([spec], spec.job_id)
+        try:
+            _check_description(text, self.work_dir / f"{spec.job_id}.sub")
+        except LaunchError as exc:
+            if "cannot parse" in str(exc):
+                raise
+            return f"{text}# (not checked: {exc})\n"
+        return text
+
     def _submit_group(self, group: list[JobSpec], records: dict[str, bytes]) -> dict[str, str]:
         first = group[0]
         tag = first.job_id if len(group) == 1 else f"{first.job_id}+{len(group) - 1}"

@@ -76,7 +76,7 @@ class Schedd:
                     self.ended(state, native, ad, proc.returncode)
                     continue
             self.fault(state, native, ad, fault, was_running=proc is not None)
-        self.start_idle(jobs)
+        self.start_idle(jobs, state["envs"])
 
     def stop(self, native: str, proc: subprocess.Popen[bytes]) -> None:
         if native not in self.kill_at:
@@ -121,7 +121,7 @@ class Schedd:
                 write_event(ad, 4, "Job was evicted.", body + _bytes(False))
                 ad["JobStatus"] = IDLE
 
-    def start_idle(self, jobs: dict[str, Any]) -> None:
+    def start_idle(self, jobs: dict[str, Any], envs: dict[str, Any]) -> None:
         used = sum(jobs[n]["RequestCpus"] for n in self.procs if n in jobs)
         for native, ad in jobs.items():
             if ad["JobStatus"] != IDLE or native in self.procs:
@@ -133,7 +133,7 @@ class Schedd:
                     proc = subprocess.Popen(
                         [ad["Cmd"], *split_arguments(ad["Args"])],
                         cwd=ad["Iwd"],
-                        env=ad["_env"],
+                        env=envs[str(ad["ClusterId"])],
                         stdin=subprocess.DEVNULL,
                         stdout=out,
                         stderr=err,

@@ -73,6 +73,7 @@ def locked(directory: Path | None = None) -> Iterator[dict[str, Any]]:
         state.setdefault("history", [])
         state.setdefault("outage_until", 0.0)
         state.setdefault("submit_calls", [])
+        state.setdefault("envs", {})
         yield state
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
@@ -275,9 +276,10 @@ def submit(program: str, argv: list[str]) -> int:
             ads = [job_ad(commands, cluster, p, Path.cwd()) for p in range(count)]
             state["next_cluster"] += 1
             state["submit_calls"].append({"file": str(path), "bid": bid, "count": count})
-            env = dict(os.environ) if commands.get("getenv", "false").lower() == "true" else {}
+            getenv = commands.get("getenv", "false").lower() == "true"
+            state["envs"][str(cluster)] = dict(os.environ) if getenv else {}  # one per cluster
             for ad in ads:
-                ad["_env"], ad["_bid"] = env, bid
+                ad["_bid"] = bid
                 state["jobs"][f"{cluster}.{ad['ProcId']}"] = ad
                 if ad["UserLog"]:
                     host = "<127.0.0.1:9618?addrs=127.0.0.1-9618>"
