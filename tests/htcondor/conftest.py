@@ -48,7 +48,8 @@ class FakeCondor:
         return calls
 
     def inject(self, fault: str, native: str = "", value: Any = None) -> None:
-        """``evict``/``hold``/``vanish`` job ``native``, or an ``outage`` of ``value`` s."""
+        """``evict``/``hold``/``vanish`` job ``native``, an ``outage`` of ``value`` s, or
+        ``lose_reply`` (the next condor_submit queues, then fails transiently)."""
         self._module.inject(self.state_dir, fault, native, value)
 
 

@@ -158,6 +158,21 @@ def test_an_outage_longer_than_the_tolerance_fails_the_submission(
     assert condor.queue() == {}
 
 
+def test_a_submission_whose_answer_was_lost_is_not_sent_again(
+    tmp_path: Path, condor: FakeCondor
+) -> None:
+    specs = [job(tmp_path, f"j{i}", "pass") for i in range(2)]
+    condor.inject("lose_reply")
+    with launcher(tmp_path) as hc:
+        native = hc.submit(specs)
+        seen = poll_until(hc, lambda s: len(terminal(s)) == 2, "the jobs' ends")
+        assert hc.n_calls["condor_submit"] == 1  # condor_q found the jobs queued
+        assert hc.n_calls["condor_q"] >= 1
+    assert native == {"j0": "1.0", "j1": "1.1"}
+    assert [c["count"] for c in condor.submit_calls()] == [2]
+    assert {s.state for s in terminal(seen)} == {JobState.COMPLETED}
+
+
 def test_one_submit_call_per_batch_with_jobs_cluster_dot_proc(
     tmp_path: Path, condor: FakeCondor
 ) -> None:

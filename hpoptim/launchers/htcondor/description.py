@@ -24,7 +24,14 @@ from hpoptim.launchers.htcondor.settings import HTCondorSettings
 from hpoptim.launchers.node import EXIT_FILE_NAME
 from hpoptim.messages import ENV_NAME
 
-__all__ = ["EVENT_LOG_NAME", "Submission", "render", "resources_key", "task_record"]
+__all__ = [
+    "EVENT_LOG_NAME",
+    "Submission",
+    "render",
+    "resources_key",
+    "tag_attribute",
+    "task_record",
+]
 
 #: The run's job event log, in the launcher's directory: every submission writes to it.
 EVENT_LOG_NAME = "condor_events.log"
@@ -57,6 +64,11 @@ class Submission:
     @property
     def manifest(self) -> Path:
         return self.work_dir / f"{self.tag}.json"
+
+
+def tag_attribute(tag: str) -> str:
+    """The ``HpoptimTag`` value of the submission ``tag`` (a ClassAd string, no quoting)."""
+    return _UNSAFE.sub("_", tag)
 
 
 def resources_key(spec: JobSpec) -> JobResources:
@@ -115,7 +127,7 @@ def render(
         f"getenv = {settings.getenv}",
         f'batch_name = "{batch_name(run_name, run_key)}"',
         f'+HpoptimRun = "{run_key}"',
-        f'+HpoptimTag = "{_UNSAFE.sub("_", submission.tag)}"',
+        f'+HpoptimTag = "{tag_attribute(submission.tag)}"',
         *resource_lines(first.resources, settings),
         *settings.extra_submission_options,
         f"queue {len(submission.specs)}",

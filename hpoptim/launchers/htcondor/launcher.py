@@ -47,10 +47,11 @@ from hpoptim.launchers.htcondor.description import (
     Submission,
     render,
     resources_key,
+    tag_attribute,
     task_record,
 )
 from hpoptim.launchers.htcondor.events import Event, EventKind, EventLog, bindings
-from hpoptim.launchers.htcondor.schedd import CommandRunner, Schedd
+from hpoptim.launchers.htcondor.schedd import CommandResult, CommandRunner, Schedd
 from hpoptim.launchers.htcondor.settings import HTCondorSettings
 from hpoptim.launchers.htcondor.states import aborted_status, terminated_status
 from hpoptim.launchers.node import EXIT_FILE_NAME
@@ -257,7 +258,9 @@ class HTCondorLauncher(BaseLauncher):
         self._jobs.clear()
         self._by_native.clear()
         self._events.clear()
-        self._log.close()
+        self._unfollowed.clear()
+        self._ended.clear()
+        self._log.close()  # a later reattach reads the log from its start again
 
     # -- submitting ----------------------------------------------------------------------
     def run_key(self) -> str:
@@ -319,7 +322,8 @@ class HTCondorLauncher(BaseLauncher):
 
     def _condor_submit(self, submission: Submission) -> str:
         argv = self.settings.submit_argv(str(submission.submit_file))
-        result = self.schedd.run_tolerant(argv, self.settings.outage_tolerance_s)
+        tolerance = self.settings.outage_tolerance_s
+        result = self.schedd.run_tolerant(argv, tolerance, lambda: self._queued(submission))
         found = _SUBMITTED.search(result.stdout)
         if result.returncode != 0 or found is None or int(found[1]) != len(submission.specs):
             raise LaunchError(
@@ -329,6 +333,27 @@ class HTCondorLauncher(BaseLauncher):
                 stderr=result.stderr,
             )
         return found[2]
+
+    def _queued(self, submission: Submission) -> CommandResult | None:
+        """A ``condor_submit`` answer for ``submission`` if its jobs are queued already (a
+        submission whose answer was lost must not be sent again); None if not, or unknown."""
+        key, tag = self.run_key(), tag_attribute(submission.tag)
+        constraint = f'HpoptimRun == "{key}" && HpoptimTag == "{tag}"'
+        args = ["-constraint", constraint, "-attributes", _QUEUE_ATTRS]
+        found: dict[str, dict[str, Any]] = {}
+        try:  # short jobs may have left the queue already
+            for program in ("condor_q", "condor_history"):
+                for ad in self.schedd.query(program, args, 0.0, "to check a submission"):
+                    found[f"{ad.get('ClusterId')}.{ad.get('ProcId')}"] = ad
+        except LaunchError:
+            return None
+        ads = list(found.values())
+        clusters = {ad.get("ClusterId") for ad in ads}
+        if len(ads) != len(submission.specs) or len(clusters) != 1:
+            return None
+        text = f"{len(ads)} job(s) submitted to cluster {clusters.pop()}."
+        logger.warning("%s: the schedd queued %s before it stopped answering", tag, text)
+        return CommandResult(0, text, "")
 
     # -- following -------------------------------------------------------------------------
     def _follow(self, job: _Job) -> None:
@@ -440,7 +465,8 @@ class HTCondorLauncher(BaseLauncher):
                 if data["cluster"] is not None:
                     return f"{data['cluster']}.{index}"
                 for native, ad in self._listing().items():
-                    if ad.get("HpoptimTag") == data["tag"] and native.endswith(f".{index}"):
+                    tag = tag_attribute(data["tag"])
+                    if ad.get("HpoptimTag") == tag and native.endswith(f".{index}"):
                         return native
         return ""
 

@@ -70,13 +70,24 @@ class Schedd:
         self.n_calls[argv[0]] += 1
         return self._runner(argv)
 
-    def run_tolerant(self, argv: Sequence[str], tolerance_s: float) -> CommandResult:
+    def run_tolerant(
+        self,
+        argv: Sequence[str],
+        tolerance_s: float,
+        done: Callable[[], CommandResult | None] | None = None,
+    ) -> CommandResult:
         """Run ``argv``; retry with backoff while it fails transiently, for up to
-        ``tolerance_s`` seconds. Returns the last result."""
+        ``tolerance_s`` seconds. Returns the last result.
+
+        ``done``, asked before each retry, returns the result of an attempt that took
+        effect although its answer was lost (so it is not repeated), or None.
+        """
         deadline = time.monotonic() + tolerance_s
         delay = _FIRST_DELAY_S
         result = self.run(argv)
         while result.returncode != 0 and is_transient(result):
+            if done is not None and (effect := done()) is not None:
+                return effect
             left = deadline - time.monotonic()
             if left <= 0:
                 break

@@ -20,9 +20,10 @@ tracked as HTCondor tracks them (every process of the job's session is killed).
 
 Faults, injected by tests with :func:`inject`: ``evict`` (the job is killed and
 goes back to idle; the schedd starts it again), ``hold`` (killed, held with a
-reason), ``vanish`` (killed and dropped without an event), and ``outage`` (every
+reason), ``vanish`` (killed and dropped without an event), ``outage`` (every
 tool fails to reach the schedd for N seconds while jobs go on and the log is
-written).
+written) and ``lose_reply`` (the next ``condor_submit`` queues its jobs, then
+fails as if the connection broke before the answer).
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def inject(directory: Path, fault: str, native: str = "", value: Any = None) -> 
     with locked(directory) as state:
         if fault == "outage":
             state["outage_until"] = time.time() + float(value)
+        elif fault == "lose_reply":  # the next condor_submit queues, then fails to say so
+            state["lose_replies"] = state.get("lose_replies", 0) + 1
         else:
             state["jobs"][native][f"_{fault}"] = value if value is not None else True
 
@@ -284,8 +287,13 @@ def submit(program: str, argv: list[str]) -> int:
                 if ad["UserLog"]:
                     host = "<127.0.0.1:9618?addrs=127.0.0.1-9618>"
                     write_event(ad, 0, f"Job submitted from host: {host}")
+            lost = state.get("lose_replies", 0) > 0
+            state["lose_replies"] = max(0, state.get("lose_replies", 0) - 1)
     except Refused as exc:
         sys.stderr.write(f"{exc}\n")
+        return 1
+    if lost:
+        sys.stderr.write("ERROR: Failed to commit job submission into the queue.\n" + _NO_SCHEDD)
         return 1
     print(f"Submitting job(s){'.' * count}\n{count} job(s) submitted to cluster {cluster}.")
     return 0
