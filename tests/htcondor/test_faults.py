@@ -152,9 +152,10 @@ def test_an_outage_longer_than_the_tolerance_fails_the_submission(
 ) -> None:
     condor.inject("outage", value=30)
     with launcher(tmp_path, outage_tolerance_s=1.0) as hc:
+        start = time.monotonic()
         with pytest.raises(LaunchError, match="Failed to connect"):
             hc.submit([job(tmp_path, "j", "pass")])
-        assert hc.n_calls["condor_submit"] >= 2
+        assert time.monotonic() - start >= 1.0  # retried for the whole tolerance
     assert condor.queue() == {}
 
 

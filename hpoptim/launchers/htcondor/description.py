@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobResources, JobSpec
+from hpoptim.launchers.htcondor.events import bindings
 from hpoptim.launchers.htcondor.settings import HTCondorSettings
 from hpoptim.launchers.node import EXIT_FILE_NAME
 from hpoptim.messages import ENV_NAME
@@ -27,10 +29,13 @@ from hpoptim.messages import ENV_NAME
 __all__ = [
     "EVENT_LOG_NAME",
     "Submission",
+    "check_description",
+    "job_argv",
     "render",
     "resources_key",
     "tag_attribute",
     "task_record",
+    "write_private",
 ]
 
 #: The run's job event log, in the launcher's directory: every submission writes to it.
@@ -173,3 +178,34 @@ def _path(path: Path, spec: JobSpec) -> str:
 def _arguments(args: Sequence[str]) -> str:
     """HTCondor's new ``arguments`` syntax: double-quoted, each argument single-quoted."""
     return '"' + " ".join("'" + a.replace("'", "''") + "'" for a in args) + '"'
+
+
+def check_description(text: str, path: Path) -> None:
+    """Parse ``text`` as HTCondor does, so a description it refuses is never submitted.
+
+    Raises:
+        LaunchError: HTCondor's parser refused it, or the bindings are not installed.
+    """
+    try:
+        bindings().Submit(text)
+    except (ValueError, RuntimeError) as exc:
+        raise LaunchError(f"HTCondor cannot parse the submit description {path}: {exc}") from None
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write and fsync ``path``, readable by its owner only (it may hold secrets)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def job_argv(spec: JobSpec) -> list[str]:
+    """The command of ``spec``, wrapped in its container if it has one."""
+    if spec.container is None:
+        return list(spec.argv)
+    from hpoptim.launchers.container import container_argv
+
+    return container_argv(spec)

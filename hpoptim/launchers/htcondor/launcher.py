@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import secrets
 import time
@@ -45,12 +44,23 @@ from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.htcondor.description import (
     EVENT_LOG_NAME,
     Submission,
+    check_description,
+    job_argv,
     render,
     resources_key,
     tag_attribute,
     task_record,
+    write_private,
 )
 from hpoptim.launchers.htcondor.events import Event, EventKind, EventLog, bindings
+from hpoptim.launchers.htcondor.queue import (
+    end_in_history,
+    manifest_entry,
+    run_constraint,
+    run_jobs,
+    stop_run,
+    submitted_already,
+)
 from hpoptim.launchers.htcondor.schedd import CommandResult, CommandRunner, Schedd
 from hpoptim.launchers.htcondor.settings import HTCondorSettings
 from hpoptim.launchers.htcondor.states import aborted_status, terminated_status
@@ -75,7 +85,6 @@ _RESTARTS = {
     EventKind.RECONNECT_FAILED: "lost its execute node (reconnect failed)",
     EventKind.SHADOW_EXCEPTION: "shadow exception",
 }
-_QUEUE_ATTRS = "ClusterId,ProcId,JobStatus,HpoptimTag"
 
 
 @dataclass
@@ -152,7 +161,7 @@ class HTCondorLauncher(BaseLauncher):
         if clash:
             raise LaunchError(f"jobs already in flight: {', '.join(clash)}")
         bindings()  # fail before anything is queued if the log cannot be read
-        records = {s.job_id: task_record(s, _argv(s)) for s in specs}
+        records = {s.job_id: task_record(s, job_argv(s)) for s in specs}
         groups: dict[object, list[JobSpec]] = {}
         for spec in specs:
             groups.setdefault(resources_key(spec), []).append(spec)
@@ -197,7 +206,7 @@ class HTCondorLauncher(BaseLauncher):
         past = self._unfollowed.pop(native, [])
         settled = any(e.kind in (EventKind.TERMINATED, EventKind.ABORTED) for e in past)
         if not settled and native not in self._listing():
-            end = self._end_in_history(native)
+            end = end_in_history(self.schedd, native, self.settings.outage_tolerance_s)
             if end is None:
                 return False  # neither the queue nor its history knows it: not running
             past.append(end)
@@ -221,31 +230,15 @@ class HTCondorLauncher(BaseLauncher):
         key_file = work_dir / _RUN_KEY_FILE
         if not key_file.exists():
             return 0
-        launcher = cls(work_dir=work_dir, runner=runner)
-        constraint = f'HpoptimRun == "{key_file.read_text(encoding="utf-8").strip()}"'
-        purpose = f"of the run in {work_dir.parent}, which must be stopped first"
-        args = ["-constraint", constraint, "-attributes", _QUEUE_ATTRS]
-        found = launcher.schedd.query("condor_q", args, _CANCEL_TOLERANCE_S, purpose)
-        if not found:
-            return 0
-        argv = ["condor_rm", "-constraint", constraint]
-        result = launcher.schedd.run_tolerant(argv, _CANCEL_TOLERANCE_S)
-        if result.returncode != 0:
-            raise LaunchError(
-                f"cannot stop the HTCondor jobs of the run in {work_dir.parent}: condor_rm: "
-                f"{result.stderr.strip()}",
-                argv=argv,
-                stderr=result.stderr,
-            )
-        deadline = time.monotonic() + wait_s
-        while launcher.schedd.query("condor_q", args, _CANCEL_TOLERANCE_S, purpose):
-            if time.monotonic() >= deadline:
-                raise LaunchError(
-                    f"the HTCondor jobs of the run in {work_dir.parent} are still queued "
-                    f"{wait_s:g} s after condor_rm; try again once they left"
-                )
-            time.sleep(0.5)
-        return len(found)
+        schedd = Schedd(runner)
+        constraint = run_constraint(key_file.read_text(encoding="utf-8").strip())
+        return stop_run(
+            schedd,
+            constraint,
+            where=work_dir.parent,
+            tolerance_s=_CANCEL_TOLERANCE_S,
+            wait_s=wait_s,
+        )
 
     def close(self) -> None:
         """Remove jobs in flight if ``cancel_on_close``; otherwise leave them running."""
@@ -284,7 +277,7 @@ class HTCondorLauncher(BaseLauncher):
         the bindings are installed (``RUNKEY`` stands for the run's key)."""
         text = self.description([spec], spec.job_id)
         try:
-            _check_description(text, self.work_dir / f"{spec.job_id}.sub")
+            check_description(text, self.work_dir / f"{spec.job_id}.sub")
         except LaunchError as exc:
             if "cannot parse" in str(exc):
                 raise
@@ -296,24 +289,24 @@ class HTCondorLauncher(BaseLauncher):
         tag = first.job_id if len(group) == 1 else f"{first.job_id}+{len(group) - 1}"
         submission = Submission(self.work_dir, tag, group)
         text = render(submission, self.settings, run_name=self.run_name, run_key=self.run_key())
-        _check_description(text, submission.submit_file)
+        check_description(text, submission.submit_file)
         tasks = submission.tasks_dir
         tasks.mkdir(mode=0o700, exist_ok=True)
         for i, spec in enumerate(group):
-            _write_private(tasks / f"{i}.json", records[spec.job_id])
+            write_private(tasks / f"{i}.json", records[spec.job_id])
             (spec.paths.run_dir / EXIT_FILE_NAME).unlink(missing_ok=True)
-        _write_private(submission.submit_file, text.encode("utf-8"))
+        write_private(submission.submit_file, text.encode("utf-8"))
         manifest: dict[str, object] = {
             "tag": tag,
             "jobs": [s.job_id for s in group],
             "cluster": None,
         }
         # durable before condor_submit: after a crash, resume finds the jobs by the tag
-        _write_private(submission.manifest, json.dumps(manifest).encode())
+        write_private(submission.manifest, json.dumps(manifest).encode())
         fsync_dir(self.work_dir)
         cluster = self._condor_submit(submission)
         manifest["cluster"] = int(cluster)
-        _write_private(submission.manifest, json.dumps(manifest).encode())
+        write_private(submission.manifest, json.dumps(manifest).encode())
         natives = {s.job_id: f"{cluster}.{i}" for i, s in enumerate(group)}
         for spec in group:
             self._follow(_Job(spec, natives[spec.job_id]))
@@ -337,23 +330,12 @@ class HTCondorLauncher(BaseLauncher):
     def _queued(self, submission: Submission) -> CommandResult | None:
         """A ``condor_submit`` answer for ``submission`` if its jobs are queued already (a
         submission whose answer was lost must not be sent again); None if not, or unknown."""
-        key, tag = self.run_key(), tag_attribute(submission.tag)
-        constraint = f'HpoptimRun == "{key}" && HpoptimTag == "{tag}"'
-        args = ["-constraint", constraint, "-attributes", _QUEUE_ATTRS]
-        found: dict[str, dict[str, Any]] = {}
-        try:  # short jobs may have left the queue already
-            for program in ("condor_q", "condor_history"):
-                for ad in self.schedd.query(program, args, 0.0, "to check a submission"):
-                    found[f"{ad.get('ClusterId')}.{ad.get('ProcId')}"] = ad
-        except LaunchError:
-            return None
-        ads = list(found.values())
-        clusters = {ad.get("ClusterId") for ad in ads}
-        if len(ads) != len(submission.specs) or len(clusters) != 1:
-            return None
-        text = f"{len(ads)} job(s) submitted to cluster {clusters.pop()}."
-        logger.warning("%s: the schedd queued %s before it stopped answering", tag, text)
-        return CommandResult(0, text, "")
+        tag = tag_attribute(submission.tag)
+        constraint = run_constraint(self.run_key(), tag)
+        answer = submitted_already(self.schedd, constraint, len(submission.specs))
+        if answer is not None:
+            logger.warning("%s: the schedd queued it before it stopped answering", tag)
+        return answer
 
     # -- following -------------------------------------------------------------------------
     def _follow(self, job: _Job) -> None:
@@ -445,74 +427,21 @@ class HTCondorLauncher(BaseLauncher):
     def _listing(self, fresh: bool = False) -> dict[str, dict[str, Any]]:
         """The run's jobs in the queue, by ``cluster.proc`` (one condor_q every 5 s at most)."""
         if fresh or self._queue is None or time.monotonic() - self._queue[0] > 5.0:
-            args = ["-constraint", f'HpoptimRun == "{self.run_key()}"', "-attributes", _QUEUE_ATTRS]
-            ads = self.schedd.query(
-                "condor_q", args, self.settings.outage_tolerance_s, "of the run"
-            )
-            self._queue = (
-                time.monotonic(),
-                {f"{a.get('ClusterId')}.{a.get('ProcId')}": a for a in ads},
-            )
+            constraint = run_constraint(self.run_key())
+            jobs = run_jobs(self.schedd, constraint, self.settings.outage_tolerance_s, "of the run")
+            self._queue = (time.monotonic(), jobs)
         return self._queue[1]
 
     def _find_native(self, job_id: str) -> str:
-        for path in sorted(self.work_dir.glob("*.json")):
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                data = json.loads(path.read_text(encoding="utf-8"))
-                if job_id not in data["jobs"]:
-                    continue
-                index = data["jobs"].index(job_id)
-                if data["cluster"] is not None:
-                    return f"{data['cluster']}.{index}"
-                for native, ad in self._listing().items():
-                    tag = tag_attribute(data["tag"])
-                    if ad.get("HpoptimTag") == tag and native.endswith(f".{index}"):
-                        return native
+        """The id of ``job_id`` from its submission's manifest (or, if the driver died
+        before it noted the cluster, from the queue by the submission's tag)."""
+        entry = manifest_entry(self.work_dir, job_id)
+        if entry is None:
+            return ""
+        tag, index, cluster = entry
+        if cluster is not None:
+            return f"{cluster}.{index}"
+        for native, ad in self._listing().items():
+            if ad.get("HpoptimTag") == tag_attribute(tag) and native.endswith(f".{index}"):
+                return native
         return ""
-
-    def _end_in_history(self, native: str) -> Event | None:
-        """The end ``condor_history`` knows of a job the log has no end of."""
-        args = [
-            native,
-            "-limit",
-            "1",
-            "-attributes",
-            "ClusterId,ProcId,JobStatus,ExitCode,ExitBySignal,ExitSignal",
-        ]
-        ads = self.schedd.query(
-            "condor_history", args, self.settings.outage_tolerance_s, "to re-attach"
-        )
-        for ad in ads:
-            if ad.get("JobStatus") == 4:
-                if ad.get("ExitBySignal"):
-                    return Event(native, EventKind.TERMINATED, signal=ad.get("ExitSignal"))
-                return Event(native, EventKind.TERMINATED, return_value=ad.get("ExitCode"))
-            if ad.get("JobStatus") == 3:
-                return Event(native, EventKind.ABORTED, reason="condor_history: removed")
-        return None
-
-
-def _check_description(text: str, path: Path) -> None:
-    """Parse ``text`` as HTCondor does, so a description it refuses is never submitted."""
-    try:
-        bindings().Submit(text)
-    except (ValueError, RuntimeError) as exc:
-        raise LaunchError(f"HTCondor cannot parse the submit description {path}: {exc}") from None
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write and fsync ``path``, readable by its owner only (it may hold secrets)."""
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _argv(spec: JobSpec) -> list[str]:
-    if spec.container is None:
-        return list(spec.argv)
-    from hpoptim.launchers.container import container_argv
-
-    return container_argv(spec)
