@@ -16,7 +16,9 @@ import pytest
 
 from hpoptim.cli import main
 from hpoptim.state.storage import read_journal
+from tests.conftest import FakeContainerRuntime
 from tests.htcondor.conftest import FakeCondor
+from tests.test_container_run import _config as container_config
 
 pytestmark = pytest.mark.usefixtures("condor")
 
@@ -278,3 +280,19 @@ def test_a_cluster_utils_htcondor_config_runs_without_ignored_warnings(
         assert line in text
     assert "+MaxRunningPrice = 100" in text
     assert [c["bid"] for c in condor.submit_calls()] == [800]
+
+
+@pytest.mark.integration
+def test_chained_jobs_run_in_the_container_on_htcondor(
+    tmp_path: Path, condor: FakeCondor, fake_container_runtime: FakeContainerRuntime
+) -> None:
+    config = container_config(tmp_path, fake_container_runtime.image)
+    assert main([str(config), "-q", "--launcher", "htcondor"]) == 0
+    jobs = pd.read_csv(tmp_path / "results" / "c" / "jobs.csv")
+    assert sorted(jobs["exit_code"].tolist()) == [0, 0, 0, 3, 3, 3]
+    calls = fake_container_runtime.calls()
+    assert len(calls) == 6
+    assert all(call["argv"][:2] == ["apptainer", "exec"] for call in calls)
+    for run_dir in jobs["job_dir"]:
+        assert (Path(run_dir) / "container.txt").read_text() == str(fake_container_runtime.image)
+    assert len(condor.submit_calls()) <= 4  # the 3 first iterations went out together
