@@ -296,3 +296,39 @@ def test_chained_jobs_run_in_the_container_on_htcondor(
     for run_dir in jobs["job_dir"]:
         assert (Path(run_dir) / "container.txt").read_text() == str(fake_container_runtime.image)
     assert len(condor.submit_calls()) <= 4  # the 3 first iterations went out together
+
+
+def test_a_schedd_outage_beyond_the_tolerance_stops_the_run_resumably(
+    tmp_path: Path, condor: FakeCondor
+) -> None:
+    config = write_config(
+        tmp_path,
+        "wait_for_go",
+        number_of_samples=3,
+        n_jobs_per_iteration=2,
+        max_attempts=1,
+        htcondor={"outage_tolerance_s": 1.0},
+    )
+    results = tmp_path / "results" / "s"
+    driver = start_driver(config)
+    try:
+        wait_until(lambda: len(list(results.glob("jobs/*/*/started"))) == 2, "jobs to start")
+        condor.inject("outage", value=4.0)
+        (tmp_path / "go").write_text("")  # the two end; the third cannot be submitted
+        assert driver.wait(timeout=60) == 1
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    log = (tmp_path / "driver.log").read_text()
+    assert "Failed to connect" in log
+    settings = pd.read_csv(results / "settings.csv")
+    assert (settings["status"] == "complete").sum() >= 1  # written before the driver stopped
+
+    def answers() -> bool:
+        probe = ["condor_q", "-json"]
+        return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+    wait_until(answers, "the schedd to answer again")
+    assert main(["resume", str(results), "-q"]) == 0
+    assert [e["state"] for e in events(results, "ended")] == ["completed"] * 3
+    assert sum(c["count"] for c in condor.submit_calls()) == 3  # nothing ran twice
