@@ -47,7 +47,7 @@ def _start_pool(state_dir: Path, slots: int) -> subprocess.Popen[bytes]:
 
 
 def run(n: int, per_job: bool, slots: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="hpoptim-condor-bench-", dir=Path.cwd()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="hpoptim-condor-bench-") as tmp:
         root = Path(tmp)
         (root / "pool").mkdir()
         schedd = _start_pool(root / "pool", slots)
