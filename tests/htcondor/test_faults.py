@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobPaths, JobSpec, JobState, JobStatus
 from hpoptim.launchers.htcondor import HTCondorLauncher, HTCondorSettings
+from hpoptim.launchers.htcondor.schedd import CommandResult, run_command
 from tests.htcondor.conftest import FakeCondor
 
 WAIT_S = 30.0
@@ -193,6 +195,32 @@ def test_one_submit_call_per_batch_with_jobs_cluster_dot_proc(
     (call,) = condor.submit_calls()
     assert call["count"] == 5
     assert call["bid"] is None
+
+
+def test_cancel_removes_whole_clusters_in_one_call(tmp_path: Path, condor: FakeCondor) -> None:
+    calls: list[list[str]] = []
+
+    def recording(argv: Sequence[str]) -> CommandResult:
+        calls.append(list(argv))
+        return run_command(argv)
+
+    specs = [job(tmp_path, f"j{i}") for i in range(4)]
+    settings = HTCondorSettings(queue_check_interval_s=300.0)
+    with HTCondorLauncher(settings, work_dir=tmp_path / "htcondor", runner=recording) as hc:
+        hc.submit(specs[:3])
+        hc.submit(specs[3:])
+        wait_for(lambda: all(starts(s) == 1 for s in specs), "the jobs to start")
+        hc.cancel(["j0", "j1", "j2", "j3"])
+        seen = poll_until(hc, lambda s: len(terminal(s)) == 4, "the jobs' ends")
+        hc.submit([job(tmp_path, "k0"), job(tmp_path, "k1")])
+        hc.cancel(["k1"])
+        seen += poll_until(hc, lambda s: any(x.job_id == "k1" for x in terminal(s)), "k1's end")
+        hc.cancel()
+        poll_until(hc, terminal, "k0's end")
+    removals = [c[1:] for c in calls if c[0] == "condor_rm"]
+    assert removals == [["1", "2"], ["3.1"], ["3.0"]]
+    assert {s.state for s in terminal(seen)} == {JobState.CANCELLED}
+    assert condor.queue() == {}
 
 
 def test_a_bid_submits_through_condor_submit_bid(tmp_path: Path, condor: FakeCondor) -> None:

@@ -129,6 +129,7 @@ class HTCondorLauncher(BaseLauncher):
         self._by_native: dict[str, str] = {}
         self._unfollowed: dict[str, list[Event]] = {}
         self._ended: set[str] = set()
+        self._cluster_sizes: dict[str, int] = {}  # jobs of each cluster this launcher queued
         self._events: list[JobStatus] = []
         self._run_key = ""
         self._queue: tuple[float, dict[str, dict[str, Any]]] | None = None
@@ -308,6 +309,7 @@ class HTCondorLauncher(BaseLauncher):
         manifest["cluster"] = int(cluster)
         write_private(submission.manifest, json.dumps(manifest).encode())
         natives = {s.job_id: f"{cluster}.{i}" for i, s in enumerate(group)}
+        self._cluster_sizes[cluster] = len(group)
         for spec in group:
             self._follow(_Job(spec, natives[spec.job_id]))
         logger.debug("submitted %s as HTCondor cluster %s", tag, cluster)
@@ -396,9 +398,18 @@ class HTCondorLauncher(BaseLauncher):
         self._end(job, status)
 
     def _remove(self, natives: Sequence[str]) -> None:
+        """condor_rm ``natives`` in one call, naming a whole cluster where all its jobs
+        are meant."""
         if not natives:
             return
-        argv = ["condor_rm", *natives]
+        by_cluster: dict[str, list[str]] = {}
+        for native in natives:
+            by_cluster.setdefault(native.split(".")[0], []).append(native)
+        targets = []
+        for cluster, chosen in by_cluster.items():
+            whole = self._cluster_sizes.get(cluster) == len(set(chosen))
+            targets += [cluster] if whole else chosen
+        argv = ["condor_rm", *targets]
         result = self.schedd.run_tolerant(
             argv, min(_CANCEL_TOLERANCE_S, self.settings.outage_tolerance_s)
         )
