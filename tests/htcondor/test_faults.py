@@ -3,6 +3,7 @@ an unreachable schedd, jobs that vanish; each injected into the stand-in pool.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from hpoptim.errors import LaunchError
-from hpoptim.jobspec import JobPaths, JobSpec, JobState, JobStatus
+from hpoptim.jobspec import JobPaths, JobResources, JobSpec, JobState, JobStatus
 from hpoptim.launchers.htcondor import HTCondorLauncher, HTCondorSettings
 from hpoptim.launchers.htcondor.schedd import CommandResult, run_command
 from tests.htcondor.conftest import FakeCondor
@@ -221,6 +222,30 @@ def test_cancel_removes_whole_clusters_in_one_call(tmp_path: Path, condor: FakeC
     assert removals == [["1", "2"], ["3.1"], ["3.0"]]
     assert {s.state for s in terminal(seen)} == {JobState.CANCELLED}
     assert condor.queue() == {}
+
+
+def test_a_refused_submission_fails_its_jobs_and_keeps_the_others(
+    tmp_path: Path, condor: FakeCondor
+) -> None:
+    def second_refused(argv: Sequence[str]) -> CommandResult:
+        if argv[0] == "condor_submit" and condor.submit_calls():
+            return CommandResult(1, "", "ERROR: the schedd refused the submission")
+        return run_command(argv)
+
+    small = job(tmp_path, "small", "pass")
+    big = dataclasses.replace(
+        job(tmp_path, "big", "pass"), resources=JobResources(n_cpus_per_job=2)
+    )
+    with HTCondorLauncher(work_dir=tmp_path / "htcondor", runner=second_refused) as hc:
+        native = hc.submit([small, big])
+        seen = poll_until(hc, lambda s: len(terminal(s)) == 2, "both ends")
+        with pytest.raises(LaunchError, match="refused"):  # nothing went through: raised
+            hc.submit([job(tmp_path, "later", "pass")])
+    assert native == {"small": "1.0", "big": ""}
+    states = {s.job_id: (s.state, s.reason) for s in terminal(seen)}
+    assert states["small"] == (JobState.COMPLETED, "")
+    assert states["big"][0] is JobState.FAILED
+    assert "the schedd refused the submission" in states["big"][1]
 
 
 def test_a_bid_submits_through_condor_submit_bid(tmp_path: Path, condor: FakeCondor) -> None:

@@ -166,9 +166,26 @@ class HTCondorLauncher(BaseLauncher):
         groups: dict[object, list[JobSpec]] = {}
         for spec in specs:
             groups.setdefault(resources_key(spec), []).append(spec)
+        # every description is rendered and checked before the first is submitted
+        described = [self._describe(group) for group in groups.values()]
         native: dict[str, str] = {}
-        for group in groups.values():
-            native.update(self._submit_group(group, records))
+        first_error: LaunchError | None = None
+        for submission, text in described:
+            try:
+                native.update(self._submit_group(submission, text, records))
+            except LaunchError as exc:
+                first_error = first_error or exc
+                logger.warning("submission %s failed: %s", submission.tag, exc)
+                for spec in submission.specs:
+                    native[spec.job_id] = ""
+                    failed = JobState.FAILED
+                    now = time.time()
+                    self._events.append(
+                        JobStatus(spec.job_id, failed, "", reason=str(exc), time=now)
+                    )
+        if first_error is not None and not any(native.values()):
+            self._events = [e for e in self._events if e.job_id not in native]
+            raise first_error
         return native
 
     def poll(self, timeout_s: float) -> list[JobStatus]:
@@ -285,12 +302,18 @@ class HTCondorLauncher(BaseLauncher):
             return f"{text}# (not checked: {exc})\n"
         return text
 
-    def _submit_group(self, group: list[JobSpec], records: dict[str, bytes]) -> dict[str, str]:
+    def _describe(self, group: list[JobSpec]) -> tuple[Submission, str]:
         first = group[0]
         tag = first.job_id if len(group) == 1 else f"{first.job_id}+{len(group) - 1}"
         submission = Submission(self.work_dir, tag, group)
         text = render(submission, self.settings, run_name=self.run_name, run_key=self.run_key())
         check_description(text, submission.submit_file)
+        return submission, text
+
+    def _submit_group(
+        self, submission: Submission, text: str, records: dict[str, bytes]
+    ) -> dict[str, str]:
+        group, tag = submission.specs, submission.tag
         tasks = submission.tasks_dir
         tasks.mkdir(mode=0o700, exist_ok=True)
         for i, spec in enumerate(group):
