@@ -348,7 +348,11 @@ class RunConfig(_Section):
 
     @cross_rule("launcher", "htcondor")
     def _any_one_host(self) -> RunConfig:
-        hosts = getattr(getattr(self, "htcondor", None), "hostname_list", ())
+        section = getattr(self, "htcondor", None)  # as given, when other keys are invalid
+        if isinstance(section, Mapping):
+            hosts = section.get("hostname_list") or ()
+        else:
+            hosts = getattr(section, "hostname_list", ())
         if self.launcher != "slurm" or not hosts:
             return self
         problem = ConfigProblem(

@@ -219,3 +219,17 @@ def test_check_show_prints_the_submit_description(
     assert htcondor2.Submit(text).getQArgs() == "1"
     assert 'requirements = (Machine == "g1" || Machine == "g2")' in text
     assert not (tmp_path / "results").exists()  # nothing written
+
+
+def test_hostname_list_on_slurm_is_refused_with_the_other_problems() -> None:
+    config = {
+        **minimal(),
+        "launcher": "slurm",
+        "minimize": "yes",
+        "htcondor": {"hostname_list": ["g1", "g2"]},
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config_dict(config)
+    paths = [p.path for p in info.value.problems]
+    assert sorted(paths) == ["htcondor.hostname_list", "minimize"]
+    load_config_dict({**config, "minimize": True, "launcher": "htcondor"})  # fine there
