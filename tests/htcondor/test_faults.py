@@ -140,7 +140,7 @@ def test_a_schedd_outage_is_waited_out_while_the_log_is_read(
     with launcher(tmp_path) as hc:
         hc.submit([first])
         wait_for(lambda: (first.paths.run_dir / "slurm_exit_status").exists(), "a to end")
-        condor.inject("outage", value=1.5)
+        condor.inject("outage", value=3.0)
         hc.submit([second])  # retried until the schedd answers again
         assert hc.n_calls["condor_submit"] >= 2
         seen = poll_until(hc, lambda s: len(terminal(s)) == 2, "both ends")
