@@ -323,11 +323,6 @@ class RunConfig(_Section):
     singularity: SingularityConfig | None = Field(
         None, description="Run jobs in a container image."
     )
-    htcondor: Annotated[dict[str, Any], AfterValidator(_json_mapping)] = Field(
-        default_factory=dict,
-        description="HTCondor-only keys of a cluster_utils config (bid, cuda_requirement, "
-        "...), kept as given; the local and Slurm launchers do not use them.",
-    )
 
     @cross_rule("run_in_working_dir", "git_params")
     def _checkout(self) -> RunConfig:
@@ -380,6 +375,24 @@ class RunConfig(_Section):
         if problems := stopping_problems(self.early_stopping, self.training_iterations):
             raise rule_error(problems=problems)
         return self
+
+    @cross_rule("launcher", "htcondor")
+    def _any_one_host(self) -> RunConfig:
+        section = getattr(self, "htcondor", None)  # as given, when other keys are invalid
+        if isinstance(section, Mapping):
+            hosts = section.get("hostname_list") or ()
+        else:
+            hosts = getattr(section, "hostname_list", ())
+        if self.launcher != "slurm" or not hosts:
+            return self
+        problem = ConfigProblem(
+            "htcondor.hostname_list",
+            f"asks for any one of the hosts {list(hosts)}, which Slurm cannot do "
+            "(--nodelist asks for all of them at once); on Slurm leave it empty and keep "
+            "jobs off other hosts with slurm.extra_sbatch_options ['--exclude=...'], or "
+            "run with --launcher htcondor",
+        )
+        raise rule_error(problems=[problem])
 
     @property
     def lower_is_better(self) -> bool:

@@ -1,4 +1,4 @@
-"""Launchers run jobs somewhere: on this machine or on a Slurm cluster.
+"""Launchers run jobs somewhere: on this machine, on a Slurm cluster or an HTCondor pool.
 
 The registry names each launcher by ``module:Class`` so that importing this
 package stays cheap; :func:`load` imports the one asked for. Third-party launchers
@@ -14,6 +14,7 @@ from hpoptim.plugins import load_object, registered
 from hpoptim.sections import Section
 
 LAUNCHERS: dict[str, str] = {
+    "htcondor": "hpoptim.launchers.htcondor:HTCondorLauncher",
     "local": "hpoptim.launchers.local:LocalLauncher",
     "slurm": "hpoptim.launchers.slurm:SlurmLauncher",
 }

@@ -102,6 +102,14 @@ class BaseLauncher(ABC):
         """
         return False
 
+    def preview(self, spec: JobSpec) -> str:
+        """What this launcher would hand its scheduler for ``spec`` (a submit description,
+        say), for ``hpoptim check --show``; ``""`` when that is just the job's command.
+
+        Writes and submits nothing.
+        """
+        return ""
+
     @classmethod
     def stop_leftovers(cls, work_dir: Path) -> int:
         """Stop every job an earlier driver of the run launched from ``work_dir`` that

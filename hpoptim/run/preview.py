@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import LaunchError
-from hpoptim.run.assembly import make_sampler_for
+from hpoptim.run.assembly import make_launcher, make_sampler_for
 from hpoptim.run.jobs import JobFactory
 from hpoptim.run.outcomes import format_params
 from hpoptim.run.session import Session
+
+if TYPE_CHECKING:
+    from hpoptim.jobspec import JobSpec
 
 
 def preview(session: Session, n_settings: int) -> str:
@@ -63,7 +66,19 @@ def _first_job(session: Session, params: dict[str, Any], seed: int) -> list[str]
             lines.append(f"  container argv: {shlex.join(container_argv(spec))}")
         except LaunchError as exc:
             lines.append(f"  container argv: cannot be built yet: {exc}")
+    lines += _submission(session, spec)
     return lines
+
+
+def _submission(session: Session, spec: JobSpec) -> list[str]:
+    """What the launcher would submit for the first job, if more than its command."""
+    try:
+        text = make_launcher(session.cfg, session.layout).preview(spec)
+    except LaunchError as exc:
+        return [f"  {session.cfg.launcher} submission: cannot be built: {exc}"]
+    if not text:
+        return []
+    return [f"  {session.cfg.launcher} submission:", *(f"    {x}" for x in text.splitlines())]
 
 
 def _grid_note(n_grid: int | None, n_samples: int) -> list[str]:

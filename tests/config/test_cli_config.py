@@ -21,6 +21,7 @@ from hpoptim.config.schema import (
     SingularityConfig,
     run_config_model,
 )
+from hpoptim.launchers.htcondor import HTCondorSettings
 from hpoptim.launchers.local import LocalSettings
 from hpoptim.launchers.slurm import SlurmSettings
 from hpoptim.run.loop import Optimization
@@ -433,6 +434,7 @@ SECTIONS: list[tuple[str, type[Section], dict[str, Any]]] = [
     ("resources", JobResources, {}),
     ("local", LocalSettings, {}),
     ("slurm", SlurmSettings, {"launcher": "slurm"}),
+    ("htcondor", HTCondorSettings, {"launcher": "htcondor"}),
     ("git_params", GitParams, {"run_in_working_dir": False, "git_params": {"url": "u"}}),
     ("singularity", SingularityConfig, {"singularity": {"image": "img.sif"}}),
     *(
@@ -450,6 +452,10 @@ SECTIONS: list[tuple[str, type[Section], dict[str, Any]]] = [
         for method, model in stopping_models().items()
     ),
 ]
+
+
+#: Keys that take a number or a string alike (a number is written as a string).
+TAKES_ANY_SCALAR = {"htcondor.cuda_requirement"}
 
 
 def _wrong_value(annotation: Any) -> Any:
@@ -482,7 +488,8 @@ def _generated() -> Iterator[Any]:
     for section, model, around in SECTIONS:
         for name, field in model.model_fields.items():
             where = f"{section}.{name}" if section else name
-            cases = [("type", _wrong_value(field.annotation), where)]
+            wrong = [1] if where in TAKES_ANY_SCALAR else _wrong_value(field.annotation)
+            cases = [("type", wrong, where)]
             cases += [(why, value, where) for why, value in _out_of_bounds(field)]
             cases.append(("typo", 1, f"{where}x"))
             for why, value, path in cases:

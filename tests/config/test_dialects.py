@@ -210,7 +210,7 @@ CASES = [
             "launcher": "local",
             "environment": {"A": "value"},
             "resources.mem_gb": 2.0,
-            "slurm.extra_sbatch_options": ["--nodelist=g018,g025"],
+            "htcondor.hostname_list": ["g018", "g025"],  # any one of them, not all at once
             "optimized_params": [
                 {"param": "fn_args.u", "distribution": "Discrete", "options": [-0.5, 0.0, 0.5]},
                 {"param": "fn_args.w", "distribution": "Discrete", "options": [1, 2]},
@@ -393,9 +393,8 @@ def test_check_shows_one_warning_line_per_ignored_key(
     file.write_text(json.dumps(data), encoding="utf-8")
     assert main(["check", str(file), "+metric_to_optimize='loss'", "+minimize=True"]) == 0
     err = capfd.readouterr().err
-    for key in ("cluster_requirements.bid", "cluster_requirements.concurrency_limit"):
-        (line,) = [x for x in err.splitlines() if key in x]
-        assert line.endswith("ignored: only means something on HTCondor")
+    for key in ("bid", "concurrency_limit"):  # they mean something: no warning
+        assert [x for x in err.splitlines() if f"cluster_requirements.{key}" in x] == []
     assert (
         "kill_bad_jobs_early: ignored: hpoptim stops settings early between chained training "
         "iterations only; set training_iterations"
@@ -457,7 +456,7 @@ def test_smart_settings_imports_are_merged_under_the_importing_file(
     cfg = load_config(path, ["+metric_to_optimize='loss'", "+minimize=True"])
     assert cfg.optimization_procedure_name == "decorated"
     assert cfg.resources.mem_gb == 4.0  # the importing file wins, key by key
-    assert cfg.slurm.extra_sbatch_options == ("--nodelist=g018,g025",)  # the imported rest
+    assert cfg.htcondor.hostname_list == ("g018", "g025")  # the imported rest
     assert cfg.git_params is None
     child["__import__"] = "configs/missing.json"
     path.write_text(json.dumps(child), encoding="utf-8")
@@ -600,7 +599,7 @@ json.dump({"loss": 1.0}, open(os.environ["HPOPTIM_METRICS_FILE"], "w"))
 """
 
 
-def test_htcondor_only_keys_are_kept_in_the_recorded_config_with_one_warning_each(
+def test_htcondor_keys_go_to_the_htcondor_section_without_warnings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -608,43 +607,79 @@ def test_htcondor_only_keys_are_kept_in_the_recorded_config_with_one_warning_eac
     data = _grid_search(tmp_path)
     data["restarts"] = 1
     data["hyperparam_list"] = [{"param": "fn_args.u", "values": [0.5]}]
-    kept = {
+    given = {
         "bid": 800,
         "cuda_requirement": "TARGET.CUDACapability >= 5.0",
         "gpu_memory_mb": 0,
         "concurrency_limit": 10,
         "concurrency_limit_tag": "gpu",
-        "max_cpus": 4,
+        "hostname_list": ["g018", "g025"],
         "extra_submission_options": {"+MaxRunningPrice": 100},
     }
-    data["cluster_requirements"].update(kept)
+    data["cluster_requirements"].update({**given, "max_cpus": 4})
     file = tmp_path / "old.json"
     file.write_text(json.dumps(data), encoding="utf-8")
     overrides = ["+metric_to_optimize='loss'", "+minimize=True"]
     assert main([str(file), *overrides]) == 0
     recorded = json.loads((tmp_path / "results" / "gs" / "config.json").read_text())
-    assert recorded["htcondor"] == kept
+    assert {k: recorded["htcondor"][k] for k in given} == {
+        **given,
+        "extra_submission_options": ["+MaxRunningPrice = 100"],
+    }
     err = capfd.readouterr().err
-    for key in kept:
-        (line,) = [x for x in err.splitlines() if f"cluster_requirements.{key}:" in x]
-        why = "a mapping is HTCondor's submit-file form" if key.startswith("extra") else (
-            "only means something on HTCondor"
-        )  # fmt: skip
-        assert line.endswith(f"ignored: {why}")
-    assert load_config(file, overrides).htcondor == kept
+    ignored = [x for x in err.splitlines() if "ignored" in x]
+    assert ignored == [
+        "[hpoptim] cluster_requirements.max_cpus: ignored: hpoptim has no use for it"
+    ]
+    cfg = load_config(file, overrides)
+    assert cfg.htcondor.requirements() == (
+        '(TARGET.CUDACapability >= 5.0) && (Machine == "g018" || Machine == "g025")'
+    )
+    assert cfg.htcondor.concurrency_limits() == "user.gpu:1000"
 
 
-def test_an_htcondor_only_key_is_kept_in_htcondor_unless_it_is_null() -> None:
+def test_hostname_list_is_refused_on_slurm_with_the_alternative(tmp_path: Path) -> None:
+    file = tmp_path / "old.json"
+    file.write_text(json.dumps(_grid_search(tmp_path)), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(file, ["+metric_to_optimize='loss'", "+minimize=True", "launcher='slurm'"])
+    problems = info.value.problems
+    (problem,) = [p for p in problems if p.path == "htcondor.hostname_list"]
+    assert "--nodelist asks for all of them" in problem.message
+    assert "--launcher htcondor" in problem.message
+
+
+def test_an_htcondor_key_is_dropped_when_null() -> None:
     data = {
         "optimization_procedure_name": "x",
         "cluster_requirements": {"bid": None, "max_cpus": 4},
     }
     out, notes = translate(data)
-    assert out["htcondor"] == {"max_cpus": 4}
+    assert "htcondor" not in out
     assert [(n.path, n.kind, n.message) for n in notes] == [
         ("cluster_requirements.bid", "translated", "dropped: not set"),
-        ("cluster_requirements.max_cpus", "ignored", "ignored: only means something on HTCondor"),
+        ("cluster_requirements.max_cpus", "ignored", "ignored: hpoptim has no use for it"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("on_path", "launcher"),
+    [
+        pytest.param(True, "htcondor", id="condor_submit-on-path"),
+        pytest.param(False, "slurm", id="not"),
+    ],
+)
+def test_run_local_false_picks_htcondor_where_condor_submit_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_path: bool, launcher: str
+) -> None:
+    if on_path:
+        (tmp_path / "condor_submit").write_text("#!/bin/sh\n")
+        (tmp_path / "condor_submit").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    out, _ = translate(
+        {"optimization_procedure_name": "x", "optimization_setting": {"run_local": False}}
+    )
+    assert out["launcher"] == launcher
 
 
 @pytest.mark.integration

@@ -73,9 +73,9 @@ RULE_CASES = [
     ),
     pytest.param({"seed": "1"}, "seed", "must be an integer >= 0 or null, got '1'", id="seed"),
     pytest.param(
-        {"launcher": "condor"},
+        {"launcher": "pbs"},
         "launcher",
-        "must be 'local' or 'slurm', got 'condor'",
+        "must be 'htcondor', 'local' or 'slurm', got 'pbs'",
         id="literal",
     ),
     pytest.param(

@@ -32,7 +32,9 @@ def _cluster_problem() -> str:
     states = proc.stdout.split()
     if proc.returncode != 0:
         return f"the Slurm cluster does not answer (sinfo: {proc.stderr.strip()})"
-    if not any(s.rstrip("*~#") in ("idle", "mixed", "allocated", "completing") for s in states):
+    # sinfo marks a state with a flag: "allocated+" (also completing), "idle*", "mixed-", ...
+    usable = ("idle", "mixed", "allocated", "completing")
+    if not any(s.rstrip("*~#!%$@^-+") in usable for s in states):
         return f"no Slurm node can run jobs (node states: {states})"
     return ""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -42,14 +43,17 @@ OPTIMIZATION_SETTING = (
     "n_jobs_per_iteration",
     "n_completed_jobs_before_resubmit",
 )
+#: cluster_requirements keys only HTCondor reads, each a key of the ``htcondor`` section.
 HTCONDOR_ONLY = (
     "bid",
     "cuda_requirement",
     "gpu_memory_mb",
     "concurrency_limit",
     "concurrency_limit_tag",
-    "max_cpus",
+    "hostname_list",
 )
+#: cluster_requirements keys hpoptim has no use for on any launcher.
+UNUSED = ("max_cpus",)
 #: Where cluster_utils keys live, for overrides the file does not write yet.
 KNOWN_SECTIONS = {
     "optimization_setting": (*OPTIMIZATION_SETTING, "run_local"),
@@ -71,10 +75,18 @@ KNOWN_SECTIONS = {
         "forbidden_hostnames",
         "signal_seconds_to_timeout",
         "extra_submission_options",
-        "hostname_list",
         *HTCONDOR_ONLY,
+        *UNUSED,
     ),
 }
+
+
+def cluster_launcher() -> str:
+    """The launcher of ``run_local: false``: HTCondor where its submit command is on PATH
+    (it wins when Slurm's sbatch is there too), Slurm otherwise."""
+    if shutil.which("condor_submit") or shutil.which("condor_submit_bid"):
+        return "htcondor"
+    return "slurm"
 
 
 def is_cluster_utils(data: Mapping[str, Any]) -> bool:
@@ -151,7 +163,7 @@ class Translation:
             if key in section:
                 self.put(f"optimization_setting.{key}", key, section.pop(key))
         if "run_local" in section:
-            launcher = "local" if section.pop("run_local") else "slurm"
+            launcher = "local" if section.pop("run_local") else cluster_launcher()
             if "launcher" in self.out and self.out["launcher"] != launcher:
                 self.ignore(
                     "optimization_setting.run_local", f"launcher is {self.out['launcher']!r}"
@@ -208,18 +220,20 @@ class Translation:
             self.put("cluster_requirements.partition", "slurm.partition", section.pop("partition"))
         self._sbatch_options(section)
         for key in [k for k in HTCONDOR_ONLY if k in section]:
-            self._htcondor_only(key, section.pop(key))
+            self._htcondor(key, section.pop(key))
+        for key in [k for k in UNUSED if k in section]:
+            self.ignore(f"cluster_requirements.{key}", "hpoptim has no use for it")
+            section.pop(key)
         self._unknown("cluster_requirements", section)
 
-    def _htcondor_only(
-        self, key: str, value: Any, why: str = "only means something on HTCondor"
-    ) -> None:
-        """Keep an HTCondor-only value in ``htcondor`` (unused here), with a warning line."""
+    def _htcondor(self, key: str, value: Any, why: str = "") -> None:
+        """An HTCondor key -> the ``htcondor`` section (the local and Slurm launchers
+        ignore it, apart from hostname_list, which Slurm refuses)."""
         source = f"cluster_requirements.{key}"
         if value is None:
             self.notes.append(Note(source, "translated", "dropped: not set"))
         else:
-            self.put(source, f"htcondor.{key}", value, why, kind="ignored")
+            self.put(source, f"htcondor.{key}", value, why)
 
     def _time(self, value: Any) -> None:
         minutes = slurm_minutes(value)
@@ -231,24 +245,26 @@ class Translation:
 
     def _sbatch_options(self, section: dict[str, Any]) -> None:
         options: list[str] = []
-        for key, flag in (("forbidden_hostnames", "--exclude"), ("hostname_list", "--nodelist")):
-            hosts = section.pop(key, None)
-            if hosts:
-                options.append(f"{flag}={','.join(map(str, hosts))}")
-                self.notes.append(
-                    Note(
-                        f"cluster_requirements.{key}",
-                        "translated",
-                        f"-> slurm.extra_sbatch_options {flag}",
-                        "slurm.extra_sbatch_options",
-                    )
+        hosts = section.pop("forbidden_hostnames", None)
+        if hosts:
+            options.append(f"--exclude={','.join(map(str, hosts))}")
+            self.notes.append(
+                Note(
+                    "cluster_requirements.forbidden_hostnames",
+                    "translated",
+                    "-> slurm.extra_sbatch_options --exclude",
+                    "slurm.extra_sbatch_options",
                 )
+            )
+            self._htcondor("forbidden_hostnames", [str(h) for h in hosts])
         extra = section.pop("extra_submission_options", None)
         if isinstance(extra, str):
             extra = shlex.split(extra)
         if isinstance(extra, Mapping):
-            self._htcondor_only(
-                "extra_submission_options", dict(extra), "a mapping is HTCondor's submit-file form"
+            self._htcondor(
+                "extra_submission_options",
+                dict(extra),
+                " (a mapping is HTCondor's submit-file form)",
             )
         elif extra:
             options += [str(o) for o in extra]
