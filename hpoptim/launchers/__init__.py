@@ -1,4 +1,4 @@
-"""Launchers run jobs somewhere: on this machine or on a Slurm cluster.
+"""Launchers run jobs somewhere: on this machine, on a Slurm or a Grid Engine cluster.
 
 The registry names each launcher by ``module:Class`` so that importing this
 package stays cheap; :func:`load` imports the one asked for.
@@ -15,6 +15,7 @@ from hpoptim.sections import Section
 LAUNCHERS: dict[str, str] = {
     "local": "hpoptim.launchers.local:LocalLauncher",
     "slurm": "hpoptim.launchers.slurm:SlurmLauncher",
+    "sge": "hpoptim.launchers.sge:SgeLauncher",
 }
 
 __all__ = ["LAUNCHERS", "BaseLauncher", "available", "load", "settings_models"]
