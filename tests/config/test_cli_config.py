@@ -23,6 +23,7 @@ from hpoptim.config.schema import (
     run_config_model,
 )
 from hpoptim.launchers.local import LocalSettings
+from hpoptim.launchers.sge import SgeSettings
 from hpoptim.launchers.slurm import SlurmSettings
 from hpoptim.run.loop import Optimization
 from hpoptim.samplers import SAMPLERS
@@ -433,6 +434,7 @@ SECTIONS: list[tuple[str, type[Section], dict[str, Any]]] = [
     ("resources", JobResources, {}),
     ("local", LocalSettings, {}),
     ("slurm", SlurmSettings, {"launcher": "slurm"}),
+    ("sge", SgeSettings, {"launcher": "sge"}),
     ("git_params", GitParams, {"run_in_working_dir": False, "git_params": {"url": "u"}}),
     ("singularity", SingularityConfig, {"singularity": {"image": "img.sif"}}),
     ("early_stopping", EarlyStopping, {"training_iterations": 4}),

@@ -73,7 +73,7 @@ RULE_CASES = [
     pytest.param(
         {"launcher": "condor"},
         "launcher",
-        "must be 'local' or 'slurm', got 'condor'",
+        "must be 'local', 'sge' or 'slurm', got 'condor'",
         id="literal",
     ),
     pytest.param(

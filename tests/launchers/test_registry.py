@@ -13,6 +13,7 @@ from hpoptim.jobspec import JobPaths, JobResources, JobSpec
 from hpoptim.launchers import LAUNCHERS, available, load, settings_models
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.local import LocalLauncher, LocalSettings
+from hpoptim.launchers.sge import SgeLauncher, SgeSettings
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions, SlurmSettings
 from hpoptim.launchers.slurm_script import render_array, render_single
 from hpoptim.sections import Section
@@ -50,6 +51,7 @@ def spec(job_id: str) -> JobSpec:
     [
         pytest.param("local", LocalLauncher, LocalSettings, id="local"),
         pytest.param("slurm", SlurmLauncher, SlurmSettings, id="slurm"),
+        pytest.param("sge", SgeLauncher, SgeSettings, id="sge"),
     ],
 )
 def test_registry_loads_each_launcher_whose_name_is_its_section(
@@ -64,7 +66,7 @@ def test_registry_loads_each_launcher_whose_name_is_its_section(
 
 def test_a_registered_launcher_is_available_and_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(LAUNCHERS, "recording", TARGET)
-    assert available() == ["local", "recording", "slurm"]
+    assert available() == ["local", "recording", "sge", "slurm"]
     cls = load("recording")
     assert cls is RecordingLauncher
     settings = RecordingSettings(n_slots=3)
@@ -95,7 +97,7 @@ def test_launcher_is_checked_against_the_registry(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ConfigError) as info:
         load_config_dict({**minimal(), "launcher": "recording"})
     assert [str(p) for p in info.value.problems] == [
-        "launcher: must be 'local' or 'slurm', got 'recording'"
+        "launcher: must be 'local', 'sge' or 'slurm', got 'recording'"
     ]
     monkeypatch.setitem(LAUNCHERS, "recording", TARGET)
     assert load_config_dict({**minimal(), "launcher": "recording"}).launcher == "recording"
@@ -108,7 +110,8 @@ def test_an_unknown_launcher_is_a_config_error_listing_the_known_ones(
     with pytest.raises(ConfigError) as info:
         load("ssh")
     assert [p.path for p in info.value.problems] == ["launcher"]
-    assert "unknown launcher 'ssh'; valid launchers: local, recording, slurm" in str(info.value)
+    known = "valid launchers: local, recording, sge, slurm"
+    assert f"unknown launcher 'ssh'; {known}" in str(info.value)
 
 
 # -- LocalLauncher.from_settings -------------------------------------------------------------
