@@ -59,6 +59,10 @@ if [[ ! -f $COMMON/bootstrap ]]; then
 fi
 
 # -- 2. name resolution: the host name and localhost are one host for Grid Engine -----------
+# (a host name that does not resolve at all gets the loopback address Slurm's setup uses)
+if ! getent hosts "$NODE" >/dev/null; then
+    echo "127.0.0.1 $NODE" >>/etc/hosts
+fi
 aliases="$NODE localhost"
 full=$(hostname -f 2>/dev/null || true)
 if [[ -n $full && $full != "$NODE" ]]; then aliases+=" $full"; fi
@@ -187,7 +191,7 @@ queue_open() {  # the execd reports load and the queue instance has no state fla
 if ! wait_for "$WAIT_S" queue_open; then
     echo "sge_up.sh: queue all.q@$NODE did not open within ${WAIT_S}s:" >&2
     qstat -f >&2 2>/dev/null || true
-    tail -n 20 "/var/spool/gridengine/execd/$NODE/messages" >&2 2>/dev/null || true
+    tail -n 20 /var/spool/gridengine/execd/*/messages >&2 2>/dev/null || true
     exit 1
 fi
 echo "sge_up.sh: Grid Engine $(qstat -help 2>/dev/null | head -n 1 | awk '{print $2}') is up;" \
