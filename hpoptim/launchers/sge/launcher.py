@@ -64,6 +64,9 @@ if TYPE_CHECKING:
 logger = get_logger(__name__)
 
 _EXIT_CHECK_S = 0.25
+#: How long a task that left qstat may wait for its accounting record before it is judged
+#: without one (qmaster writes it a moment later; without accounting there is none).
+ACCOUNTING_GRACE_S = 10.0
 
 
 @dataclass
@@ -76,6 +79,7 @@ class _Job:
     deleted: bool = False
     suspended: bool = False
     exit_seen: bool = False
+    gone_since: float = 0.0  # when it left qstat without an exit status or a qacct record
 
 
 class SgeLauncher(BaseLauncher):
@@ -363,6 +367,12 @@ class SgeLauncher(BaseLauncher):
         if task is None:
             if not job.native:
                 return JobStatus(job.spec.job_id, JobState.FAILED, "", reason="not submitted")
+            if acct is None and not (job.cancelled or _ended(job.spec)):
+                # qmaster writes the accounting record a moment after the task leaves qstat
+                now = time.monotonic()
+                job.gone_since = job.gone_since or now
+                if now - job.gone_since < ACCOUNTING_GRACE_S:
+                    return None
             return terminal_status(
                 job.spec, job.native, acct, cancelled=job.cancelled, deleted=job.deleted
             )
@@ -384,9 +394,8 @@ class SgeLauncher(BaseLauncher):
         need = [j for j in gone if j.native and not j.cancelled and not _ended(j.spec)]
         if not need:
             return {}
-        pattern = job_name(self.options.job_name_prefix, self.run_key(), "*")
-        if any(not j.name.startswith(pattern[:-1]) for j in need):
-            pattern = "*"
+        prefix = job_name(self.options.job_name_prefix, self.run_key(), "")
+        pattern = prefix + "*" if all(j.name.startswith(prefix) for j in need) else "*"
         found = self._commands.qacct(pattern)
         return {
             j.native: found[j.native]
