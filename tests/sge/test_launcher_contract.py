@@ -16,12 +16,12 @@ pytestmark = pytest.mark.sge
 
 class TestSgeLauncher(LauncherContract):
     # h_rt is whole seconds, and a task starts up to a scheduling interval (1 s here) after
-    # qsub: a 9 s limit with a 4 s lead gives the job's handler 5 s to be installed.
+    # qsub: a 6 s limit with a 3 s lead gives the job's handler 3 s to be installed.
     wait_s = 60.0
     poll_timeout_s = 0.5
-    quiet_s = 1.0
-    timeout_min = 0.15
-    signal_lead_s = 4.0
+    quiet_s = 0.5
+    timeout_min = 0.1
+    signal_lead_s = 3.0
     n_many_jobs = 12
     skip_cases: ClassVar[dict[str, str]] = {}
 

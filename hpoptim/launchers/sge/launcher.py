@@ -11,8 +11,9 @@ How the launcher talks to Grid Engine (every command is an argv list, run throug
 * **Poll.** One ``qstat -xml -g d`` call covers every task in flight; the interval grows
   from ``poll_interval_s`` to ``max_poll_interval_s`` while nothing changes. Between
   calls only the jobs' exit status files are looked at, so a job that ends is noticed
-  at once. A task that left qstat is judged by its exit status file, else by one
-  ``qacct -j`` call for all such tasks of the run (by the run's job-name pattern).
+  at once: a job whose script recorded its exit status has ended, whatever qstat shows
+  yet. A task that left qstat without one is judged by one ``qacct -j`` call for all
+  such tasks of the run (by the run's job-name pattern).
 * **Errors.** A task in an error state (``Eqw``) never runs: it is deleted and reported
   ``FAILED`` with Grid Engine's reason. A suspended task is logged.
 * **Outages.** While Grid Engine does not answer, polls are warnings and commands are
@@ -41,7 +42,7 @@ from hpoptim.launchers.batch_files import (
     write_private,
     write_tasks,
 )
-from hpoptim.launchers.node import EXIT_FILE_NAME
+from hpoptim.launchers.node import EXIT_FILE_NAME, read_exit_file
 from hpoptim.launchers.sge.commands import Commands
 from hpoptim.launchers.sge.script import (
     array_key,
@@ -220,7 +221,9 @@ class SgeLauncher(BaseLauncher):
         while True:
             news, self._events = self._events, []
             now = time.monotonic()
-            if not news and self._jobs and (now >= self._next_query or self._exit_appeared(now)):
+            if not news and self._jobs and self._exit_appeared(now):
+                news = self._ended_by_file()
+            if not news and self._jobs and now >= self._next_query:
                 news = self._query()
             now = time.monotonic()
             if news or now >= deadline:
@@ -331,6 +334,16 @@ class SgeLauncher(BaseLauncher):
             if not job.exit_seen and (job.spec.paths.run_dir / EXIT_FILE_NAME).exists():
                 job.exit_seen = appeared = True
         return appeared
+
+    def _ended_by_file(self) -> list[JobStatus]:
+        """Jobs whose scripts recorded their exit status: ended, whatever qstat says yet
+        (the task leaves it a moment later)."""
+        news = []
+        for job_id, job in list(self._jobs.items()):
+            if job.exit_seen and read_exit_file(job.spec.paths.run_dir) is not None:
+                news.append(terminal_status(job.spec, job.native, None, cancelled=job.cancelled))
+                del self._jobs[job_id]
+        return news
 
     def _query(self) -> list[JobStatus]:
         tasks = self._commands.qstat()
