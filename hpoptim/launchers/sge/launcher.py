@@ -279,10 +279,12 @@ class SgeLauncher(BaseLauncher):
 
     # -- submitting ----------------------------------------------------------------------
     def _groups(self, specs: Sequence[JobSpec]) -> list[list[JobSpec]]:
+        if not self.options.use_job_arrays or len(specs) < 2:
+            return [[s] for s in specs]
         groups: dict[tuple[object, ...], list[JobSpec]] = {}
         for spec in specs:
             groups.setdefault(array_key(spec), []).append(spec)
-        size = self.array_limit() if len(specs) > 1 else 1
+        size = self.array_limit()
         return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
 
     def array_limit(self) -> int:

@@ -121,6 +121,9 @@ class SgeSettings(Section):
         description="How long Grid Engine may not answer (qmaster down) before the run "
         "gives up on its jobs.",
     )
+    use_job_arrays: bool = Field(
+        True, description="Submit jobs started together as one array job (one qsub)."
+    )
     n_max_queued_jobs: int | None = Field(
         None, ge=1, description="Most jobs queued at once; null: no limit."
     )
