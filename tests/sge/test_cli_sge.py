@@ -257,7 +257,7 @@ def test_rosenbrock_example_runs_on_grid_engine(tmp_path: Path) -> None:
             "hpoptim",
             str(REPO / "examples" / "rosenbrock" / "config.yaml"),
             f"results_dir={str(tmp_path)!r}",
-            "number_of_samples=8",
+            "number_of_samples=4",
             "+sge.poll_interval_s=0.5",
             "--launcher",
             "sge",
@@ -271,6 +271,6 @@ def test_rosenbrock_example_runs_on_grid_engine(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     settings = pd.read_csv(tmp_path / "rosenbrock" / "settings.csv")
-    assert len(settings) == 8
+    assert len(settings) == 4
     assert set(settings["status"]) == {"complete"}
     assert list((tmp_path / "rosenbrock" / "sge").glob("*.sh"))  # it ran on Grid Engine

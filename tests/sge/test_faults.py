@@ -126,18 +126,35 @@ def test_job_that_ignores_the_signal_is_killed_at_h_rt(tmp_path: Path) -> None:
     assert time.monotonic() - start < 40
 
 
+def wait_until_gone(native: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while in_qstat(native):
+        assert time.monotonic() < deadline, f"task {native} is still in qstat"
+        time.sleep(0.2)
+
+
+def restart_execd() -> None:
+    """Kill the execd and start the daemons again: a new execd registers at once (one
+    that outlived a qmaster restart takes about 30 s to find it again)."""
+    kill_and_wait(daemon_pid("execd/*/execd.pid"), signal.SIGKILL)
+    subprocess.run(["bash", str(INFRA / "sge_up.sh")], check=True, capture_output=True)
+
+
 @pytest.mark.usefixtures("restart_daemons")
 def test_job_ends_while_its_execd_is_dead(tmp_path: Path) -> None:
     job = spec(tmp_path, WAIT_FOR_GO)
     with make_launcher(tmp_path) as launcher:
-        launcher.submit([job])
+        native = launcher.submit([job])["j"]
         wait_for(job.paths.run_dir / "started")
         kill_and_wait(daemon_pid("execd/*/execd.pid"), signal.SIGKILL)
+        assert not any(s.state.is_terminal for s in launcher.poll(1.5))  # it runs on
         (job.paths.run_dir / "go").touch()
-        wait_for(job.paths.run_dir / EXIT_FILE_NAME)  # the job ended without its execd
-        assert not any(s.state.is_terminal for s in launcher.poll(1.0))
-        subprocess.run(["bash", str(INFRA / "sge_up.sh")], check=True, capture_output=True)
+        # its end is known from its exit status file, without the execd
         statuses = until_ended(launcher)
+        assert in_qstat(native)  # Grid Engine does not know yet
+        subprocess.run(["bash", str(INFRA / "sge_up.sh")], check=True, capture_output=True)
+        wait_until_gone(native)  # the new execd reports the end it missed
+        assert launcher.poll(0.5) == []
     assert [s.state for s in statuses if s.state.is_terminal] == [JobState.COMPLETED]
 
 
@@ -145,14 +162,16 @@ def test_job_ends_while_its_execd_is_dead(tmp_path: Path) -> None:
 def test_qmaster_restart_does_not_end_the_run(tmp_path: Path) -> None:
     job = spec(tmp_path, WAIT_FOR_GO)
     with make_launcher(tmp_path) as launcher:
-        launcher.submit([job])
+        native = launcher.submit([job])["j"]
         wait_for(job.paths.run_dir / "started")
         kill_and_wait(daemon_pid("qmaster/qmaster.pid"), signal.SIGKILL)
-        (job.paths.run_dir / "go").touch()
-        wait_for(job.paths.run_dir / EXIT_FILE_NAME)
+        calls = launcher.n_calls["qstat"]
         for _ in range(3):  # polls while the qmaster is down: warnings, no news
             assert launcher.poll(0.6) == []
-        assert launcher.n_calls["qstat"] >= 2
-        subprocess.run(["bash", str(INFRA / "sge_up.sh")], check=True, capture_output=True)
-        statuses = until_ended(launcher)
+        assert launcher.n_calls["qstat"] >= calls + 2
+        (job.paths.run_dir / "go").touch()
+        statuses = until_ended(launcher)  # from its exit status file, qmaster or not
+        restart_execd()  # starts the qmaster again too
+        wait_until_gone(native)
+        assert launcher.poll(0.5) == []
     assert [s.state for s in statuses if s.state.is_terminal] == [JobState.COMPLETED]
