@@ -274,3 +274,37 @@ def test_rosenbrock_example_runs_on_grid_engine(tmp_path: Path) -> None:
     assert len(settings) == 4
     assert set(settings["status"]) == {"complete"}
     assert list((tmp_path / "rosenbrock" / "sge").glob("*.sh"))  # it ran on Grid Engine
+
+
+@pytest.mark.usefixtures("delete_leftovers")
+def test_overwrite_deletes_the_previous_runs_jobs(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "wait_for_go", number_of_samples=2)
+    results = tmp_path / "results" / "s"
+    driver = start_driver(config)
+    try:
+        wait_until(lambda: events(results, "native_ids"), 60, "the jobs' submission")
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    old_names = {json.loads(p.read_text())["name"] for p in results.glob("sge/*.json")}
+    assert len(queued_tasks(results)) == 2  # they live on without their driver
+    new_driver = subprocess.Popen(
+        [sys.executable, "-m", "hpoptim", str(config), "-q", "--overwrite"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:  # the old jobs are deleted before the old run is moved aside
+        wait_until(lambda: list(results.parent.glob("s.old-*")), 120, "the old run's move")
+        (tmp_path / "go").write_text("")
+        _, err = new_driver.communicate(timeout=120)
+        assert new_driver.returncode == 0, err
+    finally:
+        if new_driver.poll() is None:
+            new_driver.kill()
+    assert "stopped 1 sge job(s) of the previous run" in err
+    [backup] = (tmp_path / "results").glob("s.old-*")
+    assert queued_tasks(backup) == []
+    new_names = {json.loads(p.read_text())["name"] for p in results.glob("sge/*.json")}
+    assert old_names.isdisjoint(new_names)
+    assert [e["state"] for e in events(results, "ended")] == ["completed"] * 2

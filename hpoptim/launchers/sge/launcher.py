@@ -28,7 +28,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +52,14 @@ from hpoptim.launchers.sge.script import (
 )
 from hpoptim.launchers.sge.settings import SgeOptions, SgeSettings
 from hpoptim.launchers.sge.states import Accounted, Task, terminal_status
+from hpoptim.launchers.sge.tracking import (
+    TrackedJob,
+    ended,
+    failed_status,
+    find_accounted,
+    find_task,
+    next_status,
+)
 from hpoptim.launchers.slurm_commands import CommandRunner
 from hpoptim.log import get_logger
 from hpoptim.state.storage import fsync_dir
@@ -65,22 +72,6 @@ if TYPE_CHECKING:
 logger = get_logger(__name__)
 
 _EXIT_CHECK_S = 0.25
-#: How long a task that left qstat may wait for its accounting record before it is judged
-#: without one (qmaster writes it a moment later; without accounting there is none).
-ACCOUNTING_GRACE_S = 10.0
-
-
-@dataclass
-class _Job:
-    spec: JobSpec
-    native: str  # "JOB.TASK"; "" when its qsub failed
-    name: str
-    state: JobState = JobState.PENDING
-    cancelled: bool = False
-    deleted: bool = False
-    suspended: bool = False
-    exit_seen: bool = False
-    gone_since: float = 0.0  # when it left qstat without an exit status or a qacct record
 
 
 class SgeLauncher(BaseLauncher):
@@ -112,7 +103,7 @@ class SgeLauncher(BaseLauncher):
         self.n_calls: Counter[str] = self._commands.n_calls
         self._run_key = ""
         self._array_limit: int | None = None
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, TrackedJob] = {}
         self._events: list[JobStatus] = []
         self._interval = self.options.poll_interval_s
         self._next_query = 0.0
@@ -256,14 +247,14 @@ class SgeLauncher(BaseLauncher):
         if not name:
             return False  # never submitted by this run
         tasks = self._commands.qstat_or_raise("to re-attach")
-        native = native_id or _find(tasks, name, index)
+        native = native_id or find_task(tasks, name, index)
         if not (native in tasks and tasks[native].name == name):
             accounted = self._commands.qacct(name)
-            native = native or _find_accounted(accounted, name, index)
+            native = native or find_accounted(accounted, name, index)
             known = native in accounted and accounted[native].name == name
-            if not native or not (known or _ended(spec)):
+            if not native or not (known or ended(spec)):
                 return False  # Grid Engine no longer knows it and it left no exit status
-        self._jobs[spec.job_id] = _Job(spec, native, name)
+        self._jobs[spec.job_id] = TrackedJob(spec, native, name)
         self._next_query = time.monotonic()
         return True
 
@@ -322,7 +313,7 @@ class SgeLauncher(BaseLauncher):
         number = self._commands.qsub(argv)
         natives = {s.job_id: f"{number}.{i}" for i, s in enumerate(group, start=1)}
         for spec in group:
-            self._jobs[spec.job_id] = _Job(spec, natives[spec.job_id], name)
+            self._jobs[spec.job_id] = TrackedJob(spec, natives[spec.job_id], name)
         logger.debug("submitted %s as Grid Engine job %s (%s)", tag, number, script)
         return natives
 
@@ -371,42 +362,16 @@ class SgeLauncher(BaseLauncher):
             if job_id not in self._jobs:
                 continue
             task = tasks.get(job.native)
-            status = self._status(job, task, accounted.get(job.native))
+            status = next_status(job, task, accounted.get(job.native))
             if status is not None:
                 news.append(status)
                 if status.state.is_terminal:
                     del self._jobs[job_id]
         return news
 
-    def _status(self, job: _Job, task: Task | None, acct: Accounted | None) -> JobStatus | None:
-        if task is None:
-            if not job.native:
-                return JobStatus(job.spec.job_id, JobState.FAILED, "", reason="not submitted")
-            if acct is None and not (job.cancelled or _ended(job.spec)):
-                # qmaster writes the accounting record a moment after the task leaves qstat
-                now = time.monotonic()
-                job.gone_since = job.gone_since or now
-                if now - job.gone_since < ACCOUNTING_GRACE_S:
-                    return None
-            return terminal_status(
-                job.spec, job.native, acct, cancelled=job.cancelled, deleted=job.deleted
-            )
-        job.deleted = job.deleted or task.deleted
-        if task.suspended != job.suspended:
-            job.suspended = task.suspended
-            if task.suspended:
-                logger.warning(
-                    "job %s (%s) is suspended (%s)", job.spec.job_id, job.native, task.state
-                )
-        state = JobState.PENDING if task.pending else JobState.RUNNING
-        if state is job.state:
-            return None
-        job.state = state
-        return JobStatus(job.spec.job_id, state, job.native, reason=task.state, time=time.time())
-
-    def _accounted(self, gone: Iterable[_Job]) -> dict[str, Accounted]:
+    def _accounted(self, gone: Iterable[TrackedJob]) -> dict[str, Accounted]:
         """qacct records of the jobs that left qstat without an exit status (one call)."""
-        need = [j for j in gone if j.native and not j.cancelled and not _ended(j.spec)]
+        need = [j for j in gone if j.native and not j.cancelled and not ended(j.spec)]
         if not need:
             return {}
         prefix = job_name(self.options.job_name_prefix, self.run_key(), "")
@@ -418,7 +383,7 @@ class SgeLauncher(BaseLauncher):
             if j.native in found and found[j.native].name == j.name
         }
 
-    def _fail_errors(self, jobs: list[_Job]) -> list[JobStatus]:
+    def _fail_errors(self, jobs: list[TrackedJob]) -> list[JobStatus]:
         """Delete tasks stuck in an error state and report them failed, with the reason."""
         reasons = {j.native: self._commands.error_reason(j.native) for j in jobs}
         self._commands.qdel([j.native for j in jobs])
@@ -426,41 +391,13 @@ class SgeLauncher(BaseLauncher):
         for job in jobs:
             del self._jobs[job.spec.job_id]
             reason = f"Grid Engine error state (Eqw), job deleted: {reasons[job.native]}"
-            news.append(
-                JobStatus(
-                    job.spec.job_id, JobState.FAILED, job.native, reason=reason, time=time.time()
-                )
-            )
+            news.append(failed_status(job.spec.job_id, job.native, reason))
         return news
 
     def _manifest(self, job_id: str) -> tuple[str, int | None]:
         if self._manifests is None or job_id not in self._manifests:
             self._manifests = read_manifests(self.options.script_dir)
         return self._manifests.get(job_id, ("", None))
-
-
-def _failed(job_id: str, native: str, reason: str) -> JobStatus:
-    return JobStatus(job_id, JobState.FAILED, native, reason=reason, time=time.time())
-
-
-def _ended(spec: JobSpec) -> bool:
-    return (spec.paths.run_dir / EXIT_FILE_NAME).exists()
-
-
-def _find(tasks: dict[str, Task], name: str, index: int | None) -> str:
-    """The ``JOB.TASK`` id of task ``index`` (0-based) of the job named ``name``."""
-    for native, task in tasks.items():
-        if task.name == name and native.split(".")[1] == str((index or 0) + 1):
-            return native
-    return ""
-
-
-def _find_accounted(accounted: dict[str, Accounted], name: str, index: int | None) -> str:
-    """The ``JOB.TASK`` id of task ``index`` (0-based) of the job named ``name`` in qacct."""
-    for native, record in accounted.items():
-        if record.name == name and native.split(".")[1] == str((index or 0) + 1):
-            return native
-    return ""
 
 
 def _argv(spec: JobSpec) -> list[str]:
