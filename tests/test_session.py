@@ -92,10 +92,11 @@ def test_a_launcher_missing_from_the_registry_is_a_config_error(
     with pytest.raises(ConfigError) as info:
         make_launcher(cfg, layout_of(cfg))
     assert [p.path for p in info.value.problems] == ["launcher"]
-    assert "unknown launcher 'slurm'; valid launchers: local" in str(info.value)
+    assert "unknown launcher 'slurm'; valid launchers: local, sge" in str(info.value)
     with pytest.raises(ConfigError) as info:  # and a config naming it no longer loads
         config(tmp_path, launcher="slurm")
-    assert [str(p) for p in info.value.problems] == ["launcher: must be 'local', got 'slurm'"]
+    problems = [str(p) for p in info.value.problems]
+    assert problems == ["launcher: must be 'local' or 'sge', got 'slurm'"]
 
 
 def test_every_job_gets_the_resources_section_on_any_launcher(
@@ -111,7 +112,7 @@ def test_every_job_gets_the_resources_section_on_any_launcher(
         "signal_lead_s": 20,
         "timeout_signal": "USR1",
     }
-    for launcher in ("local", "slurm"):
+    for launcher in ("local", "slurm", "sge"):
         cfg = config(tmp_path, launcher=launcher, resources=resources)
         assert cfg.resources == JobResources(
             n_cpus_per_job=3,
