@@ -327,3 +327,48 @@ def test_an_outage_longer_than_the_tolerance_ends_polling(tmp_path: Path) -> Non
             news += launcher.poll(0.05)
     assert news == []  # until then: no news, no job judged lost
     assert calls.count("qstat") >= 3
+
+
+# -- array jobs are split at the cluster's limits ---------------------------------------------
+@pytest.mark.parametrize(
+    ("conf", "sizes"),
+    [
+        pytest.param(
+            "max_aj_instances 3\nmax_aj_tasks 75000\n", ["1-3", "1-3", "1-1"], id="instances"
+        ),
+        pytest.param("max_aj_instances 0\nmax_aj_tasks 4\n", ["1-4", "1-3"], id="0-no-limit"),
+        pytest.param("", ["1-7"], id="unreadable-default-2000"),
+    ],
+)
+def test_a_batch_is_split_at_max_aj_tasks_and_instances(
+    tmp_path: Path, conf: str, sizes: list[str]
+) -> None:
+    qsubs: list[list[str]] = []
+
+    def cluster(argv: Sequence[str]) -> CommandResult:
+        if argv[0] == "qconf":
+            return CommandResult(0 if conf else 1, conf, "" if conf else "denied")
+        qsubs.append(list(argv))
+        return CommandResult(0, f"{len(qsubs)}.1-9:1\n", "")
+
+    launcher = SgeLauncher(SgeOptions(script_dir=tmp_path / "sge"), runner=cluster)
+    natives = launcher.submit([spec(tmp_path, f"j{i}") for i in range(7)])
+    assert [words_after(argv, "-t")[0] for argv in qsubs] == sizes
+    assert natives["j0"] == "1.1"
+    assert natives["j6"] == f"{len(sizes)}.{int(sizes[-1].split('-')[1])}"
+    assert launcher.n_calls["qconf"] == 1  # read once
+
+
+def test_without_arrays_each_job_is_one_qsub(tmp_path: Path) -> None:
+    qsubs: list[Sequence[str]] = []
+
+    def cluster(argv: Sequence[str]) -> CommandResult:
+        qsubs.append(argv)
+        return CommandResult(0, f"{len(qsubs)}.1-1:1\n", "")
+
+    options = SgeOptions(script_dir=tmp_path / "sge", use_job_arrays=False)
+    natives = SgeLauncher(options, runner=cluster).submit(
+        [spec(tmp_path, f"j{i}") for i in range(3)]
+    )
+    assert natives == {"j0": "1.1", "j1": "2.1", "j2": "3.1"}
+    assert [argv[0] for argv in qsubs] == ["qsub"] * 3

@@ -175,3 +175,10 @@ def test_qmaster_restart_does_not_end_the_run(tmp_path: Path) -> None:
         wait_until_gone(native)
         assert launcher.poll(0.5) == []
     assert [s.state for s in statuses if s.state.is_terminal] == [JobState.COMPLETED]
+
+
+def test_array_limit_is_read_from_the_cluster() -> None:
+    shown = subprocess.run(["qconf", "-sconf"], capture_output=True, text=True, check=True).stdout
+    values = dict(line.split(None, 1) for line in shown.splitlines() if line.startswith("max_aj"))
+    want = min(int(v) for v in values.values() if int(v) > 0)
+    assert SgeLauncher().array_limit() == want
