@@ -52,7 +52,8 @@ def test_qsub_call_of_a_batch_is_one_array_job(tmp_path: Path) -> None:
     assert argv[:2] == ["qsub", "-terse"]
     assert words_after(argv, "-t") == ["1-3"]
     assert words_after(argv, "-N") == ["run-k-j0_2"]
-    assert words_after(argv, "-S") == ["/bin/bash"]
+    assert words_after(argv, "-b") == ["y"]
+    assert words_after(argv, "-shell") == ["no"]  # bash is started directly, no login shell
     assert words_after(argv, "-wd") == [str(tmp_path)]
     assert words_after(argv, "-o") == [f"{tasks}/$TASK_ID/stdout.log"]
     assert words_after(argv, "-e") == [f"{tasks}/$TASK_ID/stderr.log"]
@@ -61,7 +62,7 @@ def test_qsub_call_of_a_batch_is_one_array_job(tmp_path: Path) -> None:
     assert words_after(argv, "-r") == ["n"]
     assert "-V" not in argv  # the environment goes in the task files
     assert "-v" not in argv
-    assert argv[-1] == "/s.sh"
+    assert argv[-4:] == ["/bin/bash", "--noprofile", "--norc", "/s.sh"]
 
 
 @pytest.mark.parametrize(
@@ -112,7 +113,7 @@ def test_resources_become_qsub_requests(
 def test_extra_options_are_split_into_words(tmp_path: Path) -> None:
     opts = SgeOptions(extra_qsub_options=["-l arch=lx-amd64", "-R y", "-p -10"])
     argv = qsub_argv([spec(tmp_path)], opts, name="n", tasks=tmp_path / "t", script=Path("/s"))
-    assert argv[-7:-1] == ["-l", "arch=lx-amd64", "-R", "y", "-p", "-10"]
+    assert argv[-10:-4] == ["-l", "arch=lx-amd64", "-R", "y", "-p", "-10"]
 
 
 @pytest.mark.parametrize("bad", [":", ",", "$"])

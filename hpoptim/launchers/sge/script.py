@@ -7,7 +7,9 @@ Every batch goes out as one array job (``qsub -t 1-N``), also a batch of one: ta
 ``TASKS/i`` is a symlink to its run directory, where Grid Engine writes its stdout
 and stderr (``-o TASKS/$TASK_ID/stdout.log``) and the script its exit status.
 
-All qsub options are argv words, none is written into the script. Grid Engine reads
+All qsub options are argv words, none is written into the script, which Grid Engine
+starts as ``/bin/bash --noprofile --norc SCRIPT`` (``-b y -shell no``): never as a login
+shell, whatever the queue's ``shell_start_mode`` and ``login_shells``. Grid Engine reads
 ``-o``/``-e`` values as ``[host:]path[,...]`` and expands ``$`` names in them, so
 those paths may hold none of ``:,$``.
 """
@@ -67,7 +69,7 @@ def qsub_argv(
     _check_path(first, tasks, "the launcher's directory")
     _check_path(first, first.cwd, "the working directory")
     res = first.resources
-    argv = ["qsub", "-terse", "-N", name, "-t", f"1-{len(group)}", "-S", "/bin/bash"]
+    argv = ["qsub", "-terse", "-N", name, "-t", f"1-{len(group)}", "-b", "y", "-shell", "no"]
     argv += ["-wd", str(first.cwd), "-r", "n"]
     argv += ["-o", f"{tasks}/$TASK_ID/{first.paths.stdout.name}"]
     argv += ["-e", f"{tasks}/$TASK_ID/{first.paths.stderr.name}"]
@@ -88,8 +90,10 @@ def qsub_argv(
         argv += ["-l", f"h_rt={max(1, math.ceil(limit))}"]
     for option in options.extra_qsub_options:
         argv += option_words(option)
-    argv.append(str(script))
-    return argv
+    # bash runs the script itself, not as a login shell: a site's or user's shell start-up
+    # files (module systems, pyenv, conda hooks) would slow every job and may hang on a
+    # lock a killed job left; the job gets the driver's environment instead
+    return [*argv, "/bin/bash", "--noprofile", "--norc", str(script)]
 
 
 def render_script(group: Sequence[JobSpec], tasks: Path) -> str:
