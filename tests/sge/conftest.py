@@ -6,9 +6,13 @@ They are skipped when ``qsub`` is not on PATH or the qmaster does not answer, un
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +49,19 @@ def sge_cluster() -> str:
     return "ok"
 
 
+#: Tests that kill Grid Engine's daemons hold this lock exclusively, every other test of
+#: this directory shares it: test files run in parallel (pytest-xdist) never see a daemon
+#: die under them.
+LOCK_PATH = Path(tempfile.gettempdir()) / "hpoptim-sge-tests.lock"
+
+
 @pytest.fixture(autouse=True)
-def _needs_sge(sge_cluster: str) -> None:
-    """Every test of this directory needs the cluster."""
+def _needs_sge(sge_cluster: str, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test of this directory needs the cluster, alone if it kills its daemons."""
+    exclusive = "restart_daemons" in request.fixturenames
+    with open(LOCK_PATH, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
