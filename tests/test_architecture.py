@@ -285,3 +285,20 @@ def test_every_registry_entry_has_its_contract_suite() -> None:
     assert set(SAMPLERS) <= samplers
     assert set(RULES) <= rules
     assert set(LAUNCHERS) == launchers
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """pyproject lists the packages by name: a new sub-package left out of the list
+    works from the source tree and is missing after ``pip install .``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    packages = {
+        ".".join(path.parent.relative_to(ROOT).parts) for path in PACKAGE.rglob("__init__.py")
+    }
+    assert packages - listed == set()

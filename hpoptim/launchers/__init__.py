@@ -1,4 +1,5 @@
-"""Launchers run jobs somewhere: on this machine, on a Slurm cluster or an HTCondor pool.
+"""Launchers run jobs somewhere: on this machine, on a Slurm or Grid Engine cluster, or
+an HTCondor pool.
 
 The registry names each launcher by ``module:Class`` so that importing this
 package stays cheap; :func:`load` imports the one asked for. Third-party launchers
@@ -17,6 +18,7 @@ LAUNCHERS: dict[str, str] = {
     "htcondor": "hpoptim.launchers.htcondor:HTCondorLauncher",
     "local": "hpoptim.launchers.local:LocalLauncher",
     "slurm": "hpoptim.launchers.slurm:SlurmLauncher",
+    "sge": "hpoptim.launchers.sge:SgeLauncher",
 }
 
 __all__ = ["LAUNCHERS", "BaseLauncher", "available", "load", "settings_models"]

@@ -28,10 +28,7 @@ How the launcher talks to Slurm (every command is an argv list, run through a
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -43,6 +40,13 @@ from hpoptim.contract import EXIT_STATUS_FILE_NAME
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher, job_argv
+from hpoptim.launchers.batch_files import (
+    manifest_bytes,
+    read_manifests,
+    run_key,
+    write_private,
+    write_tasks,
+)
 from hpoptim.launchers.slurm_commands import (
     DEFAULT_MAX_ARRAY_SIZE,
     CommandResult,
@@ -88,7 +92,6 @@ __all__ = [
 
 logger = get_logger(__name__)
 
-_RUN_KEY_FILE = "run_key"
 _EXIT_CHECK_S = 0.25
 
 
@@ -159,7 +162,7 @@ class SlurmLauncher(BaseLauncher):
         Raises:
             LaunchError: scancel failed, or the jobs were still there after ``wait_s``.
         """
-        names = {name for name, _ in _read_manifests(work_dir).values()}
+        names = {name for name, _ in read_manifests(work_dir).values()}
         launcher = cls(SlurmOptions(script_dir=work_dir), runner=runner)
         active = launcher._active_named(names)
         if not active:
@@ -336,13 +339,7 @@ class SlurmLauncher(BaseLauncher):
         a run started afresh in the same place (``--overwrite``, or deleted and
         re-created) gets a new key, so resume-by-name never finds an older run's job."""
         if not self._run_key:
-            path = self.options.script_dir / _RUN_KEY_FILE
-            try:
-                with open(path, "x", encoding="utf-8") as fh:
-                    fh.write(secrets.token_hex(4))
-            except FileExistsError:
-                pass
-            self._run_key = path.read_text(encoding="utf-8").strip()
+            self._run_key = run_key(self.options.script_dir)
         return self._run_key
 
     def _submit_group(self, group: list[JobSpec], argvs: dict[str, list[str]]) -> dict[str, str]:
@@ -356,13 +353,14 @@ class SlurmLauncher(BaseLauncher):
             text = render_single(first, argvs[first.job_id], self.options, name)
         else:
             tasks = base.with_name(base.name + ".tasks")
-            _write_tasks(tasks, group, argvs)
+            entries = [(s, *task_files(s, argvs[s.job_id])) for s in group]
+            write_tasks(tasks, entries)
             text = render_array(group, self.options, name, tasks)
         script = base.with_name(base.name + ".sh")
-        _write_private(script, text.encode("utf-8"), 0o700)
-        manifest = {"name": name, "array": len(group) > 1, "jobs": [s.job_id for s in group]}
+        write_private(script, text.encode("utf-8"), 0o700)
+        manifest = manifest_bytes(name, group, array=len(group) > 1)
         # durable before sbatch: after a crash, resume finds the job by this name
-        _write_private(base.with_name(base.name + ".json"), json.dumps(manifest).encode(), 0o600)
+        write_private(base.with_name(base.name + ".json"), manifest, 0o600)
         fsync_dir(self.options.script_dir)
         slurm_id = self._sbatch(script)
         if len(group) == 1:
@@ -472,7 +470,7 @@ class SlurmLauncher(BaseLauncher):
     def _manifest(self, job_id: str) -> tuple[str, int | None]:
         """The Slurm job name of ``job_id`` and its array index (``("", None)``: unknown)."""
         if self._manifests is None or job_id not in self._manifests:
-            self._manifests = _read_manifests(self.options.script_dir)
+            self._manifests = read_manifests(self.options.script_dir)
         return self._manifests.get(job_id, ("", None))
 
     def _accounted(self, spec: JobSpec, native: str) -> bool:
@@ -500,40 +498,3 @@ class SlurmLauncher(BaseLauncher):
 
     def _run_retrying(self, argv: list[str]) -> CommandResult:
         return run_retrying(self._run, argv)
-
-
-def _write_private(path: Path, data: bytes, mode: int) -> None:
-    """Write and fsync ``path``, readable by its owner only from its creation on (it may
-    hold secrets)."""
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(path, mode)  # whatever the umask
-
-
-def _write_tasks(tasks: Path, group: Sequence[JobSpec], argvs: dict[str, list[str]]) -> None:
-    tasks.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tasks.chmod(0o700)
-    for i, spec in enumerate(group):
-        argv_bytes, env_bytes = task_files(spec, argvs[spec.job_id])
-        _write_private(tasks / f"{i}.argv", argv_bytes, 0o600)
-        _write_private(tasks / f"{i}.env", env_bytes, 0o600)
-        link = tasks / str(i)
-        with contextlib.suppress(FileNotFoundError):
-            link.unlink()
-        os.symlink(spec.paths.run_dir.resolve(), link)
-
-
-def _read_manifests(script_dir: Path) -> dict[str, tuple[str, int | None]]:
-    found: dict[str, tuple[str, int | None]] = {}
-    for path in sorted(script_dir.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            for i, job_id in enumerate(data["jobs"]):
-                found[str(job_id)] = (str(data["name"]), i if data["array"] else None)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return found

@@ -23,6 +23,7 @@ from hpoptim.config.schema import (
 )
 from hpoptim.launchers.htcondor import HTCondorSettings
 from hpoptim.launchers.local import LocalSettings
+from hpoptim.launchers.sge import SgeSettings
 from hpoptim.launchers.slurm import SlurmSettings
 from hpoptim.run.loop import Optimization
 from hpoptim.samplers import SAMPLERS
@@ -435,6 +436,7 @@ SECTIONS: list[tuple[str, type[Section], dict[str, Any]]] = [
     ("local", LocalSettings, {}),
     ("slurm", SlurmSettings, {"launcher": "slurm"}),
     ("htcondor", HTCondorSettings, {"launcher": "htcondor"}),
+    ("sge", SgeSettings, {"launcher": "sge"}),
     ("git_params", GitParams, {"run_in_working_dir": False, "git_params": {"url": "u"}}),
     ("singularity", SingularityConfig, {"singularity": {"image": "img.sif"}}),
     *(

@@ -75,7 +75,7 @@ RULE_CASES = [
     pytest.param(
         {"launcher": "pbs"},
         "launcher",
-        "must be 'htcondor', 'local' or 'slurm', got 'pbs'",
+        "must be 'htcondor', 'local', 'sge' or 'slurm', got 'pbs'",
         id="literal",
     ),
     pytest.param(

@@ -214,7 +214,7 @@ def test_bad_parallelism_is_a_config_error(n: int) -> None:
 def test_registry_names_the_local_launcher() -> None:
     assert "local" in available()
     assert load("local") is LocalLauncher
-    with pytest.raises(ConfigError, match="valid launchers: htcondor, local, slurm"):
+    with pytest.raises(ConfigError, match="valid launchers: htcondor, local, sge, slurm"):
         load("nope")
 
 

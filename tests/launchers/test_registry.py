@@ -14,6 +14,7 @@ from hpoptim.launchers import LAUNCHERS, available, load, settings_models
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.htcondor import HTCondorLauncher, HTCondorSettings
 from hpoptim.launchers.local import LocalLauncher, LocalSettings
+from hpoptim.launchers.sge import SgeLauncher, SgeSettings
 from hpoptim.launchers.slurm import SlurmLauncher, SlurmOptions, SlurmSettings
 from hpoptim.launchers.slurm_script import render_array, render_single
 from hpoptim.sections import Section
@@ -52,6 +53,7 @@ def spec(job_id: str) -> JobSpec:
         pytest.param("local", LocalLauncher, LocalSettings, id="local"),
         pytest.param("slurm", SlurmLauncher, SlurmSettings, id="slurm"),
         pytest.param("htcondor", HTCondorLauncher, HTCondorSettings, id="htcondor"),
+        pytest.param("sge", SgeLauncher, SgeSettings, id="sge"),
     ],
 )
 def test_registry_loads_each_launcher_whose_name_is_its_section(
@@ -66,7 +68,7 @@ def test_registry_loads_each_launcher_whose_name_is_its_section(
 
 def test_a_registered_launcher_is_available_and_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(LAUNCHERS, "recording", TARGET)
-    assert available() == ["htcondor", "local", "recording", "slurm"]
+    assert available() == ["htcondor", "local", "recording", "sge", "slurm"]
     cls = load("recording")
     assert cls is RecordingLauncher
     settings = RecordingSettings(n_slots=3)
@@ -97,7 +99,7 @@ def test_launcher_is_checked_against_the_registry(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ConfigError) as info:
         load_config_dict({**minimal(), "launcher": "recording"})
     assert [str(p) for p in info.value.problems] == [
-        "launcher: must be 'htcondor', 'local' or 'slurm', got 'recording'"
+        "launcher: must be 'htcondor', 'local', 'sge' or 'slurm', got 'recording'"
     ]
     monkeypatch.setitem(LAUNCHERS, "recording", TARGET)
     assert load_config_dict({**minimal(), "launcher": "recording"}).launcher == "recording"
@@ -110,7 +112,7 @@ def test_an_unknown_launcher_is_a_config_error_listing_the_known_ones(
     with pytest.raises(ConfigError) as info:
         load("ssh")
     assert [p.path for p in info.value.problems] == ["launcher"]
-    known = "htcondor, local, recording, slurm"
+    known = "htcondor, local, recording, sge, slurm"
     assert f"unknown launcher 'ssh'; valid launchers: {known}" in str(info.value)
 
 

@@ -114,7 +114,7 @@ def test_every_job_gets_the_resources_section_on_any_launcher(
         "signal_lead_s": 20,
         "timeout_signal": "USR1",
     }
-    for launcher in ("local", "slurm"):
+    for launcher in ("local", "slurm", "sge"):
         cfg = config(tmp_path, launcher=launcher, resources=resources)
         assert cfg.resources == JobResources(
             n_cpus_per_job=3,
