@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hpoptim.results.redact import redact
 from hpoptim.state.history import JobRecord, RunHistory, SettingRecord
 from hpoptim.state.setting import SettingState
 from hpoptim.state.storage import ResultsLayout, write_json_atomic, write_text_atomic
@@ -110,7 +111,7 @@ def _job_row(rec: JobRecord, params: Mapping[str, Any], extra: Mapping[str, Any]
         "status": rec.state,
         "exit_code": rec.exit_code,
         "signal": rec.signal,
-        "reason": rec.reason,
+        "reason": redact(rec.reason),
         "start_time": _iso(rec.submitted_at),
         "end_time": _iso(rec.ended_at),
         "duration_s": duration,
@@ -140,7 +141,7 @@ def setting_rows(history: RunHistory, metric: str) -> list[dict[str, Any]]:
             "n_iterations": max(iterations),
             "stopped_at_iteration": setting.stopped_at,
             "n_attempts": sum(r.n_attempts for r in setting.reruns),
-            "reason": "" if result is None else result.reason,
+            "reason": "" if result is None else redact(result.reason),
             **extra,
         }
         _add_columns(row, setting.params, "param_")
@@ -327,7 +328,7 @@ def markdown_report(history: RunHistory, reporter: Reporter, n_rows: int = 10) -
     if failed:
         lines += ["", "## Failed settings", ""]
         lines += [
-            f"- setting {s.setting_id}: {s.result.reason if s.result else ''}"
+            f"- setting {s.setting_id}: {redact(s.result.reason) if s.result else ''}"
             for s in failed[:n_rows]
         ]
     return "\n".join(lines) + "\n"
