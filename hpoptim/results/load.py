@@ -18,7 +18,7 @@ from hpoptim.errors import StorageError
 from hpoptim.jobspec import JobState
 from hpoptim.results.report import job_rows, ranked, setting_rows
 from hpoptim.state.history import Lifecycle, RunHistory, load_history
-from hpoptim.state.storage import ResultsLayout
+from hpoptim.state.storage import ResultsLayout, open_regular
 
 JOB_INTS = ("setting_id", "rerun", "iteration", "attempt", "exit_code", "signal")
 SETTING_INTS = (
@@ -112,7 +112,8 @@ def read_saved_config(layout: ResultsLayout) -> dict[str, Any]:
     """
     path = layout.config_file
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open_regular(path) as fh:
+            data = json.loads(fh.read().decode("utf-8"))
     except FileNotFoundError:
         raise StorageError(f"{layout.root} holds no hpoptim run (no config.json)", path) from None
     except (OSError, ValueError) as exc:

@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import socket
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -177,6 +178,40 @@ class LockHolder:
         return self.host == socket.gethostname()
 
 
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """Open ``path`` for reading, refusing anything but a regular file.
+
+    The file is opened without blocking (a FIFO put in place of a journal would
+    otherwise wait for a writer forever) and checked on the open descriptor.
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        StorageError: It is a FIFO, a device, a socket or a directory.
+        OSError: It cannot be opened.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise StorageError(f"{path} is {kind}, not a regular file; remove it", path)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def probe_lock(path: Path) -> LockHolder | None:
     """The driver that holds the lock at ``path`` now, or None if none does.
 
@@ -185,11 +220,11 @@ def probe_lock(path: Path) -> LockHolder | None:
     lock is tried and at once released.
     """
     try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        fh = open_regular(path)
     except FileNotFoundError:
         return None
     with fh:
-        holder = LockHolder.parse(fh.read())
+        holder = LockHolder.parse(fh.read().decode("utf-8", "replace"))
         if holder.on_this_host() and holder.pid is not None and not _pid_alive(holder.pid):
             return None
         try:
@@ -383,7 +418,7 @@ def scan_journal(path: Path) -> Iterator[JournalLine]:
         OSError: The journal exists but cannot be read.
     """
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
+        fh = open_regular(path)
     except FileNotFoundError:
         return
     with fh:
