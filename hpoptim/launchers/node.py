@@ -49,10 +49,31 @@ PathLike = str | os.PathLike[str]
 
 
 # -- the exit-status file -------------------------------------------------------------
+EXIT_TEMP_NAME = EXIT_FILE_NAME + ".tmp"
+"""Where both writers put the record before renaming it into place."""
+TEMPORARY_NAMES = (EXIT_TEMP_NAME, EXIT_FILE_NAME + ".job", PROCESS_FILE_NAME + ".tmp")
+"""The temporaries this protocol may leave in a run directory when a writer is killed."""
+
+
 def read_exit_file(run_dir: PathLike) -> tuple[int, bool] | None:
-    """The ``(status, signalled)`` recorded in ``run_dir``, if a complete record is there."""
+    """The ``(status, signalled)`` recorded in ``run_dir``, if a complete record is there.
+
+    A writer killed between writing :data:`EXIT_TEMP_NAME` and renaming it leaves the
+    whole record there: the record is one line written at once, so a temporary that
+    ends with its line break is complete, and counts as written.
+    """
+    record = _exit_record_at(os.path.join(run_dir, EXIT_FILE_NAME), whole_line=False)
+    if record is None:
+        record = _exit_record_at(os.path.join(run_dir, EXIT_TEMP_NAME), whole_line=True)
+    return record
+
+
+def _exit_record_at(path: str, *, whole_line: bool) -> tuple[int, bool] | None:
     try:
-        words = _read(os.path.join(run_dir, EXIT_FILE_NAME)).split()
+        text = _read(path)
+        words = text.split()
+        if whole_line and (not text.endswith("\n") or len(words) != 2):
+            return None
         return int(words[0]), len(words) > 1 and words[1] == "1"
     except (OSError, ValueError, IndexError):
         return None
@@ -264,7 +285,7 @@ class Supervisor:
         dir_fd = -1
         try:
             dir_fd = os.open(request["run_dir"], os.O_RDONLY | os.O_DIRECTORY)
-            for name in (EXIT_FILE_NAME, PROCESS_FILE_NAME):
+            for name in (EXIT_FILE_NAME, PROCESS_FILE_NAME, *TEMPORARY_NAMES):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name, dir_fd=dir_fd)
             with open(request["stdout"], "ab") as out, open(request["stderr"], "ab") as err:

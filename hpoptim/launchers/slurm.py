@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher
+from hpoptim.launchers.node import TEMPORARY_NAMES
 from hpoptim.launchers.slurm_commands import (
     DEFAULT_MAX_ARRAY_SIZE,
     CommandResult,
@@ -351,7 +352,8 @@ class SlurmLauncher(BaseLauncher):
         name = job_name(self.options.job_name_prefix, self.run_key(), tag)
         base = self.options.script_dir / tag  # job ids are safe as file names
         for spec in group:  # a status left by an earlier submission must not count
-            (spec.paths.run_dir / EXIT_FILE_NAME).unlink(missing_ok=True)
+            for file in (EXIT_FILE_NAME, *TEMPORARY_NAMES):
+                (spec.paths.run_dir / file).unlink(missing_ok=True)
         if len(group) == 1:
             text = render_single(first, argvs[first.job_id], self.options, name)
         else:

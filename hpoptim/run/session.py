@@ -48,6 +48,7 @@ from hpoptim.run.loop import (
     RunPlan,
     failed_run_reason,
 )
+from hpoptim.run.temporaries import remove_stale_temporaries
 from hpoptim.state.history import (
     JournalRepair,
     Lifecycle,
@@ -177,6 +178,7 @@ class Session:
                 f"{summary(history, reporter)}\n(a driver is running this run and keeps its "
                 "result files up to date; nothing was rewritten)"
             )
+        remove_stale_temporaries(self.layout, history)
         reporter.write_all(history)
         from hpoptim.results.html import write_html_report  # pandas, matplotlib: only here
 
@@ -224,6 +226,7 @@ class Session:
         try:
             loop = Optimization(plan, sampler, launcher, layout, on_setting_finished, on_event)
             loop.resume_from(self.events)
+            remove_stale_temporaries(layout, loop.history)
             if started is None:
                 loop.history.apply(self._journal_start(checkout, seed))
             else:
@@ -243,6 +246,7 @@ class Session:
             launcher.close()
             raise
         launcher.close()
+        remove_stale_temporaries(layout, history, root=False)  # the jobs that ended meanwhile
         reporter.write_all(history)
         html.finish()
         drawn = f"plots: {layout.root / HTML_NAME} (being drawn in the background)"

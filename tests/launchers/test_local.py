@@ -584,3 +584,47 @@ def test_stop_leftovers_stops_the_jobs_a_dead_drivers_supervisor_still_runs(
     assert LocalLauncher.stop_leftovers(run / "local") == 1
     assert not record.job.is_alive()
     assert LocalLauncher.stop_leftovers(run / "local") == 0  # nothing left to stop
+
+
+@pytest.mark.parametrize(
+    ("left", "adopted"),
+    [
+        pytest.param("5 0\n", True, id="whole-record-in-temporary"),
+        pytest.param("5 0", False, id="record-cut-short"),
+        pytest.param("", False, id="temporary-created-empty"),
+    ],
+)
+def test_a_supervisor_killed_before_renaming_the_exit_record(
+    contract: TestLocalLauncher, tmp_path: Path, left: str, adopted: bool
+) -> None:
+    """A SIGKILL between writing slurm_exit_status.tmp and renaming it loses no result
+    that was written whole, and never takes a partial record for one."""
+    go = f"while not {RUN_DIR}.joinpath('go').exists(): time.sleep(0.01)\n"
+    spec = contract.spec(tmp_path, "j", STARTED + go + "sys.exit(5)")
+    native = run_killed_driver([spec])
+    who = read_process_file(spec.paths.run_dir)
+    assert who is not None
+    (spec.paths.run_dir / "go").touch()
+    assert wait_for_exit_file(spec) == (5, False)
+    assert wait_gone(who.supervisor.pid)  # its driver gone and its job ended, it exits
+    # what a SIGKILL of the supervisor at each point of its write would have left
+    (spec.paths.run_dir / EXIT_FILE_NAME).unlink()
+    (spec.paths.run_dir / node.EXIT_TEMP_NAME).write_text(left)
+    with LocalLauncher(n_parallel_jobs=1) as later:
+        assert later.reattach(spec, native["j"]) is adopted  # False: the loop runs it again
+        if adopted:
+            ended = contract.poll_until_ended(later, {"j"}, {"j"})
+            assert (ended["j"].state, ended["j"].exit_code) == (JobState.FAILED, 5)
+
+
+def test_a_new_start_in_a_run_directory_removes_old_exit_temporaries(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    spec = contract.spec(tmp_path, "j", STARTED + "time.sleep(600)")
+    for name in node.TEMPORARY_NAMES:  # an earlier start's, written whole
+        (spec.paths.run_dir / name).write_text("0 0\n")
+    with LocalLauncher(n_parallel_jobs=1) as launcher:
+        launcher.submit([spec])
+        contract.wait_for_file(spec.paths.run_dir / "started")
+        assert read_exit_file(spec.paths.run_dir) is None  # it runs: no status yet
+        assert not any((spec.paths.run_dir / n).exists() for n in node.TEMPORARY_NAMES)
