@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim.config.dialects import Note, knows, resolve_imports, translate
-from hpoptim.config.files import SUFFIXES, read_config_file
+from hpoptim.config.files import SUFFIXES, check_depth, read_config_file
 from hpoptim.config.overrides import apply_overrides, parse_overrides
 from hpoptim.config.renames import RENAMES, translate_old_keys
 from hpoptim.config.schema import (
@@ -76,6 +76,7 @@ def load_config(path: Path, overrides: Sequence[str], check: Check | None = None
     """
     data = read_file_with_imports(path)
     data = apply_overrides(data, parse_overrides(overrides), _file_knows)
+    check_depth(data, path)
     data, notes = translate_dialect(data)
     errors = [n.problem() for n in notes if n.kind == "error"]
     try:
@@ -147,6 +148,7 @@ def load_config_dict(
         raise ConfigError.single(
             "", f"a config must be a mapping, got {type(data).__name__}", source
         )
+    check_depth(data, source)
     translated = translate_old_keys(data)
     cfg, problems = build(translated.data)
     problems = translated.problems + [_at_origin(p, translated.origins) for p in problems]

@@ -230,7 +230,7 @@ def probe_lock(path: Path) -> LockHolder | None:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return holder
+            return holder if holder.pid is not None else _read_holder(fh)
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         return None
 
@@ -266,14 +266,24 @@ class RunLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise :class:`StorageError` naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        """Take the lock or raise :class:`StorageError` naming the holder.
+
+        Directories it creates on the way are removed again if the lock file
+        cannot be created (a name over 255 bytes leaves no empty ``results/``).
+        """
+        missing = [d for d in self.path.parents if not os.path.lexists(d)]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        except OSError:
+            for directory in missing:  # deepest first; only the empty ones go
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            raise
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
-            holder = LockHolder.parse(fh.read())
+            holder = _read_holder(fh)
             fh.close()
             pid = "unknown" if holder.pid is None else holder.pid
             host = f" on {holder.host}" if holder.host else ""
@@ -322,6 +332,25 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+_HOLDER_WRITE_S = 1.0
+"""How long a driver that just took the lock may take to write who it is."""
+
+
+def _read_holder(fh: IO[str] | IO[bytes]) -> LockHolder:
+    """Who holds the lock of ``fh``. A driver writes that right after taking the lock,
+    so a record without a pid (empty: just taken) is read again for a moment."""
+    deadline = time.monotonic() + _HOLDER_WRITE_S
+    while True:
+        fh.seek(0)
+        text = fh.read()
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        holder = LockHolder.parse(text)
+        if holder.pid is not None or time.monotonic() > deadline:
+            return holder
+        time.sleep(0.01)
 
 
 class Journal:
