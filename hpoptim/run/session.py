@@ -26,7 +26,9 @@ from hpoptim.errors import (
     CheckoutError,
     ConfigError,
     ConfigProblem,
+    HpoptimError,
     RunFailedError,
+    RunStoppedError,
     StorageError,
 )
 from hpoptim.log import add_log_file, get_logger, remove_log_file
@@ -223,6 +225,7 @@ class Session:
             html.on_setting_finished(history, setting)
 
         launcher = make_launcher(cfg, layout)
+        loop: Optimization | None = None
         try:
             loop = Optimization(plan, sampler, launcher, layout, on_setting_finished, on_event)
             loop.resume_from(self.events)
@@ -242,8 +245,10 @@ class Session:
             # a second Ctrl-C aborts at once: no cancel grace in close(); the local
             # launcher's jobs are killed as the process exits, Slurm's are left queued
             raise
-        except BaseException:
+        except BaseException as exc:
             launcher.close()
+            if not isinstance(exc, RunStoppedError) and loop is not None:  # cli writes those
+                _write_after_failure(reporter, loop.history)
             raise
         launcher.close()
         remove_stale_temporaries(layout, history, root=False)  # the jobs that ended meanwhile
@@ -408,6 +413,15 @@ def open_session(
     except BaseException:
         lock.release()
         raise
+
+
+def _write_after_failure(reporter: Reporter, history: RunHistory) -> None:
+    """Bring the CSVs and report up to date on a run that ends in an error (a launcher
+    that gave up, a full disk): at worst they stay as they were."""
+    try:
+        reporter.write_all(history)
+    except (OSError, HpoptimError) as err:
+        logger.warning("could not rewrite the result files: %s", err)
 
 
 def _events(cfg: RunConfig, layout: ResultsLayout) -> list[dict[str, Any]]:
