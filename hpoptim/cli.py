@@ -413,15 +413,25 @@ def _retry_failed(session: Session) -> None:
 
 
 def _show_status(args: argparse.Namespace) -> int:
-    from hpoptim.results.status import list_runs, render_runs, render_status, run_status
+    from hpoptim.results.status import (
+        DamagedRun,
+        list_runs,
+        render_runs,
+        render_status,
+        run_status,
+    )
 
     if args.command == "status":
         print(render_status(run_status(args.results)))
         return EXIT_OK
     if not args.results_dir.is_dir():
         raise StorageError(f"{args.results_dir} is not a directory", args.results_dir)
-    print(render_runs(list_runs(args.results_dir)))
-    return EXIT_OK
+    runs = list_runs(args.results_dir)
+    print(render_runs(runs))
+    damaged = [r for r in runs if isinstance(r, DamagedRun)]
+    for run in damaged:
+        print(f"hpoptim: error: cannot read the run {run.root}: {run.problem}", file=sys.stderr)
+    return EXIT_RUNTIME if damaged else EXIT_OK
 
 
 def _rerun(args: argparse.Namespace, stop: _Stop) -> int:

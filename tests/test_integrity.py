@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from hpoptim.cli import main
@@ -432,9 +433,10 @@ def test_stderr_tails_of_failed_jobs_stay_out_of_world_readable_files(
     holding = [p for p in root.rglob("*") if p.is_file() and b"s3cret-value" in p.read_bytes()]
     names = {p.name for p in holding}
     assert {"journal.jsonl", "hpoptim.log"} <= names
-    for path in holding:
-        if path.name in ("journal.jsonl", "hpoptim.log"):
-            assert path.stat().st_mode & 0o077 == 0, path
+    for path in holding:  # the job's own stderr file is the job's, as on Slurm
+        assert path.name == "stderr.log" or path.stat().st_mode & 0o077 == 0, path
+    for name in ("jobs.csv", "settings.csv", "report.md"):  # they follow the umask
+        assert "failed with exit code 1: token=***" in (root / name).read_text(), name
 
 
 def test_a_launcher_failure_leaves_the_jobs_in_flight_for_resume(tmp_path: Path) -> None:
@@ -457,3 +459,51 @@ def test_a_launcher_failure_leaves_the_jobs_in_flight_for_resume(tmp_path: Path)
     kinds = [e["e"] for e in journal_events(tmp_path)]
     assert "cancelling" not in kinds
     assert kinds[-1] == "stopped"
+
+
+def test_jobs_that_never_reached_the_launcher_are_not_said_to_be_in_flight(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Unqueued(ScriptedLauncher):
+        """Queues the first job; the next two wait for a controller that never answers."""
+
+        def submit(self, specs: Sequence[JobSpec]) -> dict[str, str]:
+            native = super().submit(specs)
+            return {k: v if k.startswith("0_") else "" for k, v in native.items()}
+
+        def poll(self, timeout_s: float) -> list[JobStatus]:
+            raise LaunchError("Slurm's controller has been out of reach for 15.0 min")
+
+    with pytest.raises(LaunchError):
+        optimization(tmp_path, Unqueued(None), n_samples=3).run()
+    assert "leaving 1 job(s) in flight for 'hpoptim resume'; 2 never reached it" in caplog.text
+
+
+def test_the_csvs_are_current_when_a_launcher_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that ends in a launcher's error (Slurm out of reach too long) leaves
+    settings.csv and jobs.csv showing what finished, not what was running."""
+    from hpoptim.launchers.local import LocalLauncher
+    from tests.test_cli import _config
+
+    monkeypatch.chdir(tmp_path)
+    poll = LocalLauncher.poll
+    ended: list[str] = []
+
+    def gives_up_after_two(self: LocalLauncher, timeout_s: float) -> list[JobStatus]:
+        if len(ended) >= 2:
+            raise LaunchError("the cluster has been out of reach for too long")
+        news = poll(self, timeout_s)
+        ended.extend(s.job_id for s in news if s.state.is_terminal)
+        return news
+
+    monkeypatch.setattr(LocalLauncher, "poll", gives_up_after_two)
+    config = _config(tmp_path, number_of_samples=6, n_jobs_per_iteration=1)
+    assert main([str(config), "local.n_parallel_jobs=1", "-q"]) == 1
+    root = tmp_path / "results" / "t"
+    finished = {int(j.split("_")[0]) for j in ended}
+    settings = pd.read_csv(root / "settings.csv")
+    assert set(settings.loc[settings["status"] == "complete", "setting_id"]) == finished
+    jobs = pd.read_csv(root / "jobs.csv")
+    assert set(jobs.loc[jobs["status"] == "completed", "job_id"]) == set(ended)

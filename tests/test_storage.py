@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -179,3 +180,33 @@ def test_a_world_readable_journal_of_an_older_run_becomes_private(tmp_path: Path
     journal.open()
     journal.close()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("reader", ["acquire", "probe"])
+def test_a_holder_that_has_not_written_its_record_yet_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    """A driver writes who it is just after taking the lock: one that reads the lock
+    file in between waits for that record instead of saying "pid unknown"."""
+    lock_path = tmp_path / ".lock"
+    with open(lock_path, "a+", encoding="utf-8") as taken:
+        fcntl.flock(taken.fileno(), fcntl.LOCK_EX)  # its record is not written yet
+        parse = LockHolder.parse
+        seen: list[str] = []
+
+        def the_holder_writes_after_this_read(text: str) -> LockHolder:
+            if not seen:
+                taken.write(json.dumps({"pid": 4242, "host": socket.gethostname()}))
+                taken.flush()
+            seen.append(text)
+            return parse(text)
+
+        monkeypatch.setattr(LockHolder, "parse", the_holder_writes_after_this_read)
+        if reader == "acquire":
+            with pytest.raises(StorageError, match=r"another hpoptim driver \(pid 4242\)"):
+                RunLock(lock_path).acquire()
+        else:
+            seen_holder = probe_lock(lock_path)
+            assert seen_holder is not None
+            assert seen_holder.pid == 4242
+    assert seen[0] == ""  # the first read came before the record

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim.config.dialects import Note, knows, resolve_imports, translate
-from hpoptim.config.files import SUFFIXES, read_config_file
+from hpoptim.config.files import SUFFIXES, check_depth, read_config_file
 from hpoptim.config.overrides import apply_overrides, parse_overrides
 from hpoptim.config.renames import RENAMES, translate_old_keys
 from hpoptim.config.schema import (
@@ -95,6 +95,7 @@ def load_config_data(
             "", f"a config must be a mapping, got {type(data).__name__}", source
         )
     data = apply_overrides(dict(data), parse_overrides(overrides), _file_knows)
+    check_depth(data, source)
     data, notes = translate_dialect(data)
     errors = [n.problem() for n in notes if n.kind == "error"]
     try:
@@ -166,6 +167,7 @@ def load_config_dict(
         raise ConfigError.single(
             "", f"a config must be a mapping, got {type(data).__name__}", source
         )
+    check_depth(data, source)
     translated = translate_old_keys(data)
     cfg, problems = build(translated.data)
     problems = translated.problems + [_at_origin(p, translated.origins) for p in problems]

@@ -22,7 +22,35 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
-__all__ = ["SUFFIXES", "read_config_file"]
+__all__ = ["MAX_DEPTH", "SUFFIXES", "check_depth", "read_config_file"]
+
+MAX_DEPTH = 50
+"""How deeply mappings and lists may nest in a config: far more than any config needs,
+and far less than what would exhaust the interpreter's recursion limit."""
+
+
+def check_depth(data: Any, source: Path | None = None) -> None:
+    """Refuse ``data`` if its mappings and lists nest deeper than :data:`MAX_DEPTH`.
+
+    Walks without recursion, so any depth is checked.
+
+    Raises:
+        ConfigError: Naming the key path where the limit is passed.
+    """
+    todo: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while todo:
+        value, path, depth = todo.pop()
+        if isinstance(value, dict):
+            items = [(join_path(path, str(k)), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise ConfigError.single(
+                path, f"nested more than {MAX_DEPTH} levels deep; a config needs far fewer", source
+            )
+        todo += [(v, p, depth + 1) for p, v in items]
 
 
 class _Object(dict[str, Any]):
@@ -63,6 +91,7 @@ def _parse_json(text: str, path: Path) -> Any:
         data = json.loads(text, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise _parse_error(path, exc.lineno, exc.colno, exc.msg) from None
+    check_depth(data, path)  # before the recursive walk below
     problems = _duplicates(data, "")
     if problems:
         raise ConfigError(problems, source=path)
@@ -151,7 +180,13 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError.single("", f"cannot read config file {path}: {exc}", source=path) from exc
-    data = parser(text, path)
+    try:
+        data = parser(text, path)
+    except RecursionError:
+        raise ConfigError.single(
+            "", f"cannot parse {path}: nested too deeply (at most {MAX_DEPTH} levels)", path
+        ) from None
+    check_depth(data, path)
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise ConfigError.single(

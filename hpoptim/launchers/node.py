@@ -15,7 +15,11 @@ driver learns it even when it was not there to see it:
 Run as a script, this module is the local supervisor: one process, in a session
 of its own, that starts the jobs a :class:`~hpoptim.launchers.local.LocalLauncher`
 asks for, each in its own session, enforces their time limits, passes signals on
-to their process groups and records their exit statuses. It outlives its driver:
+to their process groups and records their exit statuses. It is a child subreaper
+(Linux ``prctl(PR_SET_CHILD_SUBREAPER)``): a job's descendant that left the job's
+process group and session (``setsid``) and lost its parent becomes the supervisor's
+child instead of init's, and is killed when the job ends, at its time limit or on
+cancel, before the job's end is recorded. It outlives its driver:
 when the driver dies (end of input), it keeps following the jobs it started until
 the last one ended, then exits. Requests and replies are JSON lines on its stdin
 and stdout; nothing is unpickled.
@@ -51,14 +55,38 @@ EXIT_FILE_NAME = EXIT_STATUS_FILE_NAME
 _PROC = "/proc"
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_PR_SET_CHILD_SUBREAPER = 36
+MARKER_VARS = ("HPOPTIM_JOB_ID", "HPOPTIM_RUN_DIR")
+"""Variables in every local job's environment that tell its processes from other jobs'."""
 PathLike = str | os.PathLike[str]
 
 
 # -- the exit-status file -------------------------------------------------------------
+EXIT_TEMP_NAME = EXIT_FILE_NAME + ".tmp"
+"""Where both writers put the record before renaming it into place."""
+TEMPORARY_NAMES = (EXIT_TEMP_NAME, EXIT_FILE_NAME + ".job", PROCESS_FILE_NAME + ".tmp")
+"""The temporaries this protocol may leave in a run directory when a writer is killed."""
+
+
 def read_exit_file(run_dir: PathLike) -> tuple[int, bool] | None:
-    """The ``(status, signalled)`` recorded in ``run_dir``, if a complete record is there."""
+    """The ``(status, signalled)`` recorded in ``run_dir``, if a complete record is there.
+
+    A writer killed between writing :data:`EXIT_TEMP_NAME` and renaming it leaves the
+    whole record there: the record is one line written at once, so a temporary that
+    ends with its line break is complete, and counts as written.
+    """
+    record = _exit_record_at(os.path.join(run_dir, EXIT_FILE_NAME), whole_line=False)
+    if record is None:
+        record = _exit_record_at(os.path.join(run_dir, EXIT_TEMP_NAME), whole_line=True)
+    return record
+
+
+def _exit_record_at(path: str, *, whole_line: bool) -> tuple[int, bool] | None:
     try:
-        words = _read(os.path.join(run_dir, EXIT_FILE_NAME)).split()
+        text = _read(path)
+        words = text.split()
+        if whole_line and (not text.endswith("\n") or len(words) != 2):
+            return None
         return int(words[0]), len(words) > 1 and words[1] == "1"
     except (OSError, ValueError, IndexError):
         return None
@@ -191,6 +219,8 @@ class _Job:
         self.kill_at = None if limit is None else self.started + limit
         self.timeout_signal = int(request.get("signal") or signal.SIGTERM)
         self.signalled = False
+        env = request.get("env") or {}
+        self.marker = {f"{k}={env[k]}".encode() for k in MARKER_VARS if k in env}
 
 
 class Supervisor:
@@ -220,6 +250,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Serve requests until the driver is gone and every job has ended."""
+        become_subreaper()
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         os.set_blocking(wake_r, False)
@@ -270,7 +301,7 @@ class Supervisor:
         dir_fd = -1
         try:
             dir_fd = os.open(request["run_dir"], os.O_RDONLY | os.O_DIRECTORY)
-            for name in (EXIT_FILE_NAME, PROCESS_FILE_NAME):
+            for name in (EXIT_FILE_NAME, PROCESS_FILE_NAME, *TEMPORARY_NAMES):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name, dir_fd=dir_fd)
             with open(request["stdout"], "ab") as out, open(request["stderr"], "ab") as err:
@@ -323,10 +354,62 @@ class Supervisor:
             _killpg(job, signal.SIGKILL)
             status = status_of(job.proc.wait())
             del self.jobs[job.id]
+            self._kill_strays(job)
             with contextlib.suppress(OSError):
                 _write_atomic_at(job.dir_fd, EXIT_FILE_NAME, exit_record(status, job.signalled))
             os.close(job.dir_fd)
             self._reply({"e": "ended", "job": job.id, "status": status, "signalled": job.signalled})
+
+        self._reap_strays()
+
+    def _reap_strays(self) -> None:
+        """Reap the orphans this subreaper inherited that have exited (never a job)."""
+        leaders = {job.proc.pid for job in self.jobs.values()}
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid in leaders:
+                return  # a job's leader is reaped by _reap, with its status
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.si_pid, 0)
+
+    def _kill_strays(self, ended: _Job) -> None:
+        """SIGKILL the descendants of ``ended`` that outlived it outside its group.
+
+        Its orphans are now the supervisor's children; each is ``ended``'s if its
+        environment holds ``ended``'s marker, another job's if it holds another
+        marker, and, without a marker, killed only once no job runs any more.
+        """
+        for _ in range(100):  # each round kills what the last one orphaned
+            parents = _parents()
+            leaders = {job.proc.pid for job in self.jobs.values()}
+            roots = [
+                pid
+                for pid, parent in parents.items()
+                if parent == os.getpid() and pid not in leaders and self._owns(ended, pid)
+            ]
+            if not roots:
+                return
+            for pid in _with_descendants(roots, parents):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in roots:  # our children: wait until the kill took
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+
+    def _owns(self, ended: _Job, pid: int) -> bool:
+        try:
+            with open(f"{_PROC}/{pid}/environ", "rb") as fh:
+                entries = set(fh.read().split(b"\0"))
+        except OSError:
+            return False
+        if ended.marker and ended.marker <= entries:
+            return True
+        if any(e.startswith(MARKER_VARS[0].encode() + b"=") for e in entries):
+            return False  # another job's
+        return not self.jobs
 
     def _enforce_limits(self) -> None:
         now = time.monotonic()
@@ -346,6 +429,44 @@ def _killpg(job: _Job, signum: int) -> None:
     if job.proc.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(job.proc.pid, signum)
+
+
+def become_subreaper() -> bool:
+    """Adopt this process's orphaned descendants (Linux); False where that is not possible."""
+    try:
+        import ctypes  # only here: a few milliseconds of the supervisor's start
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def _parents() -> dict[int, int]:
+    """``{pid: parent pid}`` of every live process (zombies left out)."""
+    found = {}
+    for name in os.listdir(_PROC):
+        if not name.isdigit():
+            continue
+        try:
+            fields = _read(f"{_PROC}/{name}/stat").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in ("Z", "X"):
+            found[int(name)] = int(fields[1])
+    return found
+
+
+def _with_descendants(roots: list[int], parents: Mapping[int, int]) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], list(roots)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
 
 
 def main(argv: list[str]) -> int:

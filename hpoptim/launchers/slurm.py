@@ -47,14 +47,19 @@ from hpoptim.launchers.batch_files import (
     write_private,
     write_tasks,
 )
+from hpoptim.launchers.node import TEMPORARY_NAMES
 from hpoptim.launchers.slurm_commands import (
     DEFAULT_MAX_ARRAY_SIZE,
+    SUBMIT_RETRY_DELAYS_S,
     CommandResult,
     CommandRunner,
+    is_transient,
+    may_have_acted,
     parse_max_array_size,
     run_command,
     run_retrying,
 )
+from hpoptim.launchers.slurm_outage import Clock, Outage, SystemClock, Unreachable, Unsubmitted
 from hpoptim.launchers.slurm_script import (
     SlurmOptions,
     SlurmSettings,
@@ -110,6 +115,7 @@ class SlurmLauncher(BaseLauncher):
     Args:
         options: Partition, resources, polling and submission settings.
         runner: Runs a command; default :func:`run_command` (real subprocesses).
+        clock: Where time comes from (tests pass a fake clock).
         cancel_on_close: Cancel jobs still in flight in :meth:`close` (by default they
             keep running on the cluster, and a resumed driver re-attaches to them).
 
@@ -125,9 +131,13 @@ class SlurmLauncher(BaseLauncher):
         *,
         runner: CommandRunner | None = None,
         cancel_on_close: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.options = options or SlurmOptions()
         self._runner = runner or run_command
+        self._clock = clock or SystemClock()
+        self._outage = Outage(self.options.outage_tolerance_min * 60, self._clock)
+        self._unsubmitted: list[Unsubmitted] = []
         self.cancel_on_close = cancel_on_close
         self.n_calls: Counter[str] = Counter()
         self._run_key = ""
@@ -243,28 +253,41 @@ class SlurmLauncher(BaseLauncher):
             self._events = [e for e in self._events if e.job_id not in native]
             raise first_error
         self._interval = self.options.poll_interval_s
-        self._next_query = time.monotonic() + self._interval
+        self._next_query = self._clock.monotonic() + self._interval
         return native
 
     def poll(self, timeout_s: float) -> list[JobStatus]:
-        """State changes since the last call; waits up to ``timeout_s`` for one."""
-        deadline = time.monotonic() + max(0.0, timeout_s)
+        """State changes since the last call; waits up to ``timeout_s`` for one.
+
+        While Slurm's controller is out of reach, jobs whose exit status appears are
+        still reported, and submissions that wait for it are tried again.
+
+        Raises:
+            LaunchError: The controller has been out of reach for longer than
+                ``outage_tolerance_min``.
+        """
+        deadline = self._clock.monotonic() + max(0.0, timeout_s)
         while True:
             news, self._events = self._events, []
-            now = time.monotonic()
+            now = self._clock.monotonic()
+            news += self._resubmit(now)
             if not news and self._jobs and (now >= self._next_query or self._exit_appeared(now)):
                 news = self._query()
-            now = time.monotonic()
+            self._outage.check()
+            now = self._clock.monotonic()
             if news or now >= deadline:
                 return news
-            wake = min(deadline, self._next_query, now + _EXIT_CHECK_S)
-            time.sleep(max(0.0, wake - now))
+            wake = min(deadline, now + _EXIT_CHECK_S, *self._resubmit_times())
+            if self._jobs:  # with none, a query in the past would spin until the deadline
+                wake = min(wake, self._next_query)
+            self._clock.sleep(max(0.0, wake - now))
 
     def cancel(self, job_ids: Sequence[str] | None = None) -> None:
         """scancel the given jobs (all in flight if ``None``) with one call."""
         chosen = list(self._jobs) if job_ids is None else [j for j in job_ids if j in self._jobs]
+        self._drop_unsubmitted(set(chosen))
         natives = []
-        for job_id in chosen:
+        for job_id in [j for j in chosen if j in self._jobs]:
             job = self._jobs[job_id]
             job.cancelled = True
             if job.native:
@@ -275,7 +298,7 @@ class SlurmLauncher(BaseLauncher):
         if result.returncode != 0:
             logger.warning("scancel %s: %s", " ".join(natives), result.stderr.strip())
         self._interval = self.options.poll_interval_s
-        self._next_query = time.monotonic()
+        self._next_query = self._clock.monotonic()
 
     def reattach(self, spec: JobSpec, native_id: str) -> bool:
         """Follow a job of an earlier driver, found by its id or else by its job name.
@@ -290,7 +313,7 @@ class SlurmLauncher(BaseLauncher):
         if not known and read_exit(spec) is None and not self._accounted(spec, native):
             return False  # Slurm no longer knows it and it left no exit status
         self._jobs[spec.job_id] = _Job(spec, native or "")
-        self._next_query = time.monotonic()
+        self._next_query = self._clock.monotonic()
         return True
 
     def close(self) -> None:
@@ -307,6 +330,7 @@ class SlurmLauncher(BaseLauncher):
         """
         self._jobs.clear()
         self._events.clear()
+        self._unsubmitted.clear()
 
     # -- submitting ----------------------------------------------------------------------
     def _groups(self, specs: Sequence[JobSpec]) -> list[list[JobSpec]]:
@@ -348,7 +372,8 @@ class SlurmLauncher(BaseLauncher):
         name = job_name(self.options.job_name_prefix, self.run_key(), tag)
         base = self.options.script_dir / tag  # job ids are safe as file names
         for spec in group:  # a status left by an earlier submission must not count
-            (spec.paths.run_dir / EXIT_STATUS_FILE_NAME).unlink(missing_ok=True)
+            for file in (EXIT_STATUS_FILE_NAME, *TEMPORARY_NAMES):
+                (spec.paths.run_dir / file).unlink(missing_ok=True)
         if len(group) == 1:
             text = render_single(first, argvs[first.job_id], self.options, name)
         else:
@@ -362,20 +387,44 @@ class SlurmLauncher(BaseLauncher):
         # durable before sbatch: after a crash, resume finds the job by this name
         write_private(base.with_name(base.name + ".json"), manifest, 0o600)
         fsync_dir(self.options.script_dir)
-        slurm_id = self._sbatch(script)
+        try:
+            if self._outage.since is not None:  # sbatch would only wait: try it from poll
+                raise Unreachable(self._outage.error)
+            slurm_id = self._sbatch(script, SUBMIT_RETRY_DELAYS_S)
+        except Unreachable as exc:
+            waiting = Unsubmitted(group, script, name, may_be_queued=exc.may_have_acted)
+            waiting.retry_later(self._clock.monotonic())
+            self._unsubmitted.append(waiting)
+            for spec in group:
+                self._jobs[spec.job_id] = _Job(spec, "")
+            logger.warning("%s waits for Slurm's controller to be submitted", tag)
+            return {spec.job_id: "" for spec in group}
+        return self._submitted(group, slurm_id, script)
+
+    def _submitted(self, group: list[JobSpec], slurm_id: str, script: Path) -> dict[str, str]:
         if len(group) == 1:
-            natives = {first.job_id: slurm_id}
+            natives = {group[0].job_id: slurm_id}
         else:
             natives = {s.job_id: f"{slurm_id}_{i}" for i, s in enumerate(group)}
         for spec in group:
             self._jobs[spec.job_id] = _Job(spec, natives[spec.job_id])
-        logger.debug("submitted %s as Slurm job %s (%s)", tag, slurm_id, script)
+        logger.debug("submitted %s as Slurm job %s", script, slurm_id)
         return natives
 
-    def _sbatch(self, script: Path) -> str:
+    def _sbatch(self, script: Path, delays: Sequence[float]) -> str:
         argv = ["sbatch", "--parsable", str(script)]
-        result = self._run_retrying(argv)
+        result = self._run(argv)
+        for delay in delays:  # not after a time-out: the job may be queued; see _resubmit
+            if result.returncode == 0 or not is_transient(result) or may_have_acted(result):
+                break
+            logger.warning("sbatch failed (%s); retrying in %g s", result.stderr.strip(), delay)
+            self._clock.sleep(delay)
+            result = self._run(argv)
         slurm_id = result.stdout.strip().split(";")[0]
+        if result.returncode != 0 and is_transient(result):
+            unreachable = Unreachable(result.stderr.strip(), argv=argv, stderr=result.stderr)
+            unreachable.may_have_acted = may_have_acted(result)
+            raise unreachable
         if result.returncode != 0 or not slurm_id.isdigit():
             raise LaunchError(
                 f"sbatch refused {script}: exit code {result.returncode}: "
@@ -398,24 +447,31 @@ class SlurmLauncher(BaseLauncher):
 
     def _query(self) -> list[JobStatus]:
         natives = [j.native for j in self._jobs.values() if j.native]
-        listing = self._squeue(natives) if natives else Listing(at=time.monotonic())
+        listing = self._squeue(natives) if natives else Listing(at=self._clock.monotonic())
         news: list[JobStatus] = []
         if listing is not None:
             missing = [j for j in self._jobs.values() if j.native not in listing.rows]
             sacct = self._sacct([j.native for j in missing if j.native and not read_exit(j.spec)])
             listing.rows.update(sacct)
-            for job_id, job in list(self._jobs.items()):
+        for job_id, job in list(self._jobs.items()):
+            if not job.native:
+                continue  # waits to be submitted
+            if listing is None:  # Slurm does not answer: what the run dirs tell still counts
+                if read_exit(job.spec) is None:
+                    continue
+                status = self._status(job, None)
+            else:
                 status = self._status(job, listing.rows.get(job.native))
-                if status is not None:
-                    news.append(status)
-                    if status.state.is_terminal:
-                        del self._jobs[job_id]
+            if status is not None:
+                news.append(status)
+                if status.state.is_terminal:
+                    del self._jobs[job_id]
         pending_exit = any(j.exit_seen for j in self._jobs.values())
         if news or pending_exit:
             self._interval = self.options.poll_interval_s
         else:
             self._interval = min(self._interval * 1.5, self.options.max_poll_interval_s)
-        self._next_query = time.monotonic() + self._interval
+        self._next_query = self._clock.monotonic() + self._interval
         return news
 
     def _status(self, job: _Job, row: tuple[str, int | None, str] | None) -> JobStatus | None:
@@ -435,7 +491,7 @@ class SlurmLauncher(BaseLauncher):
         result = self._run(argv)
         if result.returncode != 0:
             if "Invalid job id" in result.stderr:
-                return Listing(at=time.monotonic())  # none of them is known any more
+                return Listing(at=self._clock.monotonic())  # none of them is known any more
             logger.warning("squeue failed (exit code %d): %s", result.returncode, result.stderr)
             return None
         return parse_squeue(result.stdout)
@@ -454,7 +510,7 @@ class SlurmLauncher(BaseLauncher):
 
     # -- re-attaching ----------------------------------------------------------------------
     def _fresh_listing(self, purpose: str = "to re-attach") -> Listing:
-        if self._listing is None or time.monotonic() - self._listing.at > 5.0:
+        if self._listing is None or self._clock.monotonic() - self._listing.at > 5.0:
             user = f"--user={os.getuid()}"
             argv = ["squeue", user, "--noheader", "--array", "--states=all"]
             result = self._run_retrying([*argv, f"--Format={SQUEUE_FORMAT}"])
@@ -494,7 +550,76 @@ class SlurmLauncher(BaseLauncher):
 
     def _run(self, argv: Sequence[str]) -> CommandResult:
         self.n_calls[argv[0]] += 1
-        return self._runner(argv)
+        result = self._runner(argv)
+        if result.returncode == 0:
+            self._outage.answered()
+        elif is_transient(result):
+            self._outage.failed(result.stderr or result.stdout)
+        return result
+
+    # -- submissions that wait for the controller ------------------------------------------
+    def _resubmit_times(self) -> list[float]:
+        return [u.next_try for u in self._unsubmitted]
+
+    def _resubmit(self, now: float) -> list[JobStatus]:
+        """Try the submissions that wait for the controller and are due; report those
+        that went through (``PENDING``, with their Slurm ids) or were refused."""
+        news: list[JobStatus] = []
+        for waiting in [u for u in self._unsubmitted if now >= u.next_try]:
+            try:
+                queued = self._already_queued(waiting) if waiting.may_be_queued else ""
+                slurm_id = queued or self._sbatch(waiting.script, ())
+            except Unreachable as exc:
+                waiting.may_be_queued |= exc.may_have_acted
+                waiting.retry_later(now)
+                continue
+            except LaunchError as exc:
+                self._unsubmitted.remove(waiting)
+                for spec in waiting.specs:
+                    del self._jobs[spec.job_id]
+                    news.append(
+                        JobStatus(
+                            spec.job_id, JobState.FAILED, "", reason=str(exc), time=time.time()
+                        )
+                    )
+                continue
+            self._unsubmitted.remove(waiting)
+            for job_id, native in self._submitted(waiting.specs, slurm_id, waiting.script).items():
+                news.append(
+                    JobStatus(
+                        job_id, JobState.PENDING, native, reason="submitted", time=time.time()
+                    )
+                )
+            self._next_query = now
+        return news
+
+    def _already_queued(self, waiting: Unsubmitted) -> str:
+        """The Slurm id of ``waiting`` if an earlier sbatch whose answer was lost (a
+        time-out) queued it after all, else ""."""
+        argv = ["squeue", f"--user={os.getuid()}", "--noheader", "--array", "--states=all"]
+        result = self._run([*argv, f"--Format={SQUEUE_FORMAT}"])
+        if result.returncode != 0:
+            raise Unreachable(result.stderr.strip())
+        for native, (_, _, name) in parse_squeue(result.stdout).rows.items():
+            if name == waiting.name:
+                return native.split("_")[0]
+        return ""
+
+    def _drop_unsubmitted(self, job_ids: set[str]) -> None:
+        """Cancel submissions that wait for the controller: reported ``CANCELLED``."""
+        for waiting in [u for u in self._unsubmitted if u.job_ids & job_ids]:
+            self._unsubmitted.remove(waiting)
+            for spec in waiting.specs:
+                del self._jobs[spec.job_id]
+                self._events.append(
+                    JobStatus(
+                        spec.job_id,
+                        JobState.CANCELLED,
+                        "",
+                        reason="never submitted",
+                        time=time.time(),
+                    )
+                )
 
     def _run_retrying(self, argv: list[str]) -> CommandResult:
-        return run_retrying(self._run, argv)
+        return run_retrying(self._run, argv, sleep=self._clock.sleep)

@@ -29,6 +29,9 @@ _TRANSIENT = (
 )
 #: Seconds between the attempts of a command that failed transiently (about 1 minute in all).
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+#: The same for sbatch, whose submission then waits for the controller without blocking
+#: the launcher (see :mod:`hpoptim.launchers.slurm_outage`).
+SUBMIT_RETRY_DELAYS_S = (1.0, 2.0, 4.0)
 #: Slurm's default MaxArraySize, used when ``scontrol show config`` does not answer.
 DEFAULT_MAX_ARRAY_SIZE = 1001
 
@@ -63,17 +66,29 @@ def run_command(argv: Sequence[str], timeout_s: float = 120.0) -> CommandResult:
     return CommandResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_retrying(runner: CommandRunner, argv: Sequence[str]) -> CommandResult:
+def run_retrying(
+    runner: CommandRunner,
+    argv: Sequence[str],
+    delays: Sequence[float] = RETRY_DELAYS_S,
+    sleep: Callable[[float], None] | None = None,
+) -> CommandResult:
     """Run ``argv``; while it fails transiently (:func:`is_transient`), retry after each
-    of :data:`RETRY_DELAYS_S`. Returns the last result."""
+    of ``delays`` (slept with ``sleep``, default :func:`time.sleep`). Returns the last result."""
+    sleep = sleep or time.sleep
     result = runner(argv)
-    for delay in RETRY_DELAYS_S:
+    for delay in delays:
         if result.returncode == 0 or not is_transient(result):
             break
         logger.warning("%s failed (%s); retrying in %g s", argv[0], result.stderr.strip(), delay)
-        time.sleep(delay)
+        sleep(delay)
         result = runner(argv)
     return result
+
+
+def may_have_acted(result: CommandResult) -> bool:
+    """Whether a command that failed transiently may have reached the controller all the
+    same (its answer timed out): an sbatch then may have queued its job."""
+    return result.returncode == 124 or "timed out" in (result.stderr + result.stdout).lower()
 
 
 def is_transient(result: CommandResult) -> bool:

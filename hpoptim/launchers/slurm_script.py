@@ -75,6 +75,12 @@ class SlurmSettings(Section):
     max_poll_interval_s: float = Field(
         30.0, gt=0, description="Longest interval between polls (backoff)."
     )
+    outage_tolerance_min: float = Field(
+        15.0,
+        gt=0,
+        description="How long Slurm's controller may stay out of reach before the run stops "
+        "(resumable); meanwhile ended jobs are still noticed and submissions wait.",
+    )
     use_job_arrays: bool = Field(True, description="Submit jobs started together as one job array.")
     n_max_queued_jobs: int | None = Field(
         None, ge=1, description="Most jobs queued at once; null: no limit."

@@ -13,6 +13,7 @@ from hpoptim.results.ranking import (
     reported_metrics,
     value_of,
 )
+from hpoptim.results.redact import redact
 from hpoptim.state.history import RunHistory, SettingRecord
 from hpoptim.state.setting import SettingState
 
@@ -44,7 +45,7 @@ def markdown_report(history: RunHistory, reporter: Ranking, n_rows: int = 10) ->
     if failed:
         lines += ["", "## Failed settings", ""]
         lines += [
-            f"- setting {s.setting_id}: {s.result.reason if s.result else ''}"
+            f"- setting {s.setting_id}: {redact(s.result.reason) if s.result else ''}"
             for s in failed[:n_rows]
         ]
     return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ from hpoptim.results.ranking import (
     ranked,
     value_of,
 )
+from hpoptim.results.redact import redact
 from hpoptim.state.history import JobRecord, RunHistory, SettingRecord
 from hpoptim.state.setting import SettingState
 from hpoptim.state.storage import ResultsLayout, write_json_atomic, write_text_atomic
@@ -93,7 +94,7 @@ def _job_row(rec: JobRecord, params: Mapping[str, Any], extra: Mapping[str, Any]
         "status": rec.state,
         "exit_code": rec.exit_code,
         "signal": rec.signal,
-        "reason": rec.reason,
+        "reason": redact(rec.reason),
         "start_time": _iso(rec.submitted_at),
         "end_time": _iso(rec.ended_at),
         "duration_s": duration,
@@ -126,7 +127,7 @@ def setting_rows(history: RunHistory, metric: str | None) -> list[dict[str, Any]
             "n_iterations": max(iterations),
             "stopped_at_iteration": setting.stopped_at,
             "n_attempts": sum(r.n_attempts for r in setting.reruns),
-            "reason": "" if result is None else result.reason,
+            "reason": "" if result is None else redact(result.reason),
             **extra,
         }
         _add_columns(row, setting.params, "param_")

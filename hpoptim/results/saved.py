@@ -9,7 +9,7 @@ from typing import Any
 
 from hpoptim.errors import StorageError
 from hpoptim.state.history import Lifecycle, RunHistory, load_history
-from hpoptim.state.storage import ResultsLayout
+from hpoptim.state.storage import ResultsLayout, open_regular
 
 __all__ = ["fold_journal", "lifecycle_of", "read_saved_config"]
 
@@ -22,7 +22,8 @@ def read_saved_config(layout: ResultsLayout) -> dict[str, Any]:
     """
     path = layout.config_file
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open_regular(path) as fh:
+            data = json.loads(fh.read().decode("utf-8"))
     except FileNotFoundError:
         raise StorageError(f"{layout.root} holds no hpoptim run (no config.json)", path) from None
     except (OSError, ValueError) as exc:

@@ -7,12 +7,14 @@ another's, on this machine or a Slurm node) may be running the run meanwhile.
 from __future__ import annotations
 
 import enum
+import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpoptim.errors import HpoptimError
 from hpoptim.jobstate import JobState
 from hpoptim.results.provenance import run_provenance
 from hpoptim.results.ranking import ranked
@@ -227,24 +229,44 @@ def render_status(status: RunStatus, now: float | None = None) -> str:
     return "\n".join(lines)
 
 
-def list_runs(results_dir: Path) -> list[RunStatus]:
-    """The status of every run directly under ``results_dir`` (sorted by name)."""
-    found = []
+@dataclass(frozen=True)
+class DamagedRun:
+    """A run under a results directory whose config or journal cannot be read."""
+
+    root: Path
+    problem: str
+
+
+def list_runs(results_dir: Path) -> list[RunStatus | DamagedRun]:
+    """The status of every run directly under ``results_dir`` (sorted by name).
+
+    A directory holding a ``config.json`` or a ``journal.jsonl`` is a run; one that
+    cannot be read (damaged journal or config, a FIFO in their place, no permission)
+    is listed as a :class:`DamagedRun` and the others are listed all the same.
+    """
+    found: list[RunStatus | DamagedRun] = []
     for child in sorted(Path(results_dir).iterdir()):
-        if (child / "config.json").is_file() and (child / "journal.jsonl").is_file():
+        names = (child / "config.json", child / "journal.jsonl")
+        if not child.is_dir() or not any(os.path.lexists(p) for p in names):
+            continue
+        try:
             found.append(run_status(child))
+        except (HpoptimError, OSError) as exc:
+            found.append(DamagedRun(child.resolve(), str(exc)))
     return found
 
 
-def render_runs(runs: list[RunStatus]) -> str:
+def render_runs(runs: Sequence[RunStatus | DamagedRun]) -> str:
     """The table ``hpoptim ls`` prints."""
     if not runs:
         return "no runs"
     rows = [("run", "state", "progress", "failed", "best")]
-    rows += [
-        (r.root.name, r.state.value, r.progress(), str(r.n_failed), f"{r.metric} {r.best_text()}")
-        for r in runs
-    ]
+    for r in runs:
+        if isinstance(r, DamagedRun):
+            rows.append((r.root.name, "damaged", "-", "-", r.problem))
+        else:
+            best = f"{r.metric} {r.best_text()}"
+            rows.append((r.root.name, r.state.value, r.progress(), str(r.n_failed), best))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]

@@ -181,7 +181,9 @@ class Optimization:
         if active and isinstance(exc, LaunchError):
             # the launcher failed (e.g. Slurm out of reach): cancelling would fail alike,
             # and the jobs in flight are worth keeping; `resume` follows them again
-            logger.warning("leaving %d job(s) in flight for 'hpoptim resume'", len(active))
+            queued = sum(1 for job in active if self.history.jobs[job].native_id)
+            unqueued = f"; {len(active) - queued} never reached it" if queued < len(active) else ""
+            logger.warning("leaving %d job(s) in flight for 'hpoptim resume'%s", queued, unqueued)
         elif active:
             logger.warning("stopping: cancelling %d running job(s)", len(active))
             if self.journal.is_open:  # so that a resumed driver does not count them as failed

@@ -27,7 +27,9 @@ from hpoptim.errors import (
     CheckoutError,
     ConfigError,
     ConfigProblem,
+    HpoptimError,
     RunFailedError,
+    RunStoppedError,
     StorageError,
 )
 from hpoptim.log import add_log_file, get_logger, remove_log_file
@@ -47,6 +49,7 @@ from hpoptim.run.assembly import (
 from hpoptim.run.loop import Optimization
 from hpoptim.run.outcomes import failed_run_reason
 from hpoptim.run.plan import EventHook, JobTemplate, LoopSettings, RunPlan
+from hpoptim.run.temporaries import remove_stale_temporaries
 from hpoptim.shipped import link_job_side
 from hpoptim.state.history import (
     JournalRepair,
@@ -212,6 +215,7 @@ class Session:
                 f"{summary(history, reporter)}\n(a driver is running this run and keeps its "
                 "result files up to date; nothing was rewritten)"
             )
+        remove_stale_temporaries(self.layout, history)
         reporter.write_all(history)
         from hpoptim.results.html import write_html_report  # pandas, matplotlib: only here
 
@@ -258,9 +262,11 @@ class Session:
             html.on_setting_finished(history, setting)
 
         launcher = make_launcher(cfg, layout)
+        loop: Optimization | None = None
         try:
             loop = Optimization(plan, sampler, launcher, layout, on_setting_finished, on_event)
             loop.resume_from(self.events)
+            remove_stale_temporaries(layout, loop.history)
             if started is None:
                 loop.history.apply(self._journal_start(info, seed))
             else:
@@ -276,10 +282,13 @@ class Session:
             # a second Ctrl-C aborts at once: no cancel grace in close(); the local
             # launcher's jobs are killed as the process exits, Slurm's are left queued
             raise
-        except BaseException:
+        except BaseException as exc:
             launcher.close()
+            if not isinstance(exc, RunStoppedError) and loop is not None:  # cli writes those
+                _write_after_failure(reporter, loop.history)
             raise
         launcher.close()
+        remove_stale_temporaries(layout, history, root=False)  # the jobs that ended meanwhile
         reporter.write_all(history)
         html.finish()
         drawn = f"plots: {layout.root / HTML_NAME} (being drawn in the background)"
@@ -435,6 +444,15 @@ def open_session(
     except BaseException:
         lock.release()
         raise
+
+
+def _write_after_failure(reporter: Reporter, history: RunHistory) -> None:
+    """Bring the CSVs and report up to date on a run that ends in an error (a launcher
+    that gave up, a full disk): at worst they stay as they were."""
+    try:
+        reporter.write_all(history)
+    except (OSError, HpoptimError) as err:
+        logger.warning("could not rewrite the result files: %s", err)
 
 
 def _events(cfg: RunConfig, layout: ResultsLayout) -> list[dict[str, Any]]:

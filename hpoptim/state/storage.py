@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import socket
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -177,6 +178,40 @@ class LockHolder:
         return self.host == socket.gethostname()
 
 
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """Open ``path`` for reading, refusing anything but a regular file.
+
+    The file is opened without blocking (a FIFO put in place of a journal would
+    otherwise wait for a writer forever) and checked on the open descriptor.
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        StorageError: It is a FIFO, a device, a socket or a directory.
+        OSError: It cannot be opened.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise StorageError(f"{path} is {kind}, not a regular file; remove it", path)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def probe_lock(path: Path) -> LockHolder | None:
     """The driver that holds the lock at ``path`` now, or None if none does.
 
@@ -185,17 +220,17 @@ def probe_lock(path: Path) -> LockHolder | None:
     lock is tried and at once released.
     """
     try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        fh = open_regular(path)
     except FileNotFoundError:
         return None
     with fh:
-        holder = LockHolder.parse(fh.read())
+        holder = LockHolder.parse(fh.read().decode("utf-8", "replace"))
         if holder.on_this_host() and holder.pid is not None and not _pid_alive(holder.pid):
             return None
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return holder
+            return holder if holder.pid is not None else _read_holder(fh)
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         return None
 
@@ -231,14 +266,24 @@ class RunLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise :class:`StorageError` naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        """Take the lock or raise :class:`StorageError` naming the holder.
+
+        Directories it creates on the way are removed again if the lock file
+        cannot be created (a name over 255 bytes leaves no empty ``results/``).
+        """
+        missing = [d for d in self.path.parents if not os.path.lexists(d)]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        except OSError:
+            for directory in missing:  # deepest first; only the empty ones go
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            raise
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
-            holder = LockHolder.parse(fh.read())
+            holder = _read_holder(fh)
             fh.close()
             pid = "unknown" if holder.pid is None else holder.pid
             host = f" on {holder.host}" if holder.host else ""
@@ -287,6 +332,25 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+_HOLDER_WRITE_S = 1.0
+"""How long a driver that just took the lock may take to write who it is."""
+
+
+def _read_holder(fh: IO[str] | IO[bytes]) -> LockHolder:
+    """Who holds the lock of ``fh``. A driver writes that right after taking the lock,
+    so a record without a pid (empty: just taken) is read again for a moment."""
+    deadline = time.monotonic() + _HOLDER_WRITE_S
+    while True:
+        fh.seek(0)
+        text = fh.read()
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        holder = LockHolder.parse(text)
+        if holder.pid is not None or time.monotonic() > deadline:
+            return holder
+        time.sleep(0.01)
 
 
 class Journal:
@@ -383,7 +447,7 @@ def scan_journal(path: Path) -> Iterator[JournalLine]:
         OSError: The journal exists but cannot be read.
     """
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
+        fh = open_regular(path)
     except FileNotFoundError:
         return
     with fh:

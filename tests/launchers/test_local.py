@@ -584,3 +584,124 @@ def test_stop_leftovers_stops_the_jobs_a_dead_drivers_supervisor_still_runs(
     assert LocalLauncher.stop_leftovers(run / "local") == 1
     assert not record.job.is_alive()
     assert LocalLauncher.stop_leftovers(run / "local") == 0  # nothing left to stop
+
+
+@pytest.mark.parametrize(
+    ("left", "adopted"),
+    [
+        pytest.param("5 0\n", True, id="whole-record-in-temporary"),
+        pytest.param("5 0", False, id="record-cut-short"),
+        pytest.param("", False, id="temporary-created-empty"),
+    ],
+)
+def test_a_supervisor_killed_before_renaming_the_exit_record(
+    contract: TestLocalLauncher, tmp_path: Path, left: str, adopted: bool
+) -> None:
+    """A SIGKILL between writing slurm_exit_status.tmp and renaming it loses no result
+    that was written whole, and never takes a partial record for one."""
+    go = f"while not {RUN_DIR}.joinpath('go').exists(): time.sleep(0.01)\n"
+    spec = contract.spec(tmp_path, "j", STARTED + go + "sys.exit(5)")
+    native = run_killed_driver([spec])
+    who = read_process_file(spec.paths.run_dir)
+    assert who is not None
+    (spec.paths.run_dir / "go").touch()
+    assert wait_for_exit_file(spec) == (5, False)
+    assert wait_gone(who.supervisor.pid)  # its driver gone and its job ended, it exits
+    # what a SIGKILL of the supervisor at each point of its write would have left
+    (spec.paths.run_dir / EXIT_FILE_NAME).unlink()
+    (spec.paths.run_dir / node.EXIT_TEMP_NAME).write_text(left)
+    with LocalLauncher(n_parallel_jobs=1) as later:
+        assert later.reattach(spec, native["j"]) is adopted  # False: the loop runs it again
+        if adopted:
+            ended = contract.poll_until_ended(later, {"j"}, {"j"})
+            assert (ended["j"].state, ended["j"].exit_code) == (JobState.FAILED, 5)
+
+
+def test_a_new_start_in_a_run_directory_removes_old_exit_temporaries(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    spec = contract.spec(tmp_path, "j", STARTED + "time.sleep(600)")
+    for name in node.TEMPORARY_NAMES:  # an earlier start's, written whole
+        (spec.paths.run_dir / name).write_text("0 0\n")
+    with LocalLauncher(n_parallel_jobs=1) as launcher:
+        launcher.submit([spec])
+        contract.wait_for_file(spec.paths.run_dir / "started")
+        assert read_exit_file(spec.paths.run_dir) is None  # it runs: no status yet
+        assert not any((spec.paths.run_dir / n).exists() for n in node.TEMPORARY_NAMES)
+
+
+# A grandchild that leaves the job's session (setsid) and loses its parent, as a daemon does.
+DAEMON = (
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    f"        {RUN_DIR}.joinpath('daemon.tmp').write_text(str(os.getpid()))\n"
+    f"        {RUN_DIR}.joinpath('daemon.tmp').rename({RUN_DIR}.joinpath('daemon'))\n"
+    "        time.sleep(600)\n"
+    "    os._exit(0)\n"
+    "os.wait()\n"
+    f"while not {RUN_DIR}.joinpath('daemon').exists(): time.sleep(0.01)\n"
+)
+
+
+@contextlib.contextmanager
+def daemons_killed_afterwards(*specs: JobSpec) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for spec in specs:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int((spec.paths.run_dir / "daemon").read_text()), signal.SIGKILL)
+
+
+def _daemon(spec: JobSpec) -> int:
+    pid = int((spec.paths.run_dir / "daemon").read_text())
+    session = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    assert session != int((spec.paths.run_dir / "started").read_text())  # not the job's
+    return pid
+
+
+@pytest.mark.parametrize(
+    ("how", "state"),
+    [
+        pytest.param("ends", JobState.COMPLETED, id="job-ends"),
+        pytest.param("limit", JobState.TIMEOUT, id="time-limit"),
+        pytest.param("cancel", JobState.CANCELLED, id="cancel"),
+    ],
+)
+def test_descendants_that_left_the_jobs_session_end_with_it(
+    contract: TestLocalLauncher, tmp_path: Path, how: str, state: JobState
+) -> None:
+    tail = "" if how == "ends" else "time.sleep(600)"
+    timeout = 0.03 if how == "limit" else None  # 1.8 s
+    spec = contract.spec(tmp_path, "j", DAEMON + STARTED + tail, timeout_min=timeout)
+    with daemons_killed_afterwards(spec), LocalLauncher(n_parallel_jobs=1) as launcher:
+        launcher.submit([spec])
+        contract.wait_for_file(spec.paths.run_dir / "started")
+        daemon = _daemon(spec)
+        assert is_running(daemon)
+        if how == "cancel":
+            launcher.cancel(["j"])
+            ended = {s.job_id: s for s in launcher.poll(0.0)}
+        else:
+            ended = contract.poll_until_ended(launcher, {"j"}, {"j"})
+        assert ended["j"].state is state
+        assert not is_running(daemon)  # gone before the job's end was reported
+
+
+def test_a_jobs_escaped_descendants_are_told_from_another_jobs(
+    contract: TestLocalLauncher, tmp_path: Path
+) -> None:
+    go = f"while not {RUN_DIR}.joinpath('go').exists(): time.sleep(0.01)\n"
+    first, second = (contract.spec(tmp_path, n, DAEMON + STARTED + go) for n in ("a", "b"))
+    with daemons_killed_afterwards(first, second), LocalLauncher(n_parallel_jobs=2) as launcher:
+        launcher.submit([first, second])
+        for spec in (first, second):
+            contract.wait_for_file(spec.paths.run_dir / "started")
+        daemons = [_daemon(first), _daemon(second)]
+        (first.paths.run_dir / "go").touch()
+        contract.poll_until_ended(launcher, {"a"}, {"a", "b"})
+        assert [is_running(pid) for pid in daemons] == [False, True]
+        (second.paths.run_dir / "go").touch()
+        contract.poll_until_ended(launcher, {"b"}, {"b"})
+        assert not is_running(daemons[1])

@@ -30,6 +30,7 @@ SLURM_SETTINGS: dict[str, Any] = {
     "extra_sbatch_options": ("--constraint=a100", "--exclusive"),
     "poll_interval_s": 1.0,
     "max_poll_interval_s": 8.0,
+    "outage_tolerance_min": 30.0,
     "use_job_arrays": False,
     "n_max_queued_jobs": 20,
 }

@@ -24,7 +24,7 @@ import pytest
 
 from hpoptim.contract import EXIT_STATUS_FILE_NAME as EXIT_FILE_NAME
 from hpoptim.errors import ConfigError, LaunchError
-from hpoptim.jobspec import JobPaths, JobResources, JobSpec, JobState
+from hpoptim.jobspec import JobPaths, JobResources, JobSpec, JobState, JobStatus
 from hpoptim.launchers.slurm import CommandResult, SlurmLauncher, SlurmOptions
 from hpoptim.launchers.slurm_script import render_array, render_single
 
@@ -655,13 +655,114 @@ def test_sbatch_retries_while_the_controller_is_unreachable(
     assert sleeps == [1.0, 2.0, 4.0]  # growing delays
 
 
-def test_sbatch_retries_are_bounded(tmp_path: Path, sleeps: list[float]) -> None:
-    fake = FakeSlurm(fail={"sbatch": UNREACHABLE})
-    launcher = fake_launcher(tmp_path, fake)
-    with pytest.raises(LaunchError, match="Unable to contact slurm controller"):
-        launcher.submit([spec_in(tmp_path, "j")])
-    assert fake.count("sbatch") == 7
-    assert 30 <= sum(sleeps) <= 120
+class FakeClock:
+    """Monotonic time that moves only when the launcher sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+SQUEUE_UNREACHABLE = CommandResult(
+    1, "", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"
+)
+
+
+def outage_launcher(tmp_path: Path, fake: FakeSlurm, clock: FakeClock) -> SlurmLauncher:
+    options = SlurmOptions(
+        poll_interval_s=2.0,
+        max_poll_interval_s=30.0,
+        script_dir=tmp_path / "slurm",
+        outage_tolerance_min=10.0,
+    )
+    return SlurmLauncher(options, runner=fake, clock=clock)
+
+
+def poll_for(launcher: SlurmLauncher, clock: FakeClock, seconds: float) -> list[JobStatus]:
+    news: list[JobStatus] = []
+    end = clock.now + seconds
+    while end - clock.now > 1e-6:  # a smaller step would not move a float clock
+        news += launcher.poll(end - clock.now)
+    return news
+
+
+def test_an_outage_within_the_tolerance_delays_submissions_and_loses_no_end(
+    tmp_path: Path,
+) -> None:
+    fake, clock = FakeSlurm(), FakeClock()
+    launcher = outage_launcher(tmp_path, fake, clock)
+    running = spec_in(tmp_path, "r")
+    native = launcher.submit([running])["r"]
+    fake.fail = {"sbatch": UNREACHABLE, "squeue": SQUEUE_UNREACHABLE}
+    waiting = spec_in(tmp_path, "w")
+    assert launcher.submit([waiting]) == {"w": ""}  # it waits, the run goes on
+    assert fake.count("sbatch") == 1 + 4  # a few quick tries, then no more blocking
+    fake.finish(native, "COMPLETED")
+    write_exit(running, "0 0\n")  # its batch script recorded its end
+    news = poll_for(launcher, clock, 8 * 60)  # eight minutes out: squeue never answers
+    assert [(s.job_id, s.state) for s in news] == [("r", JobState.COMPLETED)]
+    n_tries = fake.count("sbatch") - 5
+    assert 9 <= n_tries <= 20  # tried again, with growing delays
+    fake.fail.clear()  # the controller is back
+    news = poll_for(launcher, clock, 61)
+    assert [(s.job_id, s.state) for s in news] == [("w", JobState.PENDING)]
+    assert news[0].native_id == "101"
+    fake.finish("101", "COMPLETED")
+    write_exit(waiting, "0 0\n")
+    assert [s.state for s in poll_for(launcher, clock, 31)] == [JobState.COMPLETED]
+
+
+def test_an_outage_beyond_the_tolerance_stops_the_launcher(tmp_path: Path) -> None:
+    fake, clock = FakeSlurm(), FakeClock()
+    launcher = outage_launcher(tmp_path, fake, clock)
+    launcher.submit([spec_in(tmp_path, "r")])
+    fake.fail = {"sbatch": UNREACHABLE, "squeue": SQUEUE_UNREACHABLE}
+    start = clock.now
+    with pytest.raises(LaunchError, match=r"slurm.outage_tolerance_min = 10 \(slurm_load_jobs"):
+        poll_for(launcher, clock, 3600)
+    assert 10 * 60 < clock.now - start <= 11 * 60
+
+
+def test_a_submission_waiting_for_the_controller_is_cancelled_without_slurm(
+    tmp_path: Path,
+) -> None:
+    fake, clock = FakeSlurm(fail={"sbatch": UNREACHABLE}), FakeClock()
+    launcher = outage_launcher(tmp_path, fake, clock)
+    assert launcher.submit([spec_in(tmp_path, "w")]) == {"w": ""}
+    launcher.cancel(["w"])
+    (status,) = launcher.poll(0.0)
+    assert (status.job_id, status.state, status.reason) == (
+        "w",
+        JobState.CANCELLED,
+        "never submitted",
+    )
+    assert fake.count("scancel") == 0
+    fake.fail.clear()
+    assert poll_for(launcher, clock, 120) == []  # never submitted later
+    assert fake.count("sbatch") == 4
+
+
+def test_a_submission_whose_answer_was_lost_is_not_queued_twice(tmp_path: Path) -> None:
+    fake, clock = FakeSlurm(), FakeClock()
+    launcher = outage_launcher(tmp_path, fake, clock)
+    queue = fake.sbatch
+
+    def queued_but_timed_out(args: list[str]) -> CommandResult:
+        queue(args)
+        return CommandResult(124, "", "sbatch timed out after 120 s")
+
+    fake.sbatch = queued_but_timed_out  # type: ignore[method-assign]
+    fake.fail_next["squeue"] = [SQUEUE_UNREACHABLE] * 3
+    assert launcher.submit([spec_in(tmp_path, "w")]) == {"w": ""}
+    news = poll_for(launcher, clock, 60)
+    assert [(s.job_id, s.state, s.native_id) for s in news] == [("w", JobState.PENDING, "100")]
+    assert fake.count("sbatch") == 1  # a time-out may have queued it: never sent again
+    assert list(fake.jobs) == ["100"]
 
 
 def test_a_refusal_is_not_retried(tmp_path: Path, sleeps: list[float]) -> None:

@@ -63,5 +63,19 @@ fi
 # the subshell's record is the job's own status; without it, the subshell was killed
 if [ -s "$exit_file.job" ]; then read -r status <"$exit_file.job"; fi
 rm -f -- "$exit_file.job"
+# A process of the job that left its process group and session (setsid: a daemon) escapes
+# the proctrack plugins that follow process trees or groups: kill every process that carries
+# this job's run directory in its environment before recording the end (bash builtins only).
+if [ -n "${HPOPTIM_RUN_DIR:-}" ]; then
+    for proc in /proc/[0-9]*; do
+        [ "${proc#/proc/}" = "$$" ] && continue
+        { while IFS= read -r -d '' entry; do
+            if [ "$entry" = "HPOPTIM_RUN_DIR=$HPOPTIM_RUN_DIR" ]; then
+                kill -9 "${proc#/proc/}"
+                break
+            fi
+        done <"$proc/environ"; } 2>/dev/null
+    done
+fi
 printf '%s %s\n' "$status" "$signalled" >"$exit_file.tmp" && mv -f -- "$exit_file.tmp" "$exit_file"
 exit "$status"
