@@ -15,6 +15,22 @@ import pytest
 pytest.register_assert_rewrite("tests.contracts")
 
 FAKES_DIR = Path(__file__).resolve().parent / "fakes"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the launcher contract cases a class leaves to another (see
+    ``LauncherContract.only_cases``): each case runs in exactly one of them."""
+    kept, dropped = [], []
+    for item in items:
+        cls = getattr(item, "cls", None)
+        runs = getattr(cls, "runs_case", None)
+        name = getattr(item, "originalname", item.name).removeprefix("test_")
+        (dropped if runs is not None and not runs(name) else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 REQUIRE_TOOLS_VAR = "HPOPTIM_REQUIRE_TOOLS"
 
 

@@ -77,6 +77,19 @@ class LauncherContract:
     n_many_jobs: int = 12
     #: Test names (without the ``test_`` prefix) this launcher skips, with the reason.
     skip_cases: ClassVar[Mapping[str, str]] = {}
+    #: Where a slow launcher's cases are split over two classes (and so two test files,
+    #: which run beside each other): the cases this class runs (None: all of them) and
+    #: those it leaves to the other class. The others are deselected, not skipped
+    #: (``tests/conftest.py``).
+    only_cases: ClassVar[frozenset[str] | None] = None
+    other_cases: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def runs_case(cls, name: str) -> bool:
+        """Whether this class runs case ``name`` (without the ``test_`` prefix)."""
+        if cls.only_cases is not None:
+            return name in cls.only_cases
+        return name not in cls.other_cases
 
     def make_launcher(self, tmp_path: Path) -> BaseLauncher:
         """Return a fresh launcher whose files (if any) live under ``tmp_path``."""

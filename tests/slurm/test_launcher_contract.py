@@ -14,6 +14,13 @@ from tests.contracts.launcher import LauncherContract
 pytestmark = pytest.mark.slurm
 
 
+#: The cases that wait on Slurm's time limits (a minute and more each): they run from
+#: test_launcher_time_limits.py, beside the other cases.
+TIME_LIMIT_CASES = frozenset(
+    {"timeout_signal_comes_before_the_limit", "time_limit_holds_while_no_driver_follows_the_job"}
+)
+
+
 class TestSlurmLauncher(LauncherContract):
     # Slurm's time limits come in whole minutes; slurmctld checks them every 30 s and sends
     # the --signal once the limit is within lead + 30 s: with a lead of 30 s and a 1-minute
@@ -26,6 +33,7 @@ class TestSlurmLauncher(LauncherContract):
     signal_lead_s = 5.0
     n_many_jobs = 12
     skip_cases: ClassVar[dict[str, str]] = {}
+    other_cases = TIME_LIMIT_CASES
 
     def make_launcher(self, tmp_path: Path) -> BaseLauncher:
         options = SlurmOptions(
