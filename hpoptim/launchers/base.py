@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
+from hpoptim.errors import ConfigProblem
 from hpoptim.jobspec import JobSpec, JobStatus
 from hpoptim.sections import Section
 
@@ -23,6 +24,16 @@ def job_argv(spec: JobSpec) -> list[str]:
     from hpoptim.launchers.container import container_argv
 
     return container_argv(spec)
+
+
+def poll_backoff_problems(
+    poll_interval_s: float, max_poll_interval_s: float
+) -> list[ConfigProblem]:
+    """A cluster launcher's poll backoff must not end below where it starts."""
+    if max_poll_interval_s >= poll_interval_s:
+        return []
+    why = f"must be >= poll_interval_s ({poll_interval_s!r}), got {max_poll_interval_s!r}"
+    return [ConfigProblem("max_poll_interval_s", why)]
 
 
 class NoSettings(Section):

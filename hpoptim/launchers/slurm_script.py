@@ -31,6 +31,7 @@ from pydantic import AfterValidator, Field
 from hpoptim.contract import EXIT_STATUS_FILE_NAME
 from hpoptim.errors import ConfigProblem, LaunchError
 from hpoptim.jobspec import JobSpec
+from hpoptim.launchers.base import poll_backoff_problems
 from hpoptim.messages import ENV_NAME
 from hpoptim.sections import Section, Strings, cross_rule, rule_error
 
@@ -88,16 +89,8 @@ class SlurmSettings(Section):
 
     @cross_rule("poll_interval_s", "max_poll_interval_s")
     def _poll_backoff(self) -> Self:
-        if self.max_poll_interval_s < self.poll_interval_s:
-            raise rule_error(
-                problems=[
-                    ConfigProblem(
-                        "max_poll_interval_s",
-                        f"must be >= poll_interval_s ({self.poll_interval_s!r}), "
-                        f"got {self.max_poll_interval_s!r}",
-                    )
-                ]
-            )
+        if problems := poll_backoff_problems(self.poll_interval_s, self.max_poll_interval_s):
+            raise rule_error(problems=problems)
         return self
 
 

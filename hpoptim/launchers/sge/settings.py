@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 from pydantic import AfterValidator, Field
 
 from hpoptim.errors import ConfigProblem
+from hpoptim.launchers.base import poll_backoff_problems
 from hpoptim.sections import Section, Strings, cross_rule, rule_error
 
 if TYPE_CHECKING:
@@ -131,16 +132,8 @@ class SgeSettings(Section):
 
     @cross_rule("poll_interval_s", "max_poll_interval_s")
     def _poll_backoff(self) -> Self:
-        if self.max_poll_interval_s < self.poll_interval_s:
-            raise rule_error(
-                problems=[
-                    ConfigProblem(
-                        "max_poll_interval_s",
-                        f"must be >= poll_interval_s ({self.poll_interval_s!r}), "
-                        f"got {self.max_poll_interval_s!r}",
-                    )
-                ]
-            )
+        if problems := poll_backoff_problems(self.poll_interval_s, self.max_poll_interval_s):
+            raise rule_error(problems=problems)
         return self
 
 
