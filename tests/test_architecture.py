@@ -302,3 +302,25 @@ def test_every_package_is_in_the_wheel() -> None:
         ".".join(path.parent.relative_to(ROOT).parts) for path in PACKAGE.rglob("__init__.py")
     }
     assert packages - listed == set()
+
+
+def test_checking_a_config_imports_no_sampler_library() -> None:
+    """The sampler registry imports only the sampler a config names, and validating its
+    settings needs neither Optuna, SciPy nor cmaes (they load when a run builds it)."""
+    code = (
+        "import sys\n"
+        "from hpoptim.config import load_config_dict\n"
+        "cfg = load_config_dict({'optimization_procedure_name': 't', 'results_dir': '/tmp/r',\n"
+        "    'script_relative_path': 'x.py', 'run_in_working_dir': True,\n"
+        "    'metric_to_optimize': 'loss', 'minimize': True, 'number_of_samples': 5,\n"
+        "    'n_jobs_per_iteration': 2, 'optimized_params': [\n"
+        "        {'param': 'x', 'distribution': 'TruncatedNormal', 'bounds': [0, 1]}]})\n"
+        "assert cfg.optimizer_str == 'tpe_cmaes'\n"
+        "loaded = [m for m in sys.modules if m.startswith('hpoptim.samplers.')]\n"
+        "heavy = ('optuna', 'scipy', 'cmaes', 'pandas')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), 'cem' in str(loaded))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[] False"

@@ -19,36 +19,61 @@ cannot be taken by one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from hpoptim.errors import ConfigError, ConfigProblem
 from hpoptim.plugins import load_object, registered
 from hpoptim.samplers.base import BaseSampler, SamplerHistory
-from hpoptim.samplers.cem import CEMSampler
-from hpoptim.samplers.cmaes import CmaEsSampler
-from hpoptim.samplers.grid import GridSampler
-from hpoptim.samplers.qmc import QMCSampler
-from hpoptim.samplers.random import RandomSampler
-from hpoptim.samplers.tpe import TPESampler
-from hpoptim.samplers.tpe_cmaes import TPECmaEsSampler
 from hpoptim.space import SearchSpace, did_you_mean
 
-SAMPLERS: Mapping[str, type[BaseSampler]] = {
-    cls.name: cls
-    for cls in (
-        CEMSampler,
-        RandomSampler,
-        GridSampler,
-        TPESampler,
-        CmaEsSampler,
-        QMCSampler,
-        TPECmaEsSampler,
-    )
+if TYPE_CHECKING:
+    from hpoptim.samplers.cem import CEMSampler
+    from hpoptim.samplers.cmaes import CmaEsSampler
+    from hpoptim.samplers.grid import GridSampler
+    from hpoptim.samplers.qmc import QMCSampler
+    from hpoptim.samplers.random import RandomSampler
+    from hpoptim.samplers.tpe import TPESampler
+    from hpoptim.samplers.tpe_cmaes import TPECmaEsSampler
+
+#: ``optimizer_str`` -> ``module:Class``: a sampler's module (numpy, scipy, Optuna, cmaes)
+#: is imported only when that sampler is named, so checking a config stays cheap.
+SAMPLER_TARGETS: dict[str, str] = {
+    "cem_metaoptimizer": "hpoptim.samplers.cem:CEMSampler",
+    "random": "hpoptim.samplers.random:RandomSampler",
+    "gridsearch": "hpoptim.samplers.grid:GridSampler",
+    "tpe": "hpoptim.samplers.tpe:TPESampler",
+    "cmaes": "hpoptim.samplers.cmaes:CmaEsSampler",
+    "quasirandom": "hpoptim.samplers.qmc:QMCSampler",
+    "tpe_cmaes": "hpoptim.samplers.tpe_cmaes:TPECmaEsSampler",
 }
+
+
+def _import(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class _Builtins(Mapping[str, "type[BaseSampler]"]):
+    """The built-in samplers by name; a class is imported when it is looked up."""
+
+    def __getitem__(self, name: str) -> type[BaseSampler]:
+        cls: type[BaseSampler] = _import(SAMPLER_TARGETS[name])
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SAMPLER_TARGETS)
+
+    def __len__(self) -> int:
+        return len(SAMPLER_TARGETS)
+
+
+SAMPLERS: Mapping[str, type[BaseSampler]] = _Builtins()
 
 __all__ = [
     "SAMPLERS",
+    "SAMPLER_TARGETS",
     "BaseSampler",
     "CEMSampler",
     "CmaEsSampler",
@@ -68,7 +93,7 @@ __all__ = [
 
 def available() -> list[str]:
     """Every ``optimizer_str``: the built-in samplers, then the plug-ins."""
-    return list(registered(SAMPLERS, "sampler", "optimizer_str"))
+    return list(registered(SAMPLER_TARGETS, "sampler", "optimizer_str"))
 
 
 def load(name: str) -> type[BaseSampler] | None:
@@ -77,10 +102,9 @@ def load(name: str) -> type[BaseSampler] | None:
     Raises:
         ConfigError: A plug-in clashes with another name, or cannot be loaded.
     """
-    builtin = SAMPLERS.get(name)
-    if builtin is not None:
-        return builtin
-    target = registered(SAMPLERS, "sampler", "optimizer_str").get(name)
+    if name in SAMPLER_TARGETS:
+        return SAMPLERS[name]
+    target = registered(SAMPLER_TARGETS, "sampler", "optimizer_str").get(name)
     if target is None:
         return None
     cls: type[BaseSampler] = load_object(target, BaseSampler, "optimizer_str", name)
@@ -115,8 +139,8 @@ def metric_problems(name: str, metric: str | None) -> list[ConfigProblem]:
     """A sampler that learns from values needs ``metric_to_optimize``; one that does not
     (grid, random, quasi-random) runs without it, collecting every metric the jobs
     report."""
-    cls = SAMPLERS.get(name)
-    if metric is None and cls is not None and cls.learns:
+    cls = SAMPLERS.get(name) if metric is None else None
+    if cls is not None and cls.learns:
         free = ", ".join(n for n, c in SAMPLERS.items() if not c.learns)
         return [
             ConfigProblem(
@@ -147,3 +171,11 @@ def make_sampler(
     cls = load(name)
     assert cls is not None  # validated above
     return cls(space, minimize=minimize, seed=seed, settings=settings)
+
+
+def __getattr__(name: str) -> Any:
+    """The sampler classes, imported on first use (``hpoptim.samplers.TPESampler``)."""
+    for target in SAMPLER_TARGETS.values():
+        if target.endswith(f":{name}"):
+            return _import(target)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
