@@ -119,6 +119,54 @@ def test_a_hyperparameter_search_becomes_a_native_search(
     assert native["results_dir"] == "experiments/toy"
 
 
+def test_the_newest_layout_means_the_same() -> None:
+    """The shape of mle-toolbox's examples/toy_single_objective/mle_search_grid.yaml."""
+    current = _search({"search_type": "random", "search_params": SPACE})
+    newest = copy.deepcopy(current)
+    meta = newest["meta_job_args"]
+    meta["experiment_type"] = meta.pop("job_type")
+    meta["report_generation"] = True
+    newest["param_search_args"]["search_logging"]["aggregate_seeds"] = "mean"
+    newest["param_search_args"]["search_resources"] = {
+        "num_total_evals": 8,
+        "max_running_jobs": 4,
+        "num_seeds_per_eval": 3,
+    }
+    newest["single_job_args"]["use_conda_venv"] = True
+    native, notes = translate(newest, cwd=CWD)
+    assert native == translate(current, cwd=CWD)[0]
+    assert "meta_job_args.report_generation" in {n.path for n in notes}
+
+
+@pytest.mark.parametrize(
+    ("spec", "options"),
+    [
+        pytest.param({"begin": 1, "end": 5, "bins": 4}, [1, 2, 3, 5], id="bins-linspace-truncated"),
+        pytest.param({"begin": 0, "end": 2, "bins": 5}, [0, 1, 2], id="bins-duplicates-once"),
+        pytest.param({"begin": 1, "end": 6, "spacing": 2}, [1, 3, 5], id="spacing-range"),
+    ],
+)
+def test_an_integer_grid_is_mle_toolboxs(spec: dict[str, int], options: list[int]) -> None:
+    data = _search({"search_type": "grid", "search_params": {"integer": {"n": spec}}})
+    assert translate(data, cwd=CWD)[0]["optimized_params"] == [_p("n", "Discrete", options=options)]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "warning"),
+    [
+        pytest.param("random_seeds", [2, 4], "the run's seed", id="random-seeds"),
+        pytest.param("aggregate_seeds", "p50", "the mean", id="aggregate-median"),
+    ],
+)
+def test_what_hpoptim_does_otherwise_is_one_warning(key: str, value: Any, warning: str) -> None:
+    data = _search({"search_type": "random", "search_params": SPACE})
+    data["param_search_args"]["search_resources"][key] = value
+    ignored = [str(n) for n in translate(data, cwd=CWD)[1] if n.kind == "ignored"]
+    assert len(ignored) == 1
+    assert ignored[0].startswith(f"param_search_args.{key}: ignored:")
+    assert warning in ignored[0]
+
+
 def test_the_older_flat_layout_means_the_same() -> None:
     current = _search({"search_type": "random", "search_params": SPACE})
     older = copy.deepcopy(current)
@@ -203,7 +251,7 @@ def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
                 {"search_type": "grid", "search_params": {"integer": {"n": {"begin": 1, "end": 4}}}}
             ),
             "param_search_args.search_params.integer.n: a grid needs a whole number "
-            "spacing >= 1, got None",
+            "bins >= 1, got None",
             id="grid-without-spacing",
         ),
         pytest.param(
@@ -227,6 +275,12 @@ def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
             "single_job_args.num_logical_core: unknown single_job_args key; did you mean "
             "'num_logical_cores'?",
             id="single-job-typo",
+        ),
+        pytest.param(
+            _with(("single_job_args", "extra_cmd_line_input"), {"x": 1}),
+            "single_job_args.extra_cmd_line_input: extra script arguments are not supported; "
+            "put the values in the base config",
+            id="extra-arguments",
         ),
         pytest.param(
             _with(("meta_job_args", "base_train_config"), None),

@@ -36,6 +36,9 @@ OPTIMIZERS = {
 META_KEYS = (
     "project_name",
     "job_type",
+    "experiment_type",
+    "report_generation",
+    "remote_exec_dir",
     "base_train_fname",
     "base_train_config",
     "experiment_dir",
@@ -48,16 +51,29 @@ SEARCH_DROPPED = {
     "verbose_log": "hpoptim's progress display and -v",
     "problem_type": "the metric is the last value the job reports",
     "search_schedule": "hpoptim keeps n_jobs_per_iteration settings in flight",
+    "verbose_logging": "hpoptim's progress display and -v",
+    "hyperlog_fname": "hpoptim's journal and settings.csv hold every evaluation",
+    "no_results_logging": "hpoptim's journal and settings.csv hold every evaluation",
 }
+#: param_search_args numbers: current/older names and what they become.
+BUDGET_KEYS = (
+    "num_search_batches",
+    "num_iter_per_batch",
+    "num_evals_per_batch",
+    "num_evals_per_iter",
+    "num_total_evals",
+    "max_running_jobs",
+    "num_seeds_per_eval",
+)
 SEARCH_KEYS = (
     "search_type",
     "max_objective",
     "maximize_objective",
     "eval_metrics",
     "eval_score_type",
-    "num_search_batches",
-    "num_iter_per_batch",
-    "num_evals_per_iter",
+    *BUDGET_KEYS,
+    "random_seeds",
+    "aggregate_seeds",
     "search_params",
     "params_to_search",
     *SEARCH_DROPPED,
@@ -67,6 +83,7 @@ SINGLE_JOB_DROPPED = {
     "log_file": "each job's output is stdout.log in its directory",
     "err_file": "each job's errors are stderr.log in its directory",
     "env_name": "jobs run with hpoptim's interpreter (set `interpreter` for another one)",
+    "use_conda_venv": "jobs run with hpoptim's interpreter (set `interpreter` for another one)",
 }
 SINGLE_JOB_KEYS = (
     "num_logical_cores",
@@ -74,6 +91,7 @@ SINGLE_JOB_KEYS = (
     "time_per_job",
     "memory_per_job",
     "exclude_nodes",
+    "extra_cmd_line_input",
     *SINGLE_JOB_DROPPED,
 )
 
@@ -98,7 +116,7 @@ def translate_mle(data: Mapping[str, Any], cwd: Path) -> tuple[dict[str, Any], l
     t.note("meta_job_args.experiment_dir", "-> results_dir (one directory per job inside)")
     script = t.path(meta, "base_train_fname")
     t.out["fixed_params"] = {"mle_toolbox": {"train_script": script}}
-    job_type = meta.get("job_type")
+    job_type = t.job_type(meta)
     if job_type == "hyperparameter-search":
         t.out["fixed_params"]["mle_toolbox"]["base_config"] = t.path(meta, "base_train_config")
         t.search(t.section(data, "param_search_args", ()))
@@ -122,6 +140,9 @@ class _Translation:
 
     def note(self, path: str, message: str, target: str = "") -> None:
         self.notes.append(Note(path, "translated", message, target))
+
+    def ignore(self, path: str, why: str) -> None:
+        self.notes.append(Note(path, "ignored", f"ignored: {why}"))
 
     def error(self, path: str, message: str, valid: tuple[str, ...] | None = None) -> None:
         self.notes.append(Note(path, "error", message, valid_keys=valid))
@@ -189,27 +210,60 @@ class _Translation:
         self.put("param_search_args.max_objective", "minimize", not bool(maximize))
 
     def budget(self, flat: Mapping[str, Any]) -> None:
-        numbers = {}
-        for key in ("num_search_batches", "num_iter_per_batch", "num_evals_per_iter"):
-            value = flat.get(key, 1)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        """Older ``num_search_batches`` x ``num_iter_per_batch`` (or ``num_evals_per_batch``)
+        with ``num_evals_per_iter``; newer ``num_total_evals``, ``max_running_jobs``,
+        ``num_seeds_per_eval``."""
+        n = {}
+        for key in BUDGET_KEYS:
+            value = flat.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
                 self.error(
                     f"param_search_args.{key}", f"must be a whole number >= 1, got {value!r}"
                 )
                 return
-            numbers[key] = value
-        total = numbers["num_search_batches"] * numbers["num_iter_per_batch"]
-        why = " (num_search_batches x num_iter_per_batch)"
-        self.put("param_search_args.num_search_batches", "number_of_samples", total, why)
-        self.put(
-            "param_search_args.num_iter_per_batch",
-            "n_jobs_per_iteration",
-            numbers["num_iter_per_batch"],
-        )
+            n[key] = value
+        per_batch_key = "num_iter_per_batch" if n["num_iter_per_batch"] else "num_evals_per_batch"
+        per_batch = n[per_batch_key]
+        if n["num_total_evals"]:
+            self.put("param_search_args.num_total_evals", "number_of_samples", n["num_total_evals"])
+        else:
+            total = (n["num_search_batches"] or 1) * (per_batch or 1)
+            why = f" (num_search_batches x {per_batch_key})"
+            self.put("param_search_args.num_search_batches", "number_of_samples", total, why)
+        if n["max_running_jobs"]:
+            self.put(
+                "param_search_args.max_running_jobs", "n_jobs_per_iteration", n["max_running_jobs"]
+            )
+        else:
+            in_flight = per_batch or self.out["number_of_samples"]
+            self.put(f"param_search_args.{per_batch_key}", "n_jobs_per_iteration", in_flight)
+        seeds_key = "num_seeds_per_eval" if n["num_seeds_per_eval"] else "num_evals_per_iter"
         why = " (the score is the mean over the evaluations)"
-        self.put(
-            "param_search_args.num_evals_per_iter", "n_reruns", numbers["num_evals_per_iter"], why
-        )
+        self.put(f"param_search_args.{seeds_key}", "n_reruns", n[seeds_key] or 1, why)
+        if flat.get("random_seeds") is not None:
+            self.ignore(
+                "param_search_args.random_seeds", "each evaluation's seed comes from the run's seed"
+            )
+        if flat.get("aggregate_seeds", "mean") != "mean":
+            self.ignore(
+                "param_search_args.aggregate_seeds", "the score is the mean over the evaluations"
+            )
+
+    def job_type(self, meta: Mapping[str, Any]) -> Any:
+        """``job_type`` (older) or ``experiment_type`` (newer); notes on the other meta keys."""
+        if "report_generation" in meta:
+            self.note(
+                "meta_job_args.report_generation",
+                "dropped: hpoptim writes report.md when the run ends",
+            )
+        if "remote_exec_dir" in meta:
+            self.ignore(
+                "meta_job_args.remote_exec_dir", "jobs run in the directory hpoptim is started in"
+            )
+        key = "experiment_type" if "experiment_type" in meta else "job_type"
+        return meta.get(key)
 
     def multiple(self, args: Mapping[str, Any]) -> None:
         names = args.get("config_fnames")
@@ -280,6 +334,9 @@ class _Translation:
                 self.put(
                     "single_job_args.memory_per_job", "resources.mem_gb", mb / 1024, f" ({mb} MB)"
                 )
+        if "extra_cmd_line_input" in args:
+            why = "extra script arguments are not supported; put the values in the base config"
+            self.error("single_job_args.extra_cmd_line_input", why)
         if args.get("exclude_nodes"):
             nodes = ",".join(map(str, args["exclude_nodes"]))
             self.put(
@@ -338,7 +395,7 @@ def _entry(
         return None
     begin, end = spec["begin"], spec["end"]
     if search_type == "grid":
-        step_key = "bins" if kind == "real" else "spacing"
+        step_key = "bins" if kind == "real" or "spacing" not in spec else "spacing"
         step = spec.get(step_key)
         if not isinstance(step, int) or step < 1:
             t.error(where, f"a grid needs a whole number {step_key} >= 1, got {step!r}")
@@ -346,6 +403,9 @@ def _entry(
         if kind == "real":
             options = [begin + (end - begin) * i / max(step - 1, 1) for i in range(step)]
             return {"distribution": "Discrete", "options": [float(o) for o in options]}
+        if step_key == "bins":  # mle-hyperopt: linspace(begin, end, bins) truncated to int
+            ints = [int(begin + (end - begin) * i / max(step - 1, 1)) for i in range(step)]
+            return {"distribution": "Discrete", "options": list(dict.fromkeys(ints))}
         return {"distribution": "Discrete", "options": list(range(int(begin), int(end), step))}
     prior = spec.get("prior", "uniform")
     if prior not in ("uniform", "log-uniform", "log"):
