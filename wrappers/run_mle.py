@@ -10,7 +10,8 @@ only; it does not import hpoptim.
    resolves them).
 2. Every sampled ``train_config.<name>`` parameter is written into the config's
    ``train_config`` section (nested for dotted names; a missing section is created);
-   the result goes to ``<run_dir>/config.json``.
+   the result goes to ``<run_dir>/config.json`` (``config.yaml`` for a YAML base config,
+   read and written with PyYAML, which the job's Python then needs).
 3. The script is exec'd as ``<this python> SCRIPT -config <run_dir>/config.json -seed N
    -exp_dir <run_dir>`` in the working directory the job was started in (mle-toolbox's
    contract). N is ``mle_toolbox.seed_id`` when given (multiple-experiments), else the
@@ -36,7 +37,8 @@ SETUP_ERROR_EXIT_CODE = 78  # stops the run
 
 SECTION = "mle_toolbox"
 TRAIN_CONFIG = "train_config"
-CONFIG_NAME = "config.json"
+CONFIG_STEM = "config"
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 class SetupError(Exception):
@@ -61,6 +63,39 @@ def _merge(target: dict[str, Any], values: Mapping[str, Any]) -> None:
             target[key] = value
 
 
+def _suffix(path: Path) -> str:
+    return ".yaml" if path.suffix in YAML_SUFFIXES else ".json"
+
+
+def _yaml() -> Any:
+    try:
+        import yaml  # PyYAML, when the job's Python has it (YAML base configs only)
+    except ImportError:
+        raise SetupError("a YAML base config needs PyYAML in the job's Python") from None
+    return yaml
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The base config, JSON or (``.yaml``/``.yml``, with PyYAML) YAML."""
+    text = path.read_text(encoding="utf-8")
+    loads = _yaml().safe_load if _suffix(path) == ".yaml" else json.loads
+    try:
+        data = loads(text)
+    except Exception as exc:  # json's ValueError, or PyYAML's YAMLError
+        raise SetupError(f"base config {path} cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise SetupError(f"base config {path} is not a mapping")
+    return data
+
+
+def _dump(config: Mapping[str, Any], target: Path) -> None:
+    if target.suffix == ".yaml":
+        text = _yaml().safe_dump(dict(config), sort_keys=False)
+    else:
+        text = json.dumps(config, indent=1)
+    target.write_text(text, encoding="utf-8")
+
+
 def command(document: Mapping[str, Any], python: str) -> tuple[list[str], dict[str, Any], Path]:
     """The argv to exec, the patched config and where it goes, from a params file."""
     params, job = document["params"], document["job"]
@@ -72,16 +107,11 @@ def command(document: Mapping[str, Any], python: str) -> tuple[list[str], dict[s
         raise SetupError(f"training script {script} does not exist")
     if not base_path or not Path(base_path).is_file():
         raise SetupError(f"base config {base_path} does not exist")
-    try:
-        base = json.loads(Path(base_path).read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise SetupError(f"base config {base_path} is not JSON: {exc}") from None
-    if not isinstance(base, dict):
-        raise SetupError(f"base config {base_path} is not a JSON object")
+    base = _read(Path(base_path))
     config = patched_config(base, params.get(TRAIN_CONFIG) or {})
     run_dir = Path(job["run_dir"])
     seed = mle.get("seed_id", job["seed"])
-    target = run_dir / CONFIG_NAME
+    target = run_dir / f"{CONFIG_STEM}{_suffix(Path(base_path))}"
     argv = [python, str(script), "-config", str(target), "-seed", str(seed)]
     return [*argv, "-exp_dir", str(run_dir)], config, target
 
@@ -94,7 +124,7 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError, SetupError) as exc:
         print(f"run_mle: {exc}", file=sys.stderr)
         return SETUP_ERROR_EXIT_CODE
-    target.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    _dump(config, target)
     sys.stdout.flush()
     os.execv(args[0], args)
     return 0  # pragma: no cover - execv does not return

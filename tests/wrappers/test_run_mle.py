@@ -20,7 +20,9 @@ from pathlib import Path
 
 record = {"argv": sys.argv[1:], "cwd": os.getcwd(), "pid": os.getpid()}
 config = sys.argv[sys.argv.index("-config") + 1]
-record["config"] = json.loads(Path(config).read_text())
+text = Path(config).read_text()
+load = __import__("yaml").safe_load if config.endswith(".yaml") else json.loads
+record["config"] = load(text)
 Path(sys.argv[sys.argv.index("-exp_dir") + 1], "started.json").write_text(json.dumps(record))
 sys.exit(int(os.environ.get("TRAIN_EXIT", "0")))
 """
@@ -81,6 +83,31 @@ def test_the_script_runs_with_mle_toolbox_argv_and_the_patched_config(
         "train_config": {"lrate": 0.25, "opt": {"name": "adam", "beta": 0.5}, "new_key": 3},
         "log_config": {},
     }
+
+
+def test_a_yaml_base_config_is_patched_as_yaml(tmp_path: Path) -> None:
+    yaml = pytest.importorskip("yaml")
+    mle = _files(tmp_path)
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    mle["base_config"] = str(tmp_path / "base.yaml")
+    params = _params(tmp_path, mle, {"train_config": {"lrate": 0.5}})
+    proc = _run(params, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    written = params.parent / "config.yaml"
+    assert yaml.safe_load(written.read_text(encoding="utf-8"))["train_config"] == {
+        "lrate": 0.5,
+        "opt": {"name": "adam", "beta": 0.9},
+    }
+    started = json.loads((params.parent / "started.json").read_text(encoding="utf-8"))
+    assert started["argv"][1] == str(written)
+
+
+def test_an_unreadable_base_config_is_a_setup_error(tmp_path: Path) -> None:
+    mle = _files(tmp_path)
+    (tmp_path / "base.json").write_text("{not json", encoding="utf-8")
+    proc = _run(_params(tmp_path, mle, {}), cwd=tmp_path)
+    assert proc.returncode == 78
+    assert f"run_mle: base config {tmp_path / 'base.json'} cannot be read" in proc.stderr
 
 
 def test_the_scripts_exit_code_is_the_jobs(tmp_path: Path) -> None:
