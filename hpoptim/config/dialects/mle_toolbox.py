@@ -7,8 +7,10 @@ its ``train_config`` and runs ``python <base_train_fname> -config FILE -seed N -
 ``multiple-experiments`` becomes a grid over ``config_fnames`` x seeds that only collects
 metrics. Both the current layout (``search_logging``/``search_resources``/``search_config``
 with ``search_params``) and the older flat one (``params_to_search``,
-``maximize_objective``, ``eval_score_type``) are read. Paths are relative to the directory
-hpoptim is started in, as mle-toolbox's are to where ``mle run`` is started.
+``maximize_objective``, ``eval_score_type``) are read, and the newest one's
+(``experiment_type``, ``num_total_evals``, ``max_running_jobs``, ``num_seeds_per_eval``).
+Paths are relative to the directory hpoptim is started in, as mle-toolbox's are to where
+``mle run`` is started. The search space: :mod:`hpoptim.config.dialects.mle_space`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hpoptim.config.dialects.cluster_utils import slurm_minutes
+from hpoptim.config.dialects.mle_space import search_space
 from hpoptim.config.dialects.notes import Note
 from hpoptim.space import did_you_mean
 
@@ -191,7 +194,7 @@ class _Translation:
             return
         self.put("param_search_args.search_type", "optimizer_str", optimizer[0], optimizer[1])
         space = flat.get("search_params", flat.get("params_to_search"))
-        self.out["optimized_params"] = _space(space, search_type, self)
+        self.out["optimized_params"] = search_space(space, search_type, self.notes)
         self.note("param_search_args.search_params", "-> optimized_params (train_config.<name>)")
         self.objective(flat)
         self.budget(flat)
@@ -357,65 +360,3 @@ def _flatten_search(args: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(args.get(part), Mapping):
             flat.update(args[part])
     return flat
-
-
-def _space(space: Any, search_type: str, t: _Translation) -> list[dict[str, Any]]:
-    """``real``/``integer``/``categorical`` entries as optimized_params (train_config.<name>)."""
-    where = "param_search_args.search_params"
-    if not isinstance(space, Mapping) or not space:
-        t.error(where, f"must map real/integer/categorical to parameters, got {space!r}")
-        return []
-    entries = []
-    for kind, params in space.items():
-        if kind not in ("real", "integer", "categorical") or not isinstance(params, Mapping):
-            t.error(f"{where}.{kind}", "must be real, integer or categorical, each a mapping")
-            continue
-        for name, spec in params.items():
-            entry = _entry(kind, spec, search_type, f"{where}.{kind}.{name}", t)
-            if entry is not None:
-                entries.append({"param": f"train_config.{name}", **entry})
-    return entries
-
-
-def _entry(
-    kind: str, spec: Any, search_type: str, where: str, t: _Translation
-) -> dict[str, Any] | None:
-    """One parameter; mle-toolbox's ranges: grid real = linspace(begin, end, bins), grid
-    integer = range(begin, end, spacing), random/smbo integer = begin..end-1 (random) or
-    begin..end (smbo), real = [begin, end] with prior ``uniform`` or ``log-uniform``."""
-    if kind == "categorical":
-        if not isinstance(spec, list) or not spec:
-            t.error(where, f"must be a list of values, got {spec!r}")
-            return None
-        return {"distribution": "Discrete", "options": list(spec)}
-    if not isinstance(spec, Mapping) or not all(
-        isinstance(spec.get(k), (int, float)) for k in ("begin", "end")
-    ):
-        t.error(where, f"needs numbers begin and end, got {spec!r}")
-        return None
-    begin, end = spec["begin"], spec["end"]
-    if search_type == "grid":
-        step_key = "bins" if kind == "real" or "spacing" not in spec else "spacing"
-        step = spec.get(step_key)
-        if not isinstance(step, int) or step < 1:
-            t.error(where, f"a grid needs a whole number {step_key} >= 1, got {step!r}")
-            return None
-        if kind == "real":
-            options = [begin + (end - begin) * i / max(step - 1, 1) for i in range(step)]
-            return {"distribution": "Discrete", "options": [float(o) for o in options]}
-        if step_key == "bins":  # mle-hyperopt: linspace(begin, end, bins) truncated to int
-            ints = [int(begin + (end - begin) * i / max(step - 1, 1)) for i in range(step)]
-            return {"distribution": "Discrete", "options": list(dict.fromkeys(ints))}
-        return {"distribution": "Discrete", "options": list(range(int(begin), int(end), step))}
-    prior = spec.get("prior", "uniform")
-    if prior not in ("uniform", "log-uniform", "log"):
-        t.error(where, f"prior {prior!r} is not uniform or log-uniform")
-        return None
-    log = prior != "uniform"
-    if kind == "real":
-        return {
-            "distribution": "LogUniform" if log else "Uniform",
-            "bounds": [float(begin), float(end)],
-        }
-    high = int(end) - 1 if search_type == "random" else int(end)
-    return {"distribution": "IntLogUniform" if log else "IntUniform", "bounds": [int(begin), high]}
