@@ -304,11 +304,13 @@ def test_check_on_an_unsupported_job_type_exits_2_with_the_line(
     assert "job_type 'pbt' is not supported" in capsys.readouterr().err
 
 
-def test_the_example_loads_and_migrates_to_the_same_config(
+def test_the_example_checks_and_migrates_to_the_same_config(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "mle_toolbox"
     monkeypatch.chdir(example)
+    assert main(["check", "experiment.yaml"]) == 0
+    assert "config OK: 6 setting(s) x 2 rerun(s) of wrappers/run_mle.py" in capsys.readouterr().out
     assert main(["migrate", "experiment.yaml"]) == 0
     text = capsys.readouterr().out
     assert "# param_search_args.reload_log: dropped" in text
