@@ -48,6 +48,7 @@ def _wrapper(name: str) -> dict[str, Any]:
             ("ENV_PARAMS_FILE", "METRICS_FILE_NAME", "RESUME_EXIT_CODE", "SETUP_ERROR_EXIT_CODE"),
             id="run_learning",
         ),
+        pytest.param("run_mle.py", ("ENV_PARAMS_FILE", "SETUP_ERROR_EXIT_CODE"), id="run_mle"),
     ],
 )
 def test_the_wrappers_copies_are_the_contracts_names(wrapper: str, names: tuple[str, ...]) -> None:
@@ -183,6 +184,11 @@ _LOADED = (
             f"import runpy\nrunpy.run_path({str(ROOT / 'wrappers/run_learning.py')!r})\n{_LOADED}",
             "",
             id="run_learning",
+        ),
+        pytest.param(
+            f"import runpy\nrunpy.run_path({str(ROOT / 'wrappers/run_mle.py')!r})\n{_LOADED}",
+            "",
+            id="run_mle",
         ),
         pytest.param(
             f"import runpy\nrunpy.run_path({str(ROOT / 'wrappers/run_singularity.py')!r})\n"

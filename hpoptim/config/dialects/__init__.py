@@ -1,4 +1,4 @@
-"""cluster_utils (2.x, 3.0) and LTTFS configs -> hpoptim's native keys, with a note per key.
+"""cluster_utils (2.x, 3.0), LTTFS and mle-toolbox configs -> native keys, a note per key.
 
 :func:`translate` is a pure dict -> (dict, notes) function run before validation:
 a config whose top level uses a key only cluster_utils has (``optimization_setting``,
@@ -12,6 +12,9 @@ LTTFS's lifecycle keys in ``fixed_params`` (``learning_runs_per_job``,
 ``max_attempts``, ``training_iterations``) become the runs, attempts and chained
 iterations hpoptim drives, and stay in ``fixed_params`` for the job. They are read in
 native configs too.
+
+An mle-toolbox experiment (``meta_job_args``) is translated by
+:mod:`hpoptim.config.dialects.mle_toolbox` alone.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from hpoptim.config.dialects.cluster_utils import (
     slurm_minutes,
 )
 from hpoptim.config.dialects.lttfs import lifecycle, uses_run_learning
+from hpoptim.config.dialects.mle_toolbox import is_mle_toolbox, translate_mle
 from hpoptim.config.dialects.notes import Note, warnings_of
 from hpoptim.config.dialects.smart_settings import import_promise, resolve_imports
 
@@ -63,6 +67,8 @@ def translate(
     Returns:
         The native config and one note per key translated, ignored or refused.
     """
+    if is_mle_toolbox(data):
+        return translate_mle(copy.deepcopy(dict(data)), cwd or Path.cwd())
     out = copy.deepcopy(dict(data))
     notes: list[Note] = []
     if is_cluster_utils(data):
