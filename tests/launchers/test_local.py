@@ -672,7 +672,9 @@ def _daemon(spec: JobSpec) -> int:
 def test_descendants_that_left_the_jobs_session_end_with_it(
     contract: TestLocalLauncher, tmp_path: Path, how: str, state: JobState
 ) -> None:
-    tail = "" if how == "ends" else "time.sleep(600)"
+    # the job that ends waits until the test saw its daemon: it could be gone already
+    go = f"while not {RUN_DIR}.joinpath('go').exists(): time.sleep(0.01)\n"
+    tail = go if how == "ends" else "time.sleep(600)"
     timeout = 0.03 if how == "limit" else None  # 1.8 s
     spec = contract.spec(tmp_path, "j", DAEMON + STARTED + tail, timeout_min=timeout)
     with daemons_killed_afterwards(spec), LocalLauncher(n_parallel_jobs=1) as launcher:
@@ -680,6 +682,7 @@ def test_descendants_that_left_the_jobs_session_end_with_it(
         contract.wait_for_file(spec.paths.run_dir / "started")
         daemon = _daemon(spec)
         assert is_running(daemon)
+        (spec.paths.run_dir / "go").touch()
         if how == "cancel":
             launcher.cancel(["j"])
             ended = {s.job_id: s for s in launcher.poll(0.0)}
