@@ -189,9 +189,7 @@ def _failures(events: Iterable[Mapping[str, Any]]) -> tuple[Failure, ...]:
 
 def _last_driver(events: list[dict[str, Any]]) -> LockHolder | None:
     for event in reversed(events):
-        if event["e"] in (EventKind.RUN_STARTED, EventKind.DRIVER_STARTED) and isinstance(
-            event.get("pid"), int
-        ):
+        if event["e"] in _DRIVER_STARTS and isinstance(event.get("pid"), int):
             return LockHolder(event["pid"], str(event.get("host") or ""), event.get("t"))
     return None
 

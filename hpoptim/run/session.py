@@ -89,9 +89,7 @@ class Session:
 
     @property
     def already_finished(self) -> bool:
-        ends = [
-            e["e"] for e in self.events if e["e"] in (EventKind.FINISHED, EventKind.RETRY_FAILED)
-        ]
+        ends = [e["e"] for e in self.events if e["e"] in _RUN_ENDS]
         return bool(ends) and ends[-1] == EventKind.FINISHED
 
     def retry_failed(self) -> list[int]:

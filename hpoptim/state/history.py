@@ -94,7 +94,7 @@ class JobRecord:
 
     @property
     def active(self) -> bool:
-        return self.ended_at is None and self.state != EventKind.ABANDONED
+        return self.ended_at is None and self.state != "abandoned"
 
 
 @dataclass
@@ -239,32 +239,27 @@ class RunHistory:
     def _reference_problem(self, ev: Mapping[str, Any]) -> str:
         """Why ``ev`` does not fit what came before ("" if it does)."""
         kind = ev["e"]
-        if kind in (
-            EventKind.ASKED,
-            EventKind.SUBMITTED,
-            EventKind.SETTING_FINISHED,
-            EventKind.JUDGED,
-        ):
+        if kind in _SETTING_EVENTS:
             sid = ev["sid"]
             setting = self.settings.get(sid)
-            if kind == EventKind.ASKED:
+            if kind == _ASKED:
                 return f"setting {sid} was asked before" if setting else ""
             if setting is None:
                 return f"setting {sid} was never asked"
-            if kind == EventKind.SETTING_FINISHED:
+            if kind == _SETTING_FINISHED:
                 return f"setting {sid} has finished before" if setting.result else ""
-            if kind == EventKind.JUDGED:
+            if kind == _JUDGED:
                 due = setting.due_judgment() == ev["it"]
                 return "" if due else f"setting {sid} is not due at iteration {ev['it']}"
             if not 0 <= ev["rerun"] < len(setting.reruns):
                 return f"setting {sid} has no rerun {ev['rerun']}"
             return f"job {ev['job']!r} was submitted before" if ev["job"] in self.jobs else ""
-        if kind == EventKind.RETRY_FAILED:
+        if kind == _RETRY_FAILED:
             unknown = [s for s in ev["sids"] if not isinstance(s, int) or s not in self.settings]
             return f"retry of settings never asked: {unknown}" if unknown else ""
-        if kind in (EventKind.ENDED, EventKind.ABANDONED) and ev["job"] not in self.jobs:
+        if kind in (_ENDED, _ABANDONED) and ev["job"] not in self.jobs:
             return f"job {ev['job']!r} was never submitted"
-        if kind == EventKind.ENDED and ev["state"] not in JOB_STATES:
+        if kind == _ENDED and ev["state"] not in JOB_STATES:
             return f"unknown job state {ev['state']!r}"
         return ""
 
@@ -424,11 +419,23 @@ class RunHistory:
         return result if at is None else replace(result, stopped_at=at)
 
 
-_SETTING_EVENTS = frozenset(
-    (EventKind.ASKED, EventKind.SUBMITTED, EventKind.SETTING_FINISHED, EventKind.JUDGED)
+# The fold compares kinds as plain strings, equal to EventKind's members: comparing a
+# str with a member of a str enum takes a slower path, and these run for every event.
+_ASKED, _SUBMITTED, _SETTING_FINISHED, _JUDGED, _RETRY_FAILED, _ENDED, _ABANDONED = (
+    k.value
+    for k in (
+        EventKind.ASKED,
+        EventKind.SUBMITTED,
+        EventKind.SETTING_FINISHED,
+        EventKind.JUDGED,
+        EventKind.RETRY_FAILED,
+        EventKind.ENDED,
+        EventKind.ABANDONED,
+    )
 )
+_SETTING_EVENTS = frozenset((_ASKED, _SUBMITTED, _SETTING_FINISHED, _JUDGED))
 _HANDLERS = {  # the fold of each kind: ``_on_<kind>`` (a ValueError here names no kind)
-    EventKind(name.removeprefix("_on_")): handler
+    EventKind(name.removeprefix("_on_")).value: handler
     for name, handler in vars(RunHistory).items()
     if name.startswith("_on_")
 }
