@@ -376,6 +376,40 @@ def _event_kind_strings(tree: ast.AST, *, check_e_fields: bool = True) -> list[s
     return found
 
 
+#: Where an event kind's word means something else, by module: a job state
+#: ("abandoned"), a setting's or a run's state ("stopped"), a Slurm status reason
+#: ("submitted"), the node supervisor's messages ("ended"). Anywhere else any string
+#: constant equal to a kind is refused (docstrings aside), so that not even an alias
+#: such as ``_ASKED = "asked"`` declares a kind a second time.
+_OTHER_MEANINGS: dict[str, frozenset[str]] = {
+    "hpoptim.launchers.local": frozenset({"ended"}),
+    "hpoptim.launchers.node": frozenset({"ended"}),
+    "hpoptim.launchers.slurm": frozenset({"submitted"}),
+    "hpoptim.results.html": frozenset({"stopped", "abandoned"}),
+    "hpoptim.results.status": frozenset({"stopped"}),
+    "hpoptim.state.history": frozenset({"abandoned"}),
+    "hpoptim.state.setting": frozenset({"stopped"}),
+}
+
+
+def _kind_constants(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every string constant in ``tree`` equal to an event kind, docstrings aside."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    return [
+        (node.lineno, kind)
+        for node in ast.walk(tree)
+        if id(node) not in docstrings
+        for kind in _kinds_named(node)
+        if isinstance(node, ast.Constant)
+    ]
+
+
 def test_no_module_but_the_codec_names_an_event_kind_by_a_string() -> None:
     """Events are named by ``hpoptim.state.events.EventKind`` everywhere else, so a kind
     is declared once and a reader cannot drift from the writer."""
@@ -387,6 +421,12 @@ def test_no_module_but_the_codec_names_an_event_kind_by_a_string() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         check_e = module not in _OTHER_E_PROTOCOLS
         problems += [f"{module}: {p}" for p in _event_kind_strings(tree, check_e_fields=check_e)]
+        allowed = _OTHER_MEANINGS.get(module, frozenset())
+        problems += [
+            f"{module}: line {line}: {kind!r}"
+            for line, kind in _kind_constants(tree)
+            if kind not in allowed
+        ]
     assert not problems, "event kinds named by a string:\n" + "\n".join(problems)
 
 
@@ -423,3 +463,8 @@ def test_another_protocols_e_field_is_left_alone_but_not_its_journal_writes() ->
     reply = ast.parse('reply({"e": "ended", "job": "j"})\nif msg.get("e") == "ended": pass')
     assert not _event_kind_strings(reply, check_e_fields=False)
     assert _event_kind_strings(ast.parse('record("ended", job="j")'), check_e_fields=False)
+
+
+def test_any_other_string_equal_to_a_kind_is_seen_but_docstrings() -> None:
+    tree = ast.parse('"""Folds asked events."""\n_ASKED = "asked"\nx = {"stopped": 1}\n')
+    assert _kind_constants(tree) == [(2, "asked"), (3, "stopped")]
