@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hpoptim.state.events import EventKind
 from hpoptim.state.history import Lifecycle, RunHistory, load_events
 from hpoptim.state.setting import SettingResult
 from hpoptim.state.storage import Journal, read_journal
@@ -30,14 +31,16 @@ from hpoptim.state.storage import Journal, read_journal
 def write_journal(path: Path, n: int) -> None:
     journal = Journal(path)
     journal.open()
-    journal.append("run_started", seed=1, checkout={}, t=0.0)
+    journal.append(EventKind.RUN_STARTED, seed=1, checkout={}, t=0.0)
     for sid in range(n):
         job = f"{sid}_0.0-0"
-        journal.append("asked", sid=sid, params={"x": sid / n, "name": f"s{sid}"})
-        journal.append("submitted", job=job, sid=sid, rerun=0, it=0, att=0, dir=f"/r/{sid}", t=1.0)
-        journal.append("native_ids", ids={job: str(1000 + sid)})
+        journal.append(EventKind.ASKED, sid=sid, params={"x": sid / n, "name": f"s{sid}"})
         journal.append(
-            "ended",
+            EventKind.SUBMITTED, job=job, sid=sid, rerun=0, it=0, att=0, dir=f"/r/{sid}", t=1.0
+        )
+        journal.append(EventKind.NATIVE_IDS, ids={job: str(1000 + sid)})
+        journal.append(
+            EventKind.ENDED,
             job=job,
             state="completed",
             exit_code=0,
@@ -49,7 +52,7 @@ def write_journal(path: Path, n: int) -> None:
             t=2.0,
         )
         result = SettingResult(float(sid), 0.0, 1, 0, {"loss": float(sid)})
-        journal.append("setting_finished", sid=sid, result=result.to_dict())
+        journal.append(EventKind.SETTING_FINISHED, sid=sid, result=result.to_dict())
     journal.close()
 
 

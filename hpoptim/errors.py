@@ -154,6 +154,14 @@ class RunStoppedError(HpoptimError):
         super().__init__(reason)
 
 
+class TooManyFailuresError(RunStoppedError):
+    """The run was stopped because more than ``max_failed_fraction`` of its settings failed."""
+
+
+class JobSetupError(RunStoppedError):
+    """The run was stopped because a job could not set itself up (exit code 78)."""
+
+
 class RunFailedError(HpoptimError):
     """A run spent its budget but no setting succeeded.
 

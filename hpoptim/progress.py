@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from hpoptim.results.status import format_duration
 from hpoptim.run.loop import format_params
+from hpoptim.state.events import EventKind
 from hpoptim.state.history import RunHistory
 from hpoptim.state.setting import is_better
 
@@ -101,9 +102,9 @@ class Progress:
             else:
                 self._apply(event)
         kind = event["e"]
-        if kind == "setting_finished":
+        if kind == EventKind.SETTING_FINISHED:
             self._on_finished(history, event)
-        if kind in ("finished", "stopped") or (
+        if kind in (EventKind.FINISHED, EventKind.STOPPED) or (
             not self.options.live and self.clock() - self._last_line >= self.options.line_interval_s
         ):
             self._line()
@@ -125,21 +126,21 @@ class Progress:
 
     def _apply(self, ev: Mapping[str, Any]) -> None:
         kind = ev["e"]
-        if kind == "asked":
+        if kind == EventKind.ASKED:
             self._n_asked += 1
-        elif kind == "submitted":
+        elif kind == EventKind.SUBMITTED:
             self._add_job(
                 ev["job"], int(ev["sid"]), int(ev["rerun"]), int(ev["it"]), int(ev["att"])
             )
-        elif kind in ("launched", "native_ids"):
+        elif kind in (EventKind.LAUNCHED, EventKind.NATIVE_IDS):
             self._update_jobs(ev)
-        elif kind in ("ended", "abandoned"):
+        elif kind in (EventKind.ENDED, EventKind.ABANDONED):
             job = self._jobs.pop(ev["job"], None)
             if job is not None:
                 self._running[job.setting_id] -= 1
                 if not self._running[job.setting_id]:
                     del self._running[job.setting_id]
-        elif kind == "setting_finished":
+        elif kind == EventKind.SETTING_FINISHED:
             self._n_finished += 1
             self._finished_here += 1
             if ev["result"]["value"] is None:
@@ -149,7 +150,7 @@ class Progress:
 
     def _update_jobs(self, ev: Mapping[str, Any]) -> None:
         """Jobs handed to the launcher now (``launched``: their age starts), or their ids."""
-        if ev["e"] == "launched":
+        if ev["e"] == EventKind.LAUNCHED:
             for job_id in ev["jobs"]:
                 if (job := self._jobs.get(job_id)) is not None:
                     job.submitted_at = self.clock()

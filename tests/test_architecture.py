@@ -324,3 +324,169 @@ def test_checking_a_config_imports_no_sampler_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[] False"
+
+
+# -- journal events are named only by the codec ----------------------------------
+
+#: Modules whose own message protocol also has an ``"e"`` field (the node supervisor's
+#: replies to the local launcher: ``started``, ``ended``, ...); their ``"e"`` fields are
+#: not journal events, but their calls are still checked.
+_OTHER_E_PROTOCOLS = frozenset({"hpoptim.launchers.node", "hpoptim.launchers.local"})
+_WRITERS = frozenset({"append", "record", "_append"})
+
+
+def _kinds_named(node: ast.AST | None) -> list[str]:
+    """The event kinds ``node`` names as string constants (alone or in a tuple/list/set)."""
+    from hpoptim.state.events import EventKind
+
+    if isinstance(node, ast.Constant) and node.value in {k.value for k in EventKind}:
+        return [str(node.value)]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [k for elt in node.elts for k in _kinds_named(elt)]
+    return []
+
+
+def _reads_e(node: ast.AST) -> bool:
+    """``node`` is ``x["e"]`` or ``x.get("e")``."""
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Constant) and node.slice.value == "e"
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and bool(node.args)
+        and isinstance(node.args[0], ast.Constant)
+        and node.args[0].value == "e"
+    )
+
+
+def _e_field_kinds(node: ast.AST, e_names: set[str]) -> list[str]:
+    """Kinds named in an ``{"e": ...}`` literal or compared with an ``"e"`` field."""
+    if isinstance(node, ast.Dict):
+        pairs = zip(node.keys, node.values, strict=True)
+        return [k for key, v in pairs if isinstance(key, ast.Constant) and key.value == "e"
+                for k in _kinds_named(v)]  # fmt: skip
+    if isinstance(node, ast.Compare):
+        operands = [node.left, *node.comparators]
+        if any(_reads_e(o) or (isinstance(o, ast.Name) and o.id in e_names) for o in operands):
+            return [k for o in operands for k in _kinds_named(o)]
+    return []
+
+
+def _event_kind_strings(tree: ast.AST, *, check_e_fields: bool = True) -> list[str]:
+    """Where ``tree`` names a journal event kind by a string: an argument of
+    ``append``/``record``/``_append``, an ``{"e": ...}`` literal, or a comparison with
+    an event's ``"e"`` field (read directly or through a name it was assigned to)."""
+    e_names = {
+        t.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign) and _reads_e(n.value)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in _WRITERS:
+                found += [
+                    f"line {node.lineno}: {name}({k!r})" for k in _kinds_named(ast.Tuple(node.args))
+                ]
+        if check_e_fields:
+            found += [f"line {node.lineno}: 'e' field {k!r}" for k in _e_field_kinds(node, e_names)]  # type: ignore[attr-defined]
+    return found
+
+
+#: Where an event kind's word means something else, by module: a job state
+#: ("abandoned"), a setting's or a run's state ("stopped"), a Slurm status reason
+#: ("submitted"), the node supervisor's messages ("ended"). Anywhere else any string
+#: constant equal to a kind is refused (docstrings aside), so that not even an alias
+#: such as ``_ASKED = "asked"`` declares a kind a second time.
+_OTHER_MEANINGS: dict[str, frozenset[str]] = {
+    "hpoptim.launchers.local": frozenset({"ended"}),
+    "hpoptim.launchers.node": frozenset({"ended"}),
+    "hpoptim.launchers.slurm": frozenset({"submitted"}),
+    "hpoptim.results.html": frozenset({"stopped", "abandoned"}),
+    "hpoptim.results.status": frozenset({"stopped"}),
+    "hpoptim.state.history": frozenset({"abandoned"}),
+    "hpoptim.state.setting": frozenset({"stopped"}),
+}
+
+
+def _kind_constants(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every string constant in ``tree`` equal to an event kind, docstrings aside."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    return [
+        (node.lineno, kind)
+        for node in ast.walk(tree)
+        if id(node) not in docstrings
+        for kind in _kinds_named(node)
+        if isinstance(node, ast.Constant)
+    ]
+
+
+def test_no_module_but_the_codec_names_an_event_kind_by_a_string() -> None:
+    """Events are named by ``hpoptim.state.events.EventKind`` everywhere else, so a kind
+    is declared once and a reader cannot drift from the writer."""
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        if module == "hpoptim.state.events":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        check_e = module not in _OTHER_E_PROTOCOLS
+        problems += [f"{module}: {p}" for p in _event_kind_strings(tree, check_e_fields=check_e)]
+        allowed = _OTHER_MEANINGS.get(module, frozenset())
+        problems += [
+            f"{module}: line {line}: {kind!r}"
+            for line, kind in _kind_constants(tree)
+            if kind not in allowed
+        ]
+    assert not problems, "event kinds named by a string:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'self.record("asked", sid=1, params={})',
+        'journal.append("ended", job="j")',
+        '_append(layout, "driver_started", pid=1)',
+        'history.apply({"e": "asked", "sid": 0})',
+        'if event["e"] == "finished": pass',
+        'if ev.get("e") != "judged": pass',
+        'kind = event["e"]\nif kind in ("run_started", "other"): pass',
+    ],
+)
+def test_the_event_check_sees_a_kind_named_by_a_string(source: str) -> None:
+    assert _event_kind_strings(ast.parse(source))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'rec.state = "abandoned"',
+        'if status == "stopped": pass',
+        "self.record(EventKind.ASKED, sid=1, params={})",
+        'if event["e"] == EventKind.FINISHED: pass',
+    ],
+)
+def test_the_event_check_leaves_other_strings_alone(source: str) -> None:
+    assert not _event_kind_strings(ast.parse(source))
+
+
+def test_another_protocols_e_field_is_left_alone_but_not_its_journal_writes() -> None:
+    reply = ast.parse('reply({"e": "ended", "job": "j"})\nif msg.get("e") == "ended": pass')
+    assert not _event_kind_strings(reply, check_e_fields=False)
+    assert _event_kind_strings(ast.parse('record("ended", job="j")'), check_e_fields=False)
+
+
+def test_any_other_string_equal_to_a_kind_is_seen_but_docstrings() -> None:
+    tree = ast.parse('"""Folds asked events."""\n_ASKED = "asked"\nx = {"stopped": 1}\n')
+    assert _kind_constants(tree) == [(2, "asked"), (3, "stopped")]

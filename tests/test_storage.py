@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hpoptim.errors import StorageError
+from hpoptim.state.events import EventKind
 from hpoptim.state.storage import (
     Journal,
     LockHolder,
@@ -28,7 +29,7 @@ def test_journal_appends_and_reads_in_order(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.jsonl")
     journal.open()
     for i in range(5):
-        journal.append("asked", sid=i, params={"x": i / 3})
+        journal.append(EventKind.ASKED, sid=i, params={"x": i / 3})
     journal.close()
     events = list(read_journal(tmp_path / "j.jsonl"))
     assert [e["sid"] for e in events] == [0, 1, 2, 3, 4]
@@ -51,7 +52,7 @@ def test_torn_last_line_is_ignored_and_cut_on_reopen(
     assert [e["sid"] for e in read_journal(path)] == list(range(n_expected))
     journal = Journal(path)
     journal.open()
-    journal.append("asked", sid=99)
+    journal.append(EventKind.ASKED, sid=99)
     journal.close()
     assert [e["sid"] for e in read_journal(path)] == [*range(n_expected), 99]
 
@@ -72,9 +73,10 @@ def test_journal_survives_sigkill_of_the_writer(tmp_path: Path) -> None:
     code = (
         "import os, signal, sys\n"
         "from pathlib import Path\n"
+        "from hpoptim.state.events import EventKind\n"
         "from hpoptim.state.storage import Journal\n"
         "j = Journal(Path(sys.argv[1])); j.open()\n"
-        "for i in range(1000): j.append('asked', sid=i)\n"
+        "for i in range(1000): j.append(EventKind.ASKED, sid=i)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, str(path)], check=False)
@@ -160,13 +162,13 @@ def test_journal_is_private_and_sync_reaches_the_disk(
     assert (tmp_path / "j.jsonl").stat().st_mode & 0o777 == 0o600
     n_dir_syncs = len(synced)  # the new file's directory entry
     assert n_dir_syncs == 1
-    journal.append("asked", sid=0)
-    journal.append("asked", sid=1)
+    journal.append(EventKind.ASKED, sid=0)
+    journal.append(EventKind.ASKED, sid=1)
     assert len(synced) == n_dir_syncs  # appending alone does not fsync
     journal.sync()
     journal.sync()  # nothing new: no second fsync
     assert len(synced) == n_dir_syncs + 1
-    journal.append("asked", sid=2)
+    journal.append(EventKind.ASKED, sid=2)
     journal.close()  # close syncs what is pending
     assert len(synced) == n_dir_syncs + 2
     assert journal.n_syncs == 2

@@ -19,6 +19,7 @@ from hpoptim.jobstate import JobState
 from hpoptim.results.provenance import run_provenance
 from hpoptim.results.ranking import ranked
 from hpoptim.results.saved import lifecycle_of, read_saved_config
+from hpoptim.state.events import EventKind, StopCause, stop_cause
 from hpoptim.state.history import RunHistory, load_history
 from hpoptim.state.provenance import Provenance
 from hpoptim.state.storage import LockHolder, ResultsLayout, probe_lock
@@ -134,18 +135,21 @@ def run_status(root: Path, now: float | None = None) -> RunStatus:
     )
 
 
+_DRIVER_STARTS = (EventKind.RUN_STARTED, EventKind.DRIVER_STARTED)
+
+
 def _state(events: list[dict[str, Any]], driver: LockHolder | None) -> tuple[RunState, str]:
     if driver is not None:
         return RunState.RUNNING, ""
     for event in reversed(events):
         kind = event["e"]
-        if kind == "finished":
+        if kind == EventKind.FINISHED:
             return RunState.COMPLETE, ""
-        if kind == "stopped":
+        if kind == EventKind.STOPPED:
             reason = str(event.get("reason", ""))
-            failed = "max_failed_fraction" in reason
+            failed = stop_cause(event) is StopCause.FAILURES
             return (RunState.FAILED if failed else RunState.STOPPED), reason
-        if kind in ("run_started", "driver_started"):
+        if kind in _DRIVER_STARTS:
             break
     return RunState.STOPPED, "its driver ended without a word (killed, or its machine was lost)"
 
@@ -168,7 +172,7 @@ def _active(history: RunHistory, now: float) -> tuple[ActiveJob, ...]:
 def _failures(events: Iterable[Mapping[str, Any]]) -> tuple[Failure, ...]:
     found = []
     for ev in events:
-        if ev["e"] != "ended" or (ev.get("state") in _SUCCESS and not ev.get("problem")):
+        if ev["e"] != EventKind.ENDED or (ev.get("state") in _SUCCESS and not ev.get("problem")):
             continue
         reason = str(ev.get("problem") or ev.get("reason") or ev.get("state"))
         lines = [ln for ln in str(ev.get("stderr") or "").splitlines() if ln.strip()]
@@ -185,7 +189,7 @@ def _failures(events: Iterable[Mapping[str, Any]]) -> tuple[Failure, ...]:
 
 def _last_driver(events: list[dict[str, Any]]) -> LockHolder | None:
     for event in reversed(events):
-        if event["e"] in ("run_started", "driver_started") and isinstance(event.get("pid"), int):
+        if event["e"] in _DRIVER_STARTS and isinstance(event.get("pid"), int):
             return LockHolder(event["pid"], str(event.get("host") or ""), event.get("t"))
     return None
 

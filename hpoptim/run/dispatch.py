@@ -11,6 +11,7 @@ from hpoptim.run.feed import SamplerFeed
 from hpoptim.run.jobs import JobFactory
 from hpoptim.run.plan import LoopSettings
 from hpoptim.run.recorder import Recorder
+from hpoptim.state.events import EventKind
 
 
 class Dispatcher:
@@ -70,7 +71,7 @@ class Dispatcher:
             if params is None:
                 self.exhausted = True
                 break
-            self.record("asked", sid=self.history.n_asked, params=params)
+            self.record(EventKind.ASKED, sid=self.history.n_asked, params=params)
             in_flight += 1
 
     def submit_ready(self) -> None:
@@ -103,9 +104,9 @@ class Dispatcher:
         specs, self._prepared = self._prepared[:n], self._prepared[n:]
         native = self.launcher.submit(specs)
         if waited := [spec.job_id for spec in specs if spec.job_id not in fresh]:
-            self.record("launched", jobs=waited, t=time.time())
+            self.record(EventKind.LAUNCHED, jobs=waited, t=time.time())
         if ids := {job_id: n for job_id, n in native.items() if n}:
-            self.record("native_ids", ids=ids)
+            self.record(EventKind.NATIVE_IDS, ids=ids)
 
     def _prepare(self, n: int) -> set[str]:
         """Prepare the first ``n`` ready jobs; return their ids."""
@@ -119,7 +120,7 @@ class Dispatcher:
                 attempt += 1
                 spec = self.jobs.spec(setting, rerun_idx, attempt)
             self.record(
-                "submitted",
+                EventKind.SUBMITTED,
                 job=spec.job_id,
                 sid=sid,
                 rerun=rerun_idx,

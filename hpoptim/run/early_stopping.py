@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hpoptim.state.events import EventKind
 from hpoptim.stopping import StoppingSettings, make_rule
 from hpoptim.stopping.rank import RankRule
 
@@ -51,9 +52,9 @@ class EarlyStopper:
     def replay(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Rebuild the state from journaled ``judged`` and ``setting_finished`` events."""
         for ev in events:
-            if ev.get("e") == "judged":
+            if ev.get("e") == EventKind.JUDGED:
                 self.judge(int(ev["sid"]), int(ev["it"]) + 1, ev.get("value"))
-            elif ev.get("e") == "setting_finished":
+            elif ev.get("e") == EventKind.SETTING_FINISHED:
                 result = ev["result"]
                 stopped = result.get("stopped_at") is not None
                 self.finished(int(ev["sid"]), result.get("value"), stopped=stopped)

@@ -11,6 +11,7 @@ from hpoptim.log import get_logger
 from hpoptim.results.failure import with_cause
 from hpoptim.results.output import metric_problem, read_metrics, stderr_tail
 from hpoptim.run.recorder import Recorder
+from hpoptim.state.events import EventKind
 
 logger = get_logger(__name__)
 
@@ -45,7 +46,7 @@ class Intake:
             and self.history.jobs[s.job_id].native_id != s.native_id
         }
         if ids:
-            self.record("native_ids", ids=ids)
+            self.record(EventKind.NATIVE_IDS, ids=ids)
 
     def take(self, status: JobStatus) -> int | None:
         """Journal a job's end; return its setting's id if the end counts for the setting
@@ -58,7 +59,7 @@ class Intake:
         if not rec.active:
             return None
         if rec.cancel_requested and status.state not in (JobState.COMPLETED, JobState.RESUME):
-            self.record("abandoned", job=status.job_id)
+            self.record(EventKind.ABANDONED, job=status.job_id)
             logger.info("job %s was cancelled when the driver stopped; restarting it", rec.job_id)
             return None
         rerun = self.history.settings[rec.setting_id].reruns[rec.rerun]
@@ -77,7 +78,7 @@ class Intake:
         ok = status.state in (JobState.COMPLETED, JobState.RESUME)
         tail = "" if ok else stderr_tail(spec.paths)
         self.record(
-            "ended",
+            EventKind.ENDED,
             job=status.job_id,
             state=status.state.value,
             exit_code=status.exit_code,

@@ -12,6 +12,7 @@ from hpoptim.errors import StorageError
 from hpoptim.jobspec import JobPaths, JobSpec
 from hpoptim.run.plan import JobTemplate
 from hpoptim.space import flatten, nest
+from hpoptim.state.events import EventKind
 from hpoptim.state.history import Lifecycle, RunHistory, SettingRecord
 from hpoptim.state.storage import ResultsLayout, write_text_atomic
 
@@ -57,7 +58,7 @@ class JobFactory:
         """The spec the first job of a run proposing ``params`` first would get (setting
         0, rerun 0, attempt 0); nothing is journaled or written."""
         scratch = RunHistory(self.lifecycle)
-        scratch.apply({"e": "asked", "sid": 0, "params": dict(params)})
+        scratch.apply({"e": EventKind.ASKED, "sid": 0, "params": dict(params)})
         return self.spec(scratch.settings[0], 0, 0)
 
     def seed(self, setting_id: int, rerun: int) -> int:

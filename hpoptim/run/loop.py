@@ -17,7 +17,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hpoptim.errors import LaunchError, RunFailedError, RunStoppedError
+from hpoptim.errors import (
+    JobSetupError,
+    LaunchError,
+    RunFailedError,
+    RunStoppedError,
+    TooManyFailuresError,
+)
 from hpoptim.jobspec import JobSpec
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.log import get_logger
@@ -30,6 +36,7 @@ from hpoptim.run.outcomes import Outcomes, failed_run_reason, format_params
 from hpoptim.run.plan import EventHook, JobTemplate, LoopSettings, ProgressHook, RunPlan
 from hpoptim.run.recorder import Recorder
 from hpoptim.samplers.base import BaseSampler
+from hpoptim.state.events import EventKind, StopCause
 from hpoptim.state.history import RunHistory
 from hpoptim.state.storage import Journal, ResultsLayout
 
@@ -44,6 +51,20 @@ __all__ = [
     "failed_run_reason",
     "format_params",
 ]
+
+
+_CAUSES: tuple[tuple[type[BaseException], StopCause], ...] = (
+    (KeyboardInterrupt, StopCause.ABORTED),  # a second Ctrl-C
+    (TooManyFailuresError, StopCause.FAILURES),
+    (JobSetupError, StopCause.SETUP_ERROR),
+    (RunStoppedError, StopCause.INTERRUPTED),  # a signal or a stop request
+    (LaunchError, StopCause.LAUNCHER),
+)
+
+
+def stop_cause_of(exc: BaseException) -> StopCause:
+    """The cause a ``stopped`` event records for a run ended by ``exc``."""
+    return next((cause for kind, cause in _CAUSES if isinstance(exc, kind)), StopCause.ERROR)
 
 
 class Optimization:
@@ -116,7 +137,7 @@ class Optimization:
                 if not rec.cancel_requested:  # a cancelled one: its end says what follows
                     logger.info("re-attached to job %s (%s)", rec.job_id, rec.native_id)
                 continue
-            self.record("abandoned", job=rec.job_id)
+            self.record(EventKind.ABANDONED, job=rec.job_id)
             logger.info("job %s was in flight when the driver stopped; restarting it", rec.job_id)
 
     # -- the loop ----------------------------------------------------------------
@@ -136,7 +157,7 @@ class Optimization:
                 if stop.is_set():
                     raise RunStoppedError("interrupted")
                 self._step()
-            self.record("finished", reason="budget spent")
+            self.record(EventKind.FINISHED, reason="budget spent")
         except BaseException as exc:
             self._stop_jobs(exc)
             raise
@@ -173,9 +194,10 @@ class Optimization:
 
     def _stop_jobs(self, exc: BaseException) -> None:
         reason = str(exc) or type(exc).__name__
+        cause = stop_cause_of(exc).value
         if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C: abort at once
             if self.journal.is_open:
-                self.record("stopped", reason="aborted (second Ctrl-C)")
+                self.record(EventKind.STOPPED, reason="aborted (second Ctrl-C)", cause=cause)
             return
         active = [job for job in self.dispatch.specs if self.history.jobs[job].active]
         if active and isinstance(exc, LaunchError):
@@ -187,21 +209,21 @@ class Optimization:
         elif active:
             logger.warning("stopping: cancelling %d running job(s)", len(active))
             if self.journal.is_open:  # so that a resumed driver does not count them as failed
-                self.record("cancelling", jobs=active)
+                self.record(EventKind.CANCELLING, jobs=active)
                 self.record.sync()
             try:
                 self.launcher.cancel(active)
             except LaunchError as err:
                 logger.warning("could not cancel all jobs: %s", err)
         if self.journal.is_open:
-            self.record("stopped", reason=reason)
+            self.record(EventKind.STOPPED, reason=reason, cause=cause)
 
     def generate(self, params: Mapping[str, Any]) -> list[JobSpec]:
         """Write the run directories (params file included) of the first job of each
         rerun of a new setting, without journaling or running anything
         (``--generate-only``); their specs."""
         sid = self.history.n_asked
-        self.history.apply({"e": "asked", "sid": sid, "params": dict(params)})
+        self.history.apply({"e": EventKind.ASKED, "sid": sid, "params": dict(params)})
         setting = self.history.settings[sid]
         specs = [self.jobs.spec(setting, rerun, 0) for rerun in range(len(setting.reruns))]
         for rerun, spec in enumerate(specs):

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpoptim.errors import RunStoppedError
+from hpoptim.errors import JobSetupError, TooManyFailuresError
 from hpoptim.log import get_logger
 from hpoptim.run.early_stopping import EarlyStopper
 from hpoptim.run.feed import SamplerFeed, setting_value
 from hpoptim.run.plan import LoopSettings, ProgressHook
 from hpoptim.run.recorder import Recorder
+from hpoptim.state.events import EventKind
 from hpoptim.state.history import RunHistory, SettingRecord
 from hpoptim.state.setting import SettingResult, SettingState, is_better
 
@@ -72,7 +73,7 @@ class Outcomes:
         assert iteration is not None
         value = setting.iteration_value(iteration)
         stop = self.stopper.judge(sid, iteration + 1, value)
-        self.record("judged", sid=sid, it=iteration, value=value, stop=stop)
+        self.record(EventKind.JUDGED, sid=sid, it=iteration, value=value, stop=stop)
         if stop:
             logger.debug(
                 "setting %d stopped early after iteration %d (%s=%.6g)",
@@ -87,7 +88,7 @@ class Outcomes:
     def finalize(self, sid: int) -> None:
         """Journal the setting's result, and tell whoever needs to know."""
         result = self.history.aggregate(sid)
-        self.record("setting_finished", sid=sid, result=result.to_dict())
+        self.record(EventKind.SETTING_FINISHED, sid=sid, result=result.to_dict())
         setting = self.history.settings[sid]
         if self.stopper is not None:
             self.stopper.finished(sid, result.value, stopped=result.stopped_at is not None)
@@ -117,10 +118,11 @@ class Outcomes:
         """Stop the run when a job could not set itself up or too many settings failed.
 
         Raises:
-            RunStoppedError: With the reason.
+            JobSetupError: A job could not set itself up.
+            TooManyFailuresError: Too many settings failed.
         """
         if setup_error is not None:
-            raise RunStoppedError(setup_error)
+            raise JobSetupError(setup_error)
         s = self.settings
         base_done, base_failed = self._failure_base
         n_done = self.history.n_finished - base_done
@@ -129,7 +131,7 @@ class Outcomes:
         n_failed = self.history.n_failed_settings - base_failed
         if n_failed / n_done > s.max_failed_fraction:
             since = " since the run was resumed" if base_done else ""
-            raise RunStoppedError(
+            raise TooManyFailuresError(
                 f"{n_failed} of {n_done} finished settings failed{since} "
                 f"(more than max_failed_fraction={s.max_failed_fraction}); "
                 f"see the job logs under {self.jobs_dir}"

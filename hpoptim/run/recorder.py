@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpoptim.run.plan import EventHook
+from hpoptim.state.events import EventKind
 from hpoptim.state.history import RunHistory
 from hpoptim.state.storage import Journal
 
@@ -21,7 +22,7 @@ class Recorder:
         self.history = history
         self._on_event = on_event
 
-    def __call__(self, event: str, **fields: Any) -> None:
+    def __call__(self, event: EventKind, **fields: Any) -> None:
         record = self.journal.append(event, **fields)
         self.history.apply(record)
         if self._on_event is not None:

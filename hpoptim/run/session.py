@@ -51,6 +51,7 @@ from hpoptim.run.outcomes import failed_run_reason
 from hpoptim.run.plan import EventHook, JobTemplate, LoopSettings, RunPlan
 from hpoptim.run.temporaries import remove_stale_temporaries
 from hpoptim.shipped import link_job_side
+from hpoptim.state.events import JOURNAL_FORMAT, EventKind
 from hpoptim.state.history import (
     JournalRepair,
     Lifecycle,
@@ -68,6 +69,8 @@ if TYPE_CHECKING:
     from hpoptim.source.repo import CheckoutInfo
 
 logger = get_logger(__name__)
+_RUN_ENDS = (EventKind.FINISHED, EventKind.RETRY_FAILED)
+"""Events after which a journal says whether the run has nothing left to do."""
 
 
 @dataclass
@@ -86,8 +89,8 @@ class Session:
 
     @property
     def already_finished(self) -> bool:
-        ends = [e["e"] for e in self.events if e["e"] in ("finished", "retry_failed")]
-        return bool(ends) and ends[-1] == "finished"
+        ends = [e["e"] for e in self.events if e["e"] in _RUN_ENDS]
+        return bool(ends) and ends[-1] == EventKind.FINISHED
 
     def retry_failed(self) -> list[int]:
         """Journal that the failed settings run their failed reruns again (``hpoptim
@@ -100,7 +103,9 @@ class Session:
         history.replay(self.events)
         failed = [s.setting_id for s in history.settings.values() if s.state is SettingState.FAILED]
         if failed:
-            self.events.append(_append(self.layout, "retry_failed", sids=failed, t=time.time()))
+            self.events.append(
+                _append(self.layout, EventKind.RETRY_FAILED, sids=failed, t=time.time())
+            )
         return failed
 
     def close(self) -> None:
@@ -248,7 +253,7 @@ class Session:
     def _run(self, stop: threading.Event, on_event: EventHook | None) -> str:
         cfg, layout = self.cfg, self.layout
         add_log_file(layout.log_file)
-        started = next((e for e in self.events if e["e"] == "run_started"), None)
+        started = next((e for e in self.events if e["e"] == EventKind.RUN_STARTED), None)
         info, seed = self._prepare(started)
         checkout = info.to_dict()
         plan = self.plan(checkout, seed)
@@ -270,7 +275,7 @@ class Session:
             if started is None:
                 loop.history.apply(self._journal_start(info, seed))
             else:
-                _append(layout, "driver_started", pid=_pid(), host=_host(), t=time.time())
+                _append(layout, EventKind.DRIVER_STARTED, pid=_pid(), host=_host(), t=time.time())
             try:
                 history = loop.run(stop)
             except RunFailedError as failed:
@@ -335,7 +340,8 @@ class Session:
         provenance = record_provenance(info, self.cfg, self.layout)
         return _append(
             self.layout,
-            "run_started",
+            EventKind.RUN_STARTED,
+            journal_format=JOURNAL_FORMAT,
             seed=seed,
             checkout=info.to_dict(),
             provenance=provenance.to_dict(),
@@ -393,7 +399,7 @@ def _host() -> str:
     return socket.gethostname()
 
 
-def _append(layout: ResultsLayout, event: str, **fields: Any) -> dict[str, Any]:
+def _append(layout: ResultsLayout, event: EventKind, **fields: Any) -> dict[str, Any]:
     journal = Journal(layout.journal)
     journal.open()
     try:

@@ -4,9 +4,10 @@ The same :meth:`RunHistory.apply` builds the state live (the driver appends an
 event, then applies it) and on resume or for reports (replaying the journal), so
 what a resumed driver knows is exactly what the killed one had journaled.
 
-Events (``"e"`` field) and their fields:
+Events (``"e"`` field, an :class:`~hpoptim.state.events.EventKind`) and their fields:
 
-* ``run_started`` / ``driver_started``: seed, versions, checkout; informational.
+* ``run_started`` / ``driver_started``: seed, versions, checkout, the journal's
+  format (``journal_format``); informational.
 * ``asked``: ``sid``, ``params`` — a new setting.
 * ``submitted``: ``job``, ``sid``, ``rerun``, ``it``, ``att``, ``dir``, ``t``.
 * ``native_ids``: ``ids`` — launcher ids of submitted jobs.
@@ -24,7 +25,9 @@ Events (``"e"`` field) and their fields:
   the setting ended iteration ``it`` (or failed); ``value`` is their mean there and
   ``stop`` the rule's decision: the reruns start iteration ``it + 1``, or are done.
 * ``setting_finished``: ``sid``, ``result`` — all reruns done; the sampler is told.
-* ``stopped`` / ``finished``: ``reason``; informational.
+* ``stopped`` / ``finished``: ``reason``, and for ``stopped`` its ``cause`` (a
+  :class:`~hpoptim.state.events.StopCause`; absent in journals written before it);
+  informational.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from hpoptim.contract import SETUP_ERROR_EXIT_CODE
 from hpoptim.errors import StorageError
 from hpoptim.jobstate import JobState
 from hpoptim.log import get_logger
-from hpoptim.state.events import JOB_STATES, InvalidEventError, event_problem
+from hpoptim.state.events import JOB_STATES, EventKind, InvalidEventError, event_problem
 from hpoptim.state.setting import SettingResult, SettingState
 from hpoptim.state.storage import JournalLine, scan_journal, write_text_atomic
 
@@ -236,27 +239,27 @@ class RunHistory:
     def _reference_problem(self, ev: Mapping[str, Any]) -> str:
         """Why ``ev`` does not fit what came before ("" if it does)."""
         kind = ev["e"]
-        if kind in ("asked", "submitted", "setting_finished", "judged"):
+        if kind in _SETTING_EVENTS:
             sid = ev["sid"]
             setting = self.settings.get(sid)
-            if kind == "asked":
+            if kind == _ASKED:
                 return f"setting {sid} was asked before" if setting else ""
             if setting is None:
                 return f"setting {sid} was never asked"
-            if kind == "setting_finished":
+            if kind == _SETTING_FINISHED:
                 return f"setting {sid} has finished before" if setting.result else ""
-            if kind == "judged":
+            if kind == _JUDGED:
                 due = setting.due_judgment() == ev["it"]
                 return "" if due else f"setting {sid} is not due at iteration {ev['it']}"
             if not 0 <= ev["rerun"] < len(setting.reruns):
                 return f"setting {sid} has no rerun {ev['rerun']}"
             return f"job {ev['job']!r} was submitted before" if ev["job"] in self.jobs else ""
-        if kind == "retry_failed":
+        if kind == _RETRY_FAILED:
             unknown = [s for s in ev["sids"] if not isinstance(s, int) or s not in self.settings]
             return f"retry of settings never asked: {unknown}" if unknown else ""
-        if kind in ("ended", "abandoned") and ev["job"] not in self.jobs:
+        if kind in (_ENDED, _ABANDONED) and ev["job"] not in self.jobs:
             return f"job {ev['job']!r} was never submitted"
-        if kind == "ended" and ev["state"] not in JOB_STATES:
+        if kind == _ENDED and ev["state"] not in JOB_STATES:
             return f"unknown job state {ev['state']!r}"
         return ""
 
@@ -416,8 +419,23 @@ class RunHistory:
         return result if at is None else replace(result, stopped_at=at)
 
 
-_HANDLERS = {
-    name.removeprefix("_on_"): handler
+# The fold compares kinds as plain strings, equal to EventKind's members: comparing a
+# str with a member of a str enum takes a slower path, and these run for every event.
+_ASKED, _SUBMITTED, _SETTING_FINISHED, _JUDGED, _RETRY_FAILED, _ENDED, _ABANDONED = (
+    k.value
+    for k in (
+        EventKind.ASKED,
+        EventKind.SUBMITTED,
+        EventKind.SETTING_FINISHED,
+        EventKind.JUDGED,
+        EventKind.RETRY_FAILED,
+        EventKind.ENDED,
+        EventKind.ABANDONED,
+    )
+)
+_SETTING_EVENTS = frozenset((_ASKED, _SUBMITTED, _SETTING_FINISHED, _JUDGED))
+_HANDLERS = {  # the fold of each kind: ``_on_<kind>`` (a ValueError here names no kind)
+    EventKind(name.removeprefix("_on_")).value: handler
     for name, handler in vars(RunHistory).items()
     if name.startswith("_on_")
 }

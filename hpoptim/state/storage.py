@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from hpoptim.errors import StorageError
 from hpoptim.log import get_logger
+from hpoptim.state.events import EventKind, encode
 
 logger = get_logger(__name__)
 
@@ -380,13 +381,13 @@ class Journal:
     def is_open(self) -> bool:
         return self._fh is not None
 
-    def append(self, event: str, **fields: Any) -> dict[str, Any]:
+    def append(self, event: EventKind, **fields: Any) -> dict[str, Any]:
         """Append one event and flush it to the operating system; return the record."""
         if self._fh is None:
             raise StorageError("journal is not open for writing", self.path)
-        record = {"e": event, **fields}
+        record, line = encode(event, fields)
         try:
-            self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._fh.write(line + "\n")
             self._fh.flush()
             self._dirty = True
         except OSError as exc:

@@ -134,10 +134,28 @@ def test_status_of_a_live_then_killed_driver(
             [{"e": "run_started"}, {"e": "finished"}], None, RunState.COMPLETE, id="complete"
         ),
         pytest.param(
-            [{"e": "stopped", "reason": "3 of 5 ... (more than max_failed_fraction=0.5)"}],
+            [{"e": "stopped", "reason": "3 of 5 failed", "cause": "failures"}],
             None,
             RunState.FAILED,
             id="failed",
+        ),
+        pytest.param(  # the cause, not the text, says why
+            [{"e": "stopped", "reason": "max_failed_fraction ...", "cause": "setup_error"}],
+            None,
+            RunState.STOPPED,
+            id="setup-error-mentioning-the-fraction",
+        ),
+        pytest.param(  # a newer version's cause
+            [{"e": "stopped", "reason": "out of quota", "cause": "quota"}],
+            None,
+            RunState.STOPPED,
+            id="unknown-cause",
+        ),
+        pytest.param(  # a journal written before `stopped` had its cause
+            [{"e": "stopped", "reason": "3 of 5 ... (more than max_failed_fraction=0.5)"}],
+            None,
+            RunState.FAILED,
+            id="failed-in-an-older-journal",
         ),
         pytest.param(
             [{"e": "stopped", "reason": "interrupted"}], None, RunState.STOPPED, id="interrupted"

@@ -13,14 +13,21 @@ from typing import Any
 
 import pytest
 
-from hpoptim.errors import RunFailedError, RunStoppedError
+from hpoptim.errors import (
+    JobSetupError,
+    LaunchError,
+    RunFailedError,
+    RunStoppedError,
+    TooManyFailuresError,
+)
 from hpoptim.job import SETUP_ERROR_EXIT_CODE
 from hpoptim.jobspec import JobSpec, JobState, JobStatus
 from hpoptim.launchers.base import BaseLauncher
 from hpoptim.launchers.local import LocalLauncher
-from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan
+from hpoptim.run.loop import JobTemplate, LoopSettings, Optimization, RunPlan, stop_cause_of
 from hpoptim.samplers.base import BaseSampler
 from hpoptim.space import SearchSpace
+from hpoptim.state.events import StopCause
 from hpoptim.state.history import Lifecycle
 from hpoptim.state.storage import ResultsLayout, read_journal
 
@@ -151,6 +158,8 @@ def test_the_run_stops_only_when_more_than_max_failed_fraction_failed(
     else:
         with pytest.raises(RunStoppedError, match="1 of 2 finished settings failed"):
             loop.run()
+        stopped = list(read_journal(tmp_path / "results" / "journal.jsonl"))[-1]
+        assert (stopped["e"], stopped["cause"]) == ("stopped", "failures")
     assert loop.history.n_finished == n_finished
     assert loop.history.n_failed_settings == n_finished // 2
 
@@ -201,8 +210,10 @@ def test_a_second_ctrl_c_aborts_without_cancelling_where_a_stop_cancels(
     assert launcher.cancelled == cancelled
     events = list(read_journal(tmp_path / "results" / "journal.jsonl"))
     assert ("cancelling" in [e["e"] for e in events]) == bool(cancelled)
-    reason = "aborted (second Ctrl-C)" if not cancelled else "interrupted"
-    assert events[-1] == {"e": "stopped", "reason": reason}
+    reason, cause = (
+        ("aborted (second Ctrl-C)", "aborted") if not cancelled else ("interrupted",) * 2
+    )
+    assert events[-1] == {"e": "stopped", "reason": reason, "cause": cause}
 
 
 def test_a_setup_error_of_a_job_an_earlier_driver_started_does_not_stop_the_run(
@@ -366,3 +377,20 @@ def test_a_freed_slot_gets_a_job_prepared_ahead_without_a_journal_sync(tmp_path:
     for k, job in enumerate(order[2:]):
         assert launched[job][0] > ended[order[k]]
         assert history.jobs[job].submitted_at == launched[job][1]
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (KeyboardInterrupt(), StopCause.ABORTED),
+        (TooManyFailuresError("3 of 5 finished settings failed"), StopCause.FAILURES),
+        (JobSetupError("job 0_0.0-0 could not set itself up"), StopCause.SETUP_ERROR),
+        (RunStoppedError("interrupted"), StopCause.INTERRUPTED),
+        (LaunchError("sbatch: cannot reach the controller"), StopCause.LAUNCHER),
+        (RuntimeError("a bug"), StopCause.ERROR),
+    ],
+)
+def test_the_stop_cause_is_told_by_the_type_of_the_error(
+    error: BaseException, cause: StopCause
+) -> None:
+    assert stop_cause_of(error) is cause

@@ -23,6 +23,7 @@ from hpoptim.run.plan import JobTemplate, LoopSettings
 from hpoptim.run.recorder import Recorder
 from hpoptim.samplers.base import BaseSampler
 from hpoptim.space import SearchSpace
+from hpoptim.state.events import EventKind
 from hpoptim.state.history import Lifecycle, RunHistory
 from hpoptim.state.setting import SettingResult
 from hpoptim.state.storage import Journal, ResultsLayout, read_journal
@@ -99,7 +100,7 @@ class Parts:
         for _ in range(n):
             params = self.feed.ask()
             assert params is not None
-            self.record("asked", sid=self.history.n_asked, params=params)
+            self.record(EventKind.ASKED, sid=self.history.n_asked, params=params)
 
     def dispatcher(self, settings: LoopSettings, launcher: BaseLauncher) -> Dispatcher:
         return Dispatcher(settings, self.record, self.feed, launcher, self.jobs)
@@ -107,7 +108,7 @@ class Parts:
     def finish(self, sid: int, value: float | None) -> None:
         ok = value is not None
         result = SettingResult(value, 0.0 if ok else None, int(ok), int(not ok), {})
-        self.record("setting_finished", sid=sid, result=result.to_dict())
+        self.record(EventKind.SETTING_FINISHED, sid=sid, result=result.to_dict())
 
 
 @pytest.fixture
@@ -231,7 +232,7 @@ def _submitted(parts: Parts, sid: int) -> JobSpec:
     setting = parts.history.settings[sid]
     spec = parts.jobs.spec(setting, 0, 0)
     parts.record(
-        "submitted",
+        EventKind.SUBMITTED,
         job=spec.job_id,
         sid=sid,
         rerun=0,
@@ -265,7 +266,7 @@ def test_a_job_cancelled_by_a_stopping_driver_is_abandoned_not_counted(
     parts = make_parts(_settings())
     parts.ask(1)
     spec = _submitted(parts, 0)
-    parts.record("cancelling", jobs=[spec.job_id])
+    parts.record(EventKind.CANCELLING, jobs=[spec.job_id])
     intake = Intake(parts.record, {spec.job_id: spec})
     assert intake.take(JobStatus(spec.job_id, JobState.CANCELLED, "n")) is None
     assert parts.events[-1] == "abandoned"
@@ -346,7 +347,7 @@ def test_the_best_is_a_completed_setting_never_a_stopped_or_failed_one(
     parts.ask(3)
     outcomes = _outcomes(parts, settings)
     stopped = SettingResult(0.1, 0.0, 1, 0, {}, stopped_at=1)
-    parts.record("setting_finished", sid=0, result=stopped.to_dict())
+    parts.record(EventKind.SETTING_FINISHED, sid=0, result=stopped.to_dict())
     parts.finish(1, None)
     parts.finish(2, 0.7)
     for sid in range(3):
