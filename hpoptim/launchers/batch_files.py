@@ -16,9 +16,11 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hpoptim.errors import LaunchError
 from hpoptim.jobspec import JobSpec
 
 RUN_KEY_FILE = "run_key"
@@ -84,3 +86,21 @@ def read_manifests(script_dir: Path) -> dict[str, tuple[str, int | None]]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return found
+
+
+def wait_until_gone(
+    listing: Callable[[], list[str]],
+    wait_s: float,
+    still_there: Callable[[list[str]], str],
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Wait up to ``wait_s`` until ``listing()`` (jobs a cluster still has) is empty.
+
+    Raises:
+        LaunchError: With ``still_there(jobs)`` once ``wait_s`` has passed.
+    """
+    deadline = time.monotonic() + wait_s
+    while left := listing():
+        if time.monotonic() >= deadline:
+            raise LaunchError(still_there(left))
+        sleep(1.0)

@@ -44,6 +44,7 @@ from hpoptim.launchers.batch_files import (
     manifest_bytes,
     read_manifests,
     run_key,
+    wait_until_gone,
     write_private,
     write_tasks,
 )
@@ -185,14 +186,14 @@ class SlurmLauncher(BaseLauncher):
                 argv=["scancel", *active],
                 stderr=result.stderr,
             )
-        deadline = time.monotonic() + wait_s
-        while left := launcher._active_named(names):
-            if time.monotonic() >= deadline:
-                raise LaunchError(
-                    f"the Slurm jobs {', '.join(left)} of the run in {work_dir.parent} are "
-                    f"still running {wait_s:g} s after scancel; try again once they ended"
-                )
-            time.sleep(1.0)
+        wait_until_gone(
+            lambda: launcher._active_named(names),
+            wait_s,
+            lambda left: (
+                f"the Slurm jobs {', '.join(left)} of the run in {work_dir.parent} "
+                f"are still running {wait_s:g} s after scancel; try again once they ended"
+            ),
+        )
         return len(active)
 
     def _active_named(self, names: set[str]) -> list[str]:

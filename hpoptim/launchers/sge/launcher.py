@@ -38,6 +38,7 @@ from hpoptim.launchers.batch_files import (
     manifest_bytes,
     read_manifests,
     run_key,
+    wait_until_gone,
     write_private,
     write_tasks,
 )
@@ -135,14 +136,15 @@ class SgeLauncher(BaseLauncher):
         if not active:
             return 0
         launcher._commands.qdel(active)
-        deadline = time.monotonic() + wait_s
-        while left := launcher._active_named(names):
-            if time.monotonic() >= deadline:
-                raise LaunchError(
-                    f"the Grid Engine jobs {', '.join(left)} of the run in {work_dir.parent} "
-                    f"are still there {wait_s:g} s after qdel; try again once they ended"
-                )
-            time.sleep(1.0)
+        wait_until_gone(
+            lambda: launcher._active_named(names),
+            wait_s,
+            lambda left: (
+                f"the Grid Engine jobs {', '.join(left)} of the run in "
+                f"{work_dir.parent} are still there {wait_s:g} s after qdel; try again once "
+                "they ended"
+            ),
+        )
         return len(active)
 
     def _active_named(self, names: set[str]) -> list[str]:
